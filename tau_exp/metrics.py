@@ -1,0 +1,92 @@
+"""Job metrics from result records: average reward, pass^k, counts, tokens and latency.
+
+pass^k (tau-bench, arXiv 2406.12045; the same in tau2): for each task with n scored trials of
+which c succeeded, C(c, k) / C(n, k) — the chance that k trials drawn without replacement all
+succeed — averaged over the tasks that have at least k scored trials. Infra and harness errors
+are not trials: they are counted, never scored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from math import comb
+from statistics import fmean
+from typing import Iterable, Optional
+
+from pydantic import BaseModel
+
+from tau_exp.records import EpisodeResult, Status, TokenUsage
+
+
+class Metrics(BaseModel):
+    """The content of `metrics.json`."""
+
+    env: str
+    agent: str
+    model: str
+    user: str
+    user_strategy: str
+    split: str
+    avg_reward: Optional[float]
+    pass_hat_k: dict[str, float]
+    n_tasks: int
+    n_trials: int
+    n_results: int  # scored (task, trial) pairs
+    n_infra_errors: int
+    n_harness_errors: int
+    n_pending: int  # selected pairs with no record yet (e.g. the run was stopped)
+    termination_reasons: dict[str, int]
+    usage: dict[str, TokenUsage]
+    avg_duration_s: Optional[float]
+
+
+def pass_hat_k(successes: dict[str, tuple[int, int]], k: int) -> Optional[float]:
+    """Mean over tasks with n ≥ k of C(c, k) / C(n, k); `successes` maps task → (c, n)."""
+    ratios = [comb(c, k) / comb(n, k) for c, n in successes.values() if n >= k]
+    return fmean(ratios) if ratios else None
+
+
+def compute_metrics(
+    results: Iterable[EpisodeResult],
+    task_ids: list[str],
+    num_trials: int,
+    names: dict[str, str],
+) -> Metrics:
+    """Metrics over the selected (task, trial) pairs; records outside the selection are ignored."""
+    selected = {(task_id, trial) for task_id in task_ids for trial in range(num_trials)}
+    chosen = [r for r in results if r.key in selected]
+    scored = [r for r in chosen if r.status == Status.scored]
+
+    successes: dict[str, tuple[int, int]] = {}
+    per_task: dict[str, list[EpisodeResult]] = defaultdict(list)
+    for result in scored:
+        per_task[result.task_id].append(result)
+    for task_id, task_results in per_task.items():
+        successes[task_id] = (sum(r.success for r in task_results), len(task_results))
+
+    pass_k = {str(k): value for k in range(1, num_trials + 1) if (value := pass_hat_k(successes, k)) is not None}
+
+    reasons: dict[str, int] = defaultdict(int)
+    usage: dict[str, TokenUsage] = defaultdict(TokenUsage)
+    for result in chosen:
+        if result.termination_reason:
+            reasons[result.termination_reason] += 1
+        for role, role_usage in result.usage.items():
+            total = usage[role]
+            for field in TokenUsage.model_fields:
+                setattr(total, field, getattr(total, field) + getattr(role_usage, field))
+
+    return Metrics(
+        **names,
+        avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
+        pass_hat_k=pass_k,
+        n_tasks=len(task_ids),
+        n_trials=num_trials,
+        n_results=len(scored),
+        n_infra_errors=sum(r.status == Status.infra_error for r in chosen),
+        n_harness_errors=sum(r.status == Status.harness_error for r in chosen),
+        n_pending=len(selected) - len(chosen),
+        termination_reasons=dict(reasons),
+        usage=dict(usage),
+        avg_duration_s=fmean(r.duration_s for r in scored) if scored else None,
+    )

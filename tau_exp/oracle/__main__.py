@@ -1,0 +1,3 @@
+from tau_exp.oracle.server import main
+
+main()

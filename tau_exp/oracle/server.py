@@ -1,0 +1,190 @@
+"""The oracle's OpenAI-compatible HTTP API (`/health`, `/v1/models`, `/v1/chat/completions`),
+with artificial latency and injected faults, run by uvicorn on a socket bound to port 0.
+
+Run it with `python -m tau_exp.oracle --port-file F` (what the `oracle` server kind does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from tau_exp.oracle.script import OracleScript, Reply
+from tau_exp.tags import EpisodeTag
+
+API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"
+
+
+@dataclass
+class Faults:
+    """Per-request fault probabilities; drawn in this order from one seeded generator."""
+
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    drop_rate: float = 0.0
+    malformed_rate: float = 0.0
+    bad_arguments_rate: float = 0.0
+    hang_s: float = 30.0
+    seed: int = 0
+
+
+class _DroppedConnection(Response):
+    """Sends the status line and headers, then fails: uvicorn closes the connection mid-reply."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+        raise ConnectionAbortedError("oracle fault: connection dropped")
+
+
+def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None, api_key: str | None = None) -> FastAPI:
+    """The oracle app serving `model`; `GET /oracle/stats` counts what it answered, for tests."""
+    faults = faults or Faults()
+    script = OracleScript()
+    rng = random.Random(faults.seed)
+    stats: Counter[str] = Counter()
+    app = FastAPI(title="tau_exp oracle", docs_url=None, redoc_url=None)
+
+    def unauthorized(request: Request) -> JSONResponse | None:
+        if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
+            stats["unauthorized"] += 1
+            return JSONResponse({"error": {"message": "invalid API key", "type": "authentication_error"}}, 401)
+        return None
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(status_code=200)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> Response:
+        return unauthorized(request) or JSONResponse(
+            {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "tau_exp-oracle"}]}
+        )
+
+    @app.get("/oracle/stats")
+    async def get_stats() -> dict[str, int]:
+        return dict(stats)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        if (refusal := unauthorized(request)) is not None:
+            return refusal
+        stats["requests"] += 1
+        body = await request.json()
+        tag = EpisodeTag.from_headers(request.headers)
+        if tag is None:
+            stats["untagged"] += 1
+            return _error(400, "the oracle needs the X-Tau-Exp-* headers that tau_exp sends with every call")
+        try:
+            task = script.task(tag.domain, tag.task_id)
+        except KeyError as error:
+            return _error(404, str(error))
+        if latency_s:
+            await asyncio.sleep(latency_s)
+
+        draw = rng.random()
+        for kind, rate in (("error", faults.error_rate), ("timeout", faults.timeout_rate),
+                           ("drop", faults.drop_rate), ("malformed", faults.malformed_rate)):
+            if draw < rate:
+                stats[f"fault_{kind}"] += 1
+                return await _fault(kind, faults.hang_s)
+            draw -= rate
+
+        reply = script.reply(tag.role, task, body.get("messages", []))
+        bad_arguments = bool(reply.tool_calls) and rng.random() < faults.bad_arguments_rate
+        stats["fault_bad_arguments" if bad_arguments else "ok"] += 1
+        return JSONResponse(_completion(model, body, reply, bad_arguments))
+
+    async def _fault(kind: str, hang_s: float) -> Response:
+        if kind == "error":
+            return _error(rng.choice((500, 503)), "oracle fault: internal server error")
+        if kind == "timeout":
+            await asyncio.sleep(hang_s)
+            return _error(504, "oracle fault: hung")
+        if kind == "drop":
+            return _DroppedConnection()
+        return Response(content=b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
+
+    return app
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "oracle_error", "code": status}}, status)
+
+
+def _completion(model: str, request: dict[str, Any], reply: Reply, bad_arguments: bool) -> dict[str, Any]:
+    """A chat.completion in the standard OpenAI shape; token counts are a chars/4 estimate."""
+    tool_calls = [
+        {
+            "id": f"call_{uuid.uuid4().hex[:12]}",
+            "type": "function",
+            "function": {
+                "name": call.name,
+                # A fault that a real model makes: Python-style, not JSON.
+                "arguments": str(call.arguments) + "," if bad_arguments else json.dumps(call.arguments),
+            },
+        }
+        for call in reply.tool_calls
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    prompt_chars = sum(len(str(m.get("content") or "")) for m in request.get("messages", []))
+    completion_chars = len(reply.content or "") + sum(len(c["function"]["arguments"]) for c in tool_calls)
+    prompt_tokens, completion_tokens = prompt_chars // 4 + 1, completion_chars // 4 + 1
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tau_exp.oracle", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (written to --port-file)")
+    parser.add_argument("--port-file", type=Path, help="where to write the bound port once listening")
+    parser.add_argument("--model", default="oracle", help="the model name to serve")
+    parser.add_argument("--latency-s", type=float, default=0.0)
+    for name in ("error", "timeout", "drop", "malformed", "bad-arguments"):
+        parser.add_argument(f"--{name}-rate", type=float, default=0.0)
+    parser.add_argument("--hang-s", type=float, default=30.0)
+    parser.add_argument("--fault-seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    import tau2.run  # noqa: F401  (imported before listening: ready means warm)
+
+    faults = Faults(args.error_rate, args.timeout_rate, args.drop_rate, args.malformed_rate,
+                    args.bad_arguments_rate, args.hang_s, args.fault_seed)
+    app = create_app(args.model, args.latency_s, faults, os.environ.get(API_KEY_ENV) or None)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(2048)
+    if args.port_file:
+        tmp = args.port_file.with_suffix(".tmp")
+        tmp.write_text(str(sock.getsockname()[1]))
+        tmp.replace(args.port_file)  # atomic: the reader never sees a partial number
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=75)
+    uvicorn.Server(config).run(sockets=[sock])

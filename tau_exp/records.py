@@ -1,0 +1,72 @@
+"""Records written to a job directory: one `EpisodeResult` per finished (task, trial) in
+`results.jsonl`, and the `Manifest` that says which experiment the directory belongs to."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Optional
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    scored = "scored"  # the conversation ran and tau2's evaluation gave the reward
+    infra_error = "infra_error"  # a model server failed after retries: not scored, rerun on resume
+    harness_error = "harness_error"  # an unexpected exception in tau_exp or tau2: not scored, rerun
+
+
+class TokenUsage(BaseModel):
+    calls: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+    traceback: Optional[str] = None
+
+
+class EpisodeResult(BaseModel):
+    """One (task, trial): what happened, how it was scored, and what it cost."""
+
+    schema_version: int = SCHEMA_VERSION
+    task_id: str
+    trial: int
+    seed: int
+    status: Status
+    reward: Optional[float] = Field(None, description="tau2's reward; None unless status is scored")
+    termination_reason: Optional[str] = None
+    reward_info: Optional[dict[str, Any]] = Field(None, description="tau2's RewardInfo, with its breakdown")
+    messages: list[dict[str, Any]] = Field(default_factory=list, description="the conversation, tau2 messages")
+    num_turns: int = 0
+    usage: dict[str, TokenUsage] = Field(default_factory=dict, description="per role: assistant, user")
+    started_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    duration_s: float = 0.0
+    error: Optional[ErrorInfo] = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.task_id, self.trial)
+
+    @property
+    def success(self) -> bool:
+        """tau2's and tau-bench's success test (|reward − 1| ≤ 1e-6)."""
+        return self.status == Status.scored and self.reward is not None and abs(self.reward - 1.0) <= 1e-6
+
+
+class Manifest(BaseModel):
+    """Written once, when a job directory gets its first result; checked on every resume."""
+
+    schema_version: int = SCHEMA_VERSION
+    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    tau_exp_revision: Optional[str] = None
+    tau2_version: Optional[str] = None
+    identity: dict[str, Any] = Field(
+        description="the settings that give a (task, trial) result its meaning; a resume must match"
+    )

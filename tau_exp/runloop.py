@@ -1,0 +1,122 @@
+"""The run loop: which (task, trial) pairs to run, in what order and with what seed, run
+`max_concurrency` at a time, each result appended to the store the moment it is finished.
+
+What the old tau-bench `run.py` got wrong, done right here: results are appended (never the
+whole file rewritten), finished pairs are skipped on resume, infra errors are recorded as such
+(never as reward 0) and stop the job when they keep coming, and Ctrl-C leaves nothing
+half-written (in-flight pairs are abandoned at their next model call and rerun on resume).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from tqdm import tqdm
+
+from tau_exp.checkpoint import ResultStore
+from tau_exp.errors import TauExpError
+from tau_exp.llm import Cancelled
+from tau_exp.records import EpisodeResult, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pair:
+    task_id: str
+    trial: int
+    seed: int
+
+
+def pair_seed(run_seed: int, task_id: str, trial: int) -> int:
+    """A seed per (task, trial), stable across runs, machines and Python versions."""
+    digest = hashlib.sha256(f"{run_seed}:{task_id}:{trial}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def schedule(task_ids: list[str], num_trials: int, seed: int, shuffle: bool) -> list[Pair]:
+    """Trial by trial (every task's first trial before any second trial), tasks in split order
+    or shuffled with `seed`, so a stopped run has covered as many tasks as possible."""
+    order = list(task_ids)
+    if shuffle:
+        random.Random(seed).shuffle(order)
+    return [Pair(task_id, trial, pair_seed(seed, task_id, trial)) for trial in range(num_trials) for task_id in order]
+
+
+class TooManyInfraErrors(TauExpError):
+    pass
+
+
+def run_pairs(
+    pairs: Iterable[Pair],
+    run_one: Callable[[Pair, threading.Event], EpisodeResult],
+    store: ResultStore,
+    max_concurrency: int,
+    max_consecutive_infra_errors: int,
+    progress: bool = True,
+) -> None:
+    """Run every pair not yet finished in `store`; append each result as it arrives.
+
+    Raises TooManyInfraErrors when that many pairs in a row ended in infra errors (what is
+    finished is saved; rerun to resume once the server is back), and re-raises Ctrl-C after
+    abandoning the pairs in flight."""
+    finished = store.finished()
+    todo = [pair for pair in pairs if (pair.task_id, pair.trial) not in finished]
+    total = len(todo) + len(finished)
+    cancel = threading.Event()
+    consecutive_infra_errors = 0
+    scored = [r.reward for r in store.results() if r.status == Status.scored and r.reward is not None]
+    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
+    _show_reward(bar, scored)
+    pending_iter = iter(todo)
+    executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="episode")
+    in_flight: set[Future] = set()
+    try:
+        # Submit lazily (at most max_concurrency in flight): a stop leaves the rest untouched.
+        for pair in pending_iter:
+            in_flight.add(executor.submit(run_one, pair, cancel))
+            if len(in_flight) >= max_concurrency:
+                break
+        while in_flight:
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    result = future.result()
+                except Cancelled:
+                    continue
+                store.append(result)
+                bar.update(1)
+                if result.status == Status.infra_error:
+                    consecutive_infra_errors += 1
+                    bar.write(f"infra error on task {result.task_id} trial {result.trial}: {result.error.message if result.error else ''}")
+                else:
+                    consecutive_infra_errors = 0
+                if result.status == Status.scored and result.reward is not None:
+                    scored.append(result.reward)
+                    _show_reward(bar, scored)
+                if consecutive_infra_errors >= max_consecutive_infra_errors:
+                    raise TooManyInfraErrors(
+                        f"{consecutive_infra_errors} (task, trial) pairs in a row ended in infra errors "
+                        f"(last: {result.error.message if result.error else '?'}); stopped. Results so far "
+                        f"are saved in {store.path}: fix the server and rerun the same command to resume"
+                    )
+                next_pair = next(pending_iter, None)
+                if next_pair is not None:
+                    in_flight.add(executor.submit(run_one, next_pair, cancel))
+    except BaseException:
+        cancel.set()  # in-flight episodes stop at their next model call; nothing is appended
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+
+
+def _show_reward(bar: tqdm, rewards: list[float]) -> None:
+    if rewards:
+        bar.set_postfix(avg_reward=f"{sum(rewards) / len(rewards):.3f}", refresh=False)

@@ -1,0 +1,79 @@
+"""Readiness checks: does an endpoint answer `GET /v1/models` like an OpenAI-compatible server?"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import deque
+from pathlib import Path
+
+import httpx
+
+from tau_exp.errors import ServerError
+from tau_exp.servers.endpoint import Endpoint
+
+POLL_INTERVAL_S = 0.25
+
+
+def served_models(endpoint: Endpoint, timeout_s: float = 5.0) -> list[str]:
+    """The model names the server lists; raises httpx errors or ServerError for a non-OpenAI answer."""
+    headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+    response = httpx.get(f"{endpoint.base_url.rstrip('/')}/models", headers=headers, timeout=timeout_s)
+    if response.status_code in (401, 403):
+        raise ServerError(
+            f"server at {endpoint.base_url} refused the API key (HTTP {response.status_code}): "
+            "check the server's --api-key and the config's api_key_env"
+        )
+    try:
+        response.raise_for_status()
+        return [entry["id"] for entry in response.json()["data"]]
+    except (httpx.HTTPStatusError, ValueError, KeyError, TypeError):
+        raise ServerError(
+            f"server at {endpoint.base_url} is not an OpenAI-compatible API: GET /models answered "
+            f"HTTP {response.status_code} {response.text[:120]!r}; the base URL should end with /v1"
+        ) from None
+
+
+def wait_until_ready(
+    endpoint: Endpoint,
+    timeout_s: float,
+    process: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Poll /v1/models until it lists `endpoint.model`; fail fast if `process` dies.
+
+    Raises ServerError naming the URL, the wait and the last lines of the server log."""
+    deadline = time.monotonic() + timeout_s
+    last_problem = "no answer yet"
+    while True:
+        if process is not None and process.poll() is not None:
+            raise ServerError(
+                f"server for {endpoint.model} exited with status {process.returncode} before it "
+                f"was ready at {endpoint.base_url}{_log_tail(log_path)}"
+            )
+        try:
+            models = served_models(endpoint)
+        except httpx.HTTPError as error:
+            last_problem = f"{type(error).__name__}: {error}"
+        else:
+            if endpoint.model in models:
+                return
+            raise ServerError(
+                f"server at {endpoint.base_url} does not serve model {endpoint.model!r}; it serves "
+                f"{models}: fix the model's name (model.name / user.name)"
+            )
+        if time.monotonic() >= deadline:
+            raise ServerError(
+                f"server at {endpoint.base_url} did not answer /v1/models within {timeout_s:g} s "
+                f"({last_problem}): is it running and reachable from this node? "
+                f"Raise server.ready_timeout_s if it is still starting{_log_tail(log_path)}"
+            )
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _log_tail(log_path: Path | None, lines: int = 15) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    with open(log_path, errors="replace") as log:
+        tail = "".join(deque(log, maxlen=lines)).rstrip()
+    return f"; log {log_path}, last lines:\n{tail}" if tail else f"; log {log_path} is empty"

@@ -1,0 +1,76 @@
+"""The `oracle` server kind: start the built-in oracle model server (`tau_exp.oracle`) as a child
+process on 127.0.0.1, like any other model server, and stop it when the job ends."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tau_exp.config import ModelConfig
+from tau_exp.errors import ServerError
+from tau_exp.servers.endpoint import Endpoint
+from tau_exp.servers.health import wait_until_ready
+from tau_exp.servers.process import start_process, stop_process
+
+log = logging.getLogger(__name__)
+
+API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"  # passed in the environment, never on the command line
+
+
+def oracle_command(model: ModelConfig, port_file: Path) -> list[str]:
+    oracle = model.server.oracle
+    faults = oracle.faults
+    return [
+        sys.executable, "-m", "tau_exp.oracle",
+        "--host", "127.0.0.1",
+        "--port-file", str(port_file),
+        "--model", model.name,
+        "--latency-s", str(oracle.latency_s),
+        "--error-rate", str(faults.error_rate),
+        "--timeout-rate", str(faults.timeout_rate),
+        "--drop-rate", str(faults.drop_rate),
+        "--malformed-rate", str(faults.malformed_rate),
+        "--bad-arguments-rate", str(faults.bad_arguments_rate),
+        "--hang-s", str(faults.hang_s),
+        "--fault-seed", str(faults.seed),
+    ]
+
+
+@contextmanager
+def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoint]:
+    """Start an oracle server for `role` (assistant or user); yield its Endpoint; stop it."""
+    servers_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = servers_dir / f"{role}_oracle_{stamp}.log"
+    port_file = servers_dir / f".{role}_oracle_{stamp}.port"
+    api_key = secrets.token_urlsafe(24)
+    command = oracle_command(model, port_file)
+    log.info("starting %s oracle server: %s (log %s)", role, " ".join(command), log_path)
+    process = start_process(command, log_path, env={API_KEY_ENV: api_key})
+    try:
+        port = _wait_for_port(port_file, process, model.server.ready_timeout_s, log_path)
+        endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", model.name, model.provider, api_key)
+        wait_until_ready(endpoint, model.server.ready_timeout_s, process, log_path)
+        log.info("%s oracle server ready at %s", role, endpoint.base_url)
+        yield endpoint
+    finally:
+        stop_process(process)
+        port_file.unlink(missing_ok=True)
+
+
+def _wait_for_port(port_file: Path, process, timeout_s: float, log_path: Path) -> int:
+    """The server binds port 0 and writes the port it got (no race for a 'free' port)."""
+    deadline = time.monotonic() + timeout_s
+    while not port_file.exists():
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise ServerError(f"oracle server exited with status {process.returncode} at start; log {log_path}:\n{tail}")
+        if time.monotonic() > deadline:
+            raise ServerError(f"oracle server did not bind a port within {timeout_s:g} s; log {log_path}")
+        time.sleep(0.05)
+    return int(port_file.read_text())

@@ -1,0 +1,36 @@
+"""`EpisodeTag`: which (domain, task, trial, role) a model call belongs to, sent with every call
+as HTTP headers. The oracle server reads it to know the task; on real servers it traces calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+DOMAIN_HEADER = "X-Tau-Exp-Domain"
+TASK_HEADER = "X-Tau-Exp-Task"
+TRIAL_HEADER = "X-Tau-Exp-Trial"
+ROLE_HEADER = "X-Tau-Exp-Role"
+
+
+@dataclass(frozen=True)
+class EpisodeTag:
+    domain: str
+    task_id: str
+    trial: int
+    role: str  # "assistant" or "user"
+
+    def headers(self) -> dict[str, str]:
+        return {
+            DOMAIN_HEADER: self.domain,
+            TASK_HEADER: self.task_id,
+            TRIAL_HEADER: str(self.trial),
+            ROLE_HEADER: self.role,
+        }
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> "EpisodeTag | None":
+        """The tag of a request, or None when a header is missing (case-insensitive mapping)."""
+        try:
+            return cls(headers[DOMAIN_HEADER], headers[TASK_HEADER], int(headers[TRIAL_HEADER]), headers[ROLE_HEADER])
+        except (KeyError, ValueError):
+            return None
