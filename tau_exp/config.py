@@ -56,7 +56,7 @@ class ServerConfig:
     kind: ServerKind = ServerKind.oracle
     base_url: Optional[str] = None  # attach: e.g. http://gaudi001:8007/v1
     api_key_env: Optional[str] = None  # name of the environment variable holding the key
-    ready_timeout_s: float = 30.0  # how long to wait for /v1/models to answer
+    ready_timeout_s: float = 10.0  # how long to wait for /v1/models to answer
     oracle: OracleConfig = field(default_factory=OracleConfig)
 
 
@@ -153,7 +153,8 @@ def to_experiment_config(cfg: DictConfig) -> ExperimentConfig:
         )
     try:
         # Merging into the schema again also catches keys added with `+key=value`.
-        merged = OmegaConf.merge(OmegaConf.structured(ExperimentConfig), cfg)
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        merged = OmegaConf.merge(OmegaConf.structured(ExperimentConfig), plain)
         experiment: ExperimentConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except Exception as error:  # omegaconf's errors already name the key and the value
         raise ConfigError(str(error).splitlines()[0]) from None

@@ -1,0 +1,111 @@
+"""Shared fixtures: the project's real Hydra configs (composed, shrunk, outputs in tmp dirs),
+real oracle model servers started through the project's own server code, and a helper that
+runs `launch.py` as a user would.
+
+No test double stands in for tau2, litellm or HTTP here: every episode is a real tau2
+conversation over real HTTP, scored by tau2's own evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+import tau_exp  # noqa: F401  (sets the litellm environment before anything imports it)
+from tau_exp.config import ModelConfig, register_configs, to_experiment_config
+from tau_exp.servers import Endpoint, provide
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+register_configs()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep tests from reading a user's model URLs or writing under ~/."""
+    for name in ("USER_MODEL_API_BASE", "MODEL_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.getbasetemp() / "home"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    """The project's real config, as `python launch.py <overrides>` would compose it."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose(config_name="config", overrides=["run.progress=false", *overrides])
+
+
+@pytest.fixture
+def compose_cfg():
+    return compose_config
+
+
+@pytest.fixture(scope="session")
+def oracle_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Endpoint]]:
+    """One assistant and one user oracle server for the whole session, started and stopped by
+    the project's own `oracle` server kind. Tests attach to them (the `attach` kind)."""
+    servers_dir = tmp_path_factory.mktemp("oracle_servers")
+    experiment = to_experiment_config(compose_config())
+    with ExitStack() as stack:
+        yield {
+            "assistant": stack.enter_context(provide("assistant", experiment.model, servers_dir)),
+            "user": stack.enter_context(provide("user", experiment.user, servers_dir)),
+        }
+
+
+def attach_overrides(servers: dict[str, Endpoint]) -> list[str]:
+    """Overrides that point a job's assistant and user at already-running oracle servers.
+
+    The oracle's key reaches the job the way a real key would: through an environment variable."""
+    os.environ["TEST_ASSISTANT_KEY"] = servers["assistant"].api_key or ""
+    os.environ["TEST_USER_KEY"] = servers["user"].api_key or ""
+    return [
+        "model.server.kind=attach", f"model.server.base_url={servers['assistant'].base_url}",
+        "model.server.api_key_env=TEST_ASSISTANT_KEY",
+        "user.server.kind=attach", f"user.server.base_url={servers['user'].base_url}",
+        "user.server.api_key_env=TEST_USER_KEY",
+    ]
+
+
+@pytest.fixture
+def attached(oracle_servers: dict[str, Endpoint]) -> list[str]:
+    return attach_overrides(oracle_servers)
+
+
+def oracle_model(**oracle: object) -> ModelConfig:
+    """A ModelConfig for an oracle server with the given latency/fault settings."""
+    model = to_experiment_config(compose_config()).model
+    for key, value in oracle.items():
+        if key == "latency_s":
+            model.server.oracle.latency_s = value  # type: ignore[assignment]
+        else:
+            setattr(model.server.oracle.faults, key, value)
+    return model
+
+
+def run_launch(args: list[str], cwd: Path, timeout_s: float = 600, env: dict[str, str] | None = None,
+               ) -> subprocess.CompletedProcess:
+    """Run `python launch.py ARGS` as a user would (a separate process, real exit status)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), "run.progress=false", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def launch():
+    return run_launch
+
+
+def read_config(job_dir: Path) -> DictConfig:
+    return OmegaConf.load(job_dir / ".hydra" / "config.yaml")  # type: ignore[return-value]

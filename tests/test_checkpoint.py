@@ -1,0 +1,85 @@
+"""checkpoint.py: appends only, resumes from a torn tail, refuses malformed files, other
+experiments' directories and a second writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tau_exp.checkpoint import RESULTS_FILE, TORN_FILE, ResultStore
+from tau_exp.errors import CheckpointError
+from tau_exp.records import EpisodeResult, Manifest, Status
+
+MANIFEST = Manifest(identity={"env": "retail", "model": {"name": "m"}})
+
+
+def result(task_id: str, trial: int = 0, status: Status = Status.scored) -> EpisodeResult:
+    return EpisodeResult(task_id=task_id, trial=trial, seed=1, status=status,
+                         reward=1.0 if status == Status.scored else None)
+
+
+def test_append_writes_one_line_per_result_and_reopen_reads_them(tmp_path: Path):
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        store.append(result("1"))
+        store.append(result("2", status=Status.infra_error))
+    lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
+    assert len(lines) == 2
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        assert store.finished() == {("1", 0)}  # the infra error is run again
+        assert len(store.results()) == 2
+
+
+def test_append_never_rewrites_earlier_bytes(tmp_path: Path):
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        store.append(result("1"))
+        before = (tmp_path / RESULTS_FILE).read_bytes()
+        for i in range(2, 50):
+            store.append(result(str(i)))
+    assert (tmp_path / RESULTS_FILE).read_bytes().startswith(before)
+
+
+def test_latest_record_of_a_pair_wins(tmp_path: Path):
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        store.append(result("1", status=Status.infra_error))
+        store.append(result("1"))
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        assert [r.status for r in store.results()] == [Status.scored]
+
+
+def test_torn_last_line_is_set_aside_and_appending_continues(tmp_path: Path):
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        store.append(result("1"))
+    with open(tmp_path / RESULTS_FILE, "ab") as file:
+        file.write(result("2").model_dump_json().encode()[:40])  # a crash in the middle of a write
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        assert store.finished() == {("1", 0)}
+        store.append(result("3"))
+    lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
+    assert [EpisodeResult.model_validate_json(line).task_id for line in lines] == ["1", "3"]
+    assert (tmp_path / TORN_FILE).read_text().startswith('{"schema_version"')
+
+
+def test_malformed_line_in_the_middle_names_the_line_and_changes_nothing(tmp_path: Path):
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        store.append(result("1"))
+    path = tmp_path / RESULTS_FILE
+    path.write_text(path.read_text() + "{not json}\n" + result("2").model_dump_json() + "\n")
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"results.jsonl:2: not a valid result record"):
+        ResultStore.open(tmp_path, MANIFEST)
+    assert path.read_bytes() == before
+
+
+def test_a_second_writer_is_refused(tmp_path: Path):
+    with ResultStore.open(tmp_path, MANIFEST):
+        with pytest.raises(CheckpointError, match="another job is writing"):
+            ResultStore.open(tmp_path, MANIFEST)
+
+
+def test_results_of_another_experiment_are_not_mixed_in(tmp_path: Path):
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        store.append(result("1"))
+    other = Manifest(identity={"env": "retail", "model": {"name": "other"}})
+    with pytest.raises(CheckpointError, match=r"different experiment \(model: .*'m'.*'other'"):
+        ResultStore.open(tmp_path, other)

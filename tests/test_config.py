@@ -1,0 +1,161 @@
+"""config.py and the bad-input contract of `python launch.py`: every bad input gets a one-line
+cause on stderr and a non-zero exit before any server starts, and an existing job directory
+keeps every byte of its results."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from tau_exp.checkpoint import MANIFEST_FILE, RESULTS_FILE
+from tau_exp.config import ServerKind, Split, to_experiment_config
+from tau_exp.errors import ConfigError
+from tau_exp.records import EpisodeResult, Status
+
+
+def test_default_config_is_the_oracle_on_the_retail_test_split(compose_cfg):
+    experiment = to_experiment_config(compose_cfg())
+    assert (experiment.env.name, experiment.tasks.split, experiment.agent.name) == ("retail", Split.test, "tool_calling")
+    assert experiment.model.server.kind == experiment.user.server.kind == ServerKind.oracle
+
+
+def test_every_option_of_every_group_composes(compose_cfg, monkeypatch):
+    monkeypatch.setenv("MODEL_API_BASE", "http://127.0.0.1:1/v1")
+    monkeypatch.setenv("USER_MODEL_API_BASE", "http://127.0.0.1:2/v1")
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    for group in ("env", "agent", "model", "user"):
+        for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
+            assert to_experiment_config(compose_cfg(f"{group}={option}")), f"{group}={option}"
+
+
+def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkeypatch):
+    monkeypatch.setenv("USER_MODEL_API_BASE", "http://gaudi001:8007/v1")
+    experiment = to_experiment_config(compose_cfg("user=qwen3_32b"))
+    assert experiment.user.server.base_url == "http://gaudi001:8007/v1"
+    assert experiment.user.name == "Qwen/Qwen3-32B"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("run.num_trials=0", "run.num_trials=0 must be at least 1"),
+        ("run.max_concurrency=0", "run.max_concurrency=0 must be at least 1"),
+        ("run.max_steps=0", "run.max_steps=0 must be at least 1"),
+        ("tasks.start=5", None),  # fine alone...
+        ("env.name=banking", "not a tau2 domain"),
+        ("agent.name=telepathy", "agent.name='telepathy' is unknown"),
+        ("user.strategy=mind_reader", "user.strategy='mind_reader' is unknown"),
+        ("model.temperature=-1", "model.temperature=-1.0 must be 0 or more"),
+        ("model.server.oracle.faults.error_rate=2", "must be between 0 and 1"),
+        ("model.server.kind=attach", "model.server.base_url is not set"),
+        ("user.server.kind=attach", "export USER_MODEL_API_BASE"),
+        ("model.server.api_key_env=NO_SUCH_VARIABLE_SET", "NO_SUCH_VARIABLE_SET names an environment variable that is not set"),
+        ("+run.typo=1", "typo"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_and_the_fix(compose_cfg, override, message):
+    cfg = compose_cfg(override)
+    if message is None:
+        to_experiment_config(cfg)
+        return
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        to_experiment_config(cfg)
+
+
+def test_start_after_end_is_refused(compose_cfg):
+    with pytest.raises(ConfigError, match="tasks.start=5 is greater than tasks.end=2"):
+        to_experiment_config(compose_cfg("tasks.start=5", "tasks.end=2"))
+
+
+def test_missing_mandatory_value_is_named(compose_cfg):
+    with pytest.raises(ConfigError, match="missing value for model.name"):
+        to_experiment_config(compose_cfg("model.name=???"))
+
+
+# --- the same contract through the command line, in an existing job directory -------------------
+
+@pytest.fixture(scope="module")
+def job_template(tmp_path_factory) -> Path:
+    """A job directory that holds results, written once by a real one-task run."""
+    from conftest import run_launch
+
+    job = tmp_path_factory.mktemp("template") / "job"
+    done = run_launch([f"hydra.run.dir={job}", "tasks.end=1"], cwd=job.parent)
+    assert done.returncode == 0, done.stderr
+    return job
+
+
+@pytest.fixture
+def existing_job(job_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the template job directory for each test."""
+    return Path(shutil.copytree(job_template, tmp_path / "job"))
+
+
+@pytest.fixture(scope="module")
+def not_openai_url():
+    """An HTTP server that is not an OpenAI API (it answers 404 to /v1/models)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+BAD_INPUTS = [
+    (["env=banking"], "Could not find 'env/banking'"),
+    (["agent=telepathy"], "Could not find 'agent/telepathy'"),
+    (["model=gpt9"], "Could not find 'model/gpt9'"),
+    (["user=nobody"], "Could not find 'user/nobody'"),
+    (["run.num_trials=0"], "run.num_trials=0 must be at least 1"),
+    (["run.max_concurrency=0"], "run.max_concurrency=0 must be at least 1"),
+    (["tasks.start=3", "tasks.end=1"], "tasks.start=3 is greater than tasks.end=1"),
+    (["tasks.ids=[5,999]"], "task id(s) 999 not in retail/test"),
+    (["tasks.start=40"], "retail/test has 40 tasks, so start must be in 0..39"),
+    (["model.name=???"], "missing value for model.name"),
+    (["run.num_trials=two"], "run.num_trials"),
+    (["model.server.kind=attach", "model.server.base_url=http://127.0.0.1:9/v1", "model.server.ready_timeout_s=2"],
+     "server at http://127.0.0.1:9/v1 did not answer /v1/models within 2 s"),
+    (["user.server.kind=attach", "user.server.base_url=NOT_OPENAI", "user.server.ready_timeout_s=2"],
+     "is not an OpenAI-compatible API"),
+    (["model=qwen3_4b_instruct"], "model.server.base_url is not set"),
+]
+
+
+@pytest.mark.parametrize("args, cause", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, launch, not_openai_url, args, cause):
+    args = [a.replace("NOT_OPENAI", not_openai_url) for a in args]
+    results_before = (existing_job / RESULTS_FILE).read_bytes()
+    manifest_before = (existing_job / MANIFEST_FILE).read_bytes()
+    logs_before = sorted(p.name for p in (existing_job / "servers").iterdir())
+
+    done = launch([f"hydra.run.dir={existing_job}", *args], cwd=existing_job.parent, timeout_s=120)
+
+    assert done.returncode != 0
+    assert cause in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (existing_job / RESULTS_FILE).read_bytes() == results_before
+    assert (existing_job / MANIFEST_FILE).read_bytes() == manifest_before
+    started = sorted(p.name for p in (existing_job / "servers").iterdir())
+    if "attach" not in " ".join(args):
+        assert started == logs_before, "a server was started for a bad input"
+
+
+def test_malformed_results_line_in_the_middle_names_the_line(existing_job, launch):
+    path = existing_job / RESULTS_FILE
+    good = path.read_text()
+    path.write_text(good + "garbage\n" + good)
+    before = path.read_bytes()
+    done = launch([f"hydra.run.dir={existing_job}", "tasks.end=3"], cwd=existing_job.parent)
+    assert done.returncode != 0
+    assert f"{path}:2: not a valid result record" in done.stderr
+    assert path.read_bytes() == before
+
+
+def test_resume_with_a_different_model_is_refused(existing_job, launch):
+    done = launch([f"hydra.run.dir={existing_job}", "model.temperature=0.7"], cwd=existing_job.parent)
+    assert done.returncode != 0
+    assert "holds results of a different experiment" in done.stderr
+    assert EpisodeResult.model_validate_json((existing_job / RESULTS_FILE).read_text()).status == Status.scored
