@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import subprocess
+import threading
 from contextlib import ExitStack
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -49,33 +50,38 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
                  experiment.env.name, len(tasks), experiment.run.num_trials, len(todo),
                  len(pairs) - len(todo), job_dir)
 
-        if todo:
-            with ExitStack() as stack:
-                # 4. The model servers: attached to, or started here and stopped on the way out.
-                assistant = stack.enter_context(servers.provide("assistant", experiment.model, job_dir / "servers"))
-                user = stack.enter_context(servers.provide("user", experiment.user, job_dir / "servers"))
-
-                # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
-                def run_one(pair: Pair, cancel) -> EpisodeResult:
-                    return bench.run_episode(
-                        bench.EpisodeSpec(
-                            domain=experiment.env.name, task=tasks_by_id[pair.task_id], trial=pair.trial,
-                            seed=pair.seed, agent=experiment.agent.name, user_strategy=experiment.user.strategy,
-                            assistant=assistant, user=user, assistant_settings=experiment.model,
-                            user_settings=experiment.user, retry=experiment.run.retry,
-                            max_steps=experiment.run.max_steps, max_errors=experiment.run.max_errors,
-                        ),
-                        cancel,
-                    )
-
-                run_pairs(pairs, run_one, store, experiment.run.max_concurrency,
-                          experiment.run.max_consecutive_infra_errors, experiment.run.progress)
-
-        # 6. Metrics over this selection, written next to the results.
-        metrics = compute_metrics(store.results(), list(tasks_by_id), experiment.run.num_trials, _names(experiment))
-    (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
+        try:
+            if todo:
+                _run_with_servers(experiment, tasks_by_id, pairs, store, job_dir)
+        finally:
+            # 6. Metrics over this selection, written next to the results (also when stopped early).
+            metrics = compute_metrics(store.results(), list(tasks_by_id), experiment.run.num_trials,
+                                      _names(experiment))
+            (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
     _print_summary(metrics, job_dir)
     return metrics
+
+
+def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: list[Pair], store: ResultStore,
+                      job_dir: Path) -> None:
+    with ExitStack() as stack:
+        # 4. The model servers: attached to, or started here and stopped on the way out.
+        assistant = stack.enter_context(servers.provide("assistant", experiment.model, job_dir / "servers"))
+        user = stack.enter_context(servers.provide("user", experiment.user, job_dir / "servers"))
+
+        # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
+        def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:
+            spec = bench.EpisodeSpec(
+                domain=experiment.env.name, task=tasks_by_id[pair.task_id], trial=pair.trial, seed=pair.seed,
+                agent=experiment.agent.name, user_strategy=experiment.user.strategy,
+                assistant=assistant, user=user,
+                assistant_settings=experiment.model, user_settings=experiment.user, retry=experiment.run.retry,
+                max_steps=experiment.run.max_steps, max_errors=experiment.run.max_errors,
+            )
+            return bench.run_episode(spec, cancel)
+
+        run_pairs(pairs, run_one, store, experiment.run.max_concurrency,
+                  experiment.run.max_consecutive_infra_errors, experiment.run.progress)
 
 
 def _names(experiment: ExperimentConfig) -> dict[str, str]:

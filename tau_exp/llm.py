@@ -107,7 +107,8 @@ class ChatModel:
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts),
-            wait=tenacity.wait_exponential_jitter(self.retry.initial_backoff_s, self.retry.max_backoff_s),
+            wait=tenacity.wait_exponential(multiplier=self.retry.initial_backoff_s, max=self.retry.max_backoff_s)
+            + tenacity.wait_random(0, self.retry.initial_backoff_s),  # jitter: retries do not stampede
             retry=tenacity.retry_if_exception(_is_transient),
             sleep=self._sleep,
             before_sleep=self._before_retry,

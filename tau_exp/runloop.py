@@ -15,7 +15,7 @@ import random
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -54,7 +54,7 @@ class TooManyInfraErrors(TauExpError):
 
 
 def run_pairs(
-    pairs: Iterable[Pair],
+    pairs: list[Pair],
     run_one: Callable[[Pair, threading.Event], EpisodeResult],
     store: ResultStore,
     max_concurrency: int,
@@ -68,11 +68,11 @@ def run_pairs(
     abandoning the pairs in flight."""
     finished = store.finished()
     todo = [pair for pair in pairs if (pair.task_id, pair.trial) not in finished]
-    total = len(todo) + len(finished)
+    selected = {(pair.task_id, pair.trial) for pair in pairs}
     cancel = threading.Event()
     consecutive_infra_errors = 0
-    scored = [r.reward for r in store.results() if r.status == Status.scored and r.reward is not None]
-    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
+    scored = [r.reward for r in store.results() if r.key in selected and r.status == Status.scored and r.reward is not None]
+    bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
     _show_reward(bar, scored)
     pending_iter = iter(todo)
     executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="episode")

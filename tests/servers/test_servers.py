@@ -1,0 +1,108 @@
+"""servers/: the oracle kind starts a real server process and leaves nothing behind; the
+attach kind checks a running server; readiness failures name the URL and the cause."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import oracle_model
+from tau_exp.config import ServerKind
+from tau_exp.errors import ServerError
+from tau_exp.servers import Endpoint, provide
+from tau_exp.servers.health import wait_until_ready
+from tau_exp.servers.process import start_process, stop_process
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+def test_oracle_kind_serves_the_openai_api_and_stops_cleanly(tmp_path):
+    model = oracle_model()
+    with provide("assistant", model, tmp_path) as endpoint:
+        assert endpoint.base_url.startswith("http://127.0.0.1:")  # loopback only
+        assert httpx.get(endpoint.base_url.removesuffix("/v1") + "/health").status_code == 200
+        listed = httpx.get(f"{endpoint.base_url}/models", headers={"Authorization": f"Bearer {endpoint.api_key}"})
+        assert listed.json()["data"][0]["id"] == "oracle"
+        assert httpx.get(f"{endpoint.base_url}/models").status_code == 401  # the key is required
+        pids = [int(p) for p in subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()]
+        assert pids
+    time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids)
+    assert any(p.name.startswith("assistant_oracle_") and p.suffix == ".log" for p in tmp_path.iterdir())
+
+
+def test_attach_kind_checks_the_server_and_serves_its_endpoint(oracle_servers):
+    model = oracle_model()
+    model.server.kind = ServerKind.attach
+    model.server.base_url = oracle_servers["assistant"].base_url
+    os.environ["ATTACH_TEST_KEY"] = oracle_servers["assistant"].api_key
+    model.server.api_key_env = "ATTACH_TEST_KEY"
+    with provide("assistant", model, None) as endpoint:
+        assert endpoint == oracle_servers["assistant"]
+
+
+def test_unreachable_server_fails_within_seconds_naming_the_url():
+    started = time.monotonic()
+    with pytest.raises(ServerError, match=r"server at http://127.0.0.1:9/v1 did not answer /v1/models within 1 s"):
+        wait_until_ready(Endpoint("http://127.0.0.1:9/v1", "m"), timeout_s=1)
+    assert time.monotonic() - started < 5
+
+
+def test_a_server_that_does_not_serve_the_model_is_named(oracle_servers):
+    endpoint = oracle_servers["assistant"]
+    wrong = Endpoint(endpoint.base_url, "Qwen/Qwen3-4B", endpoint.provider, endpoint.api_key)
+    with pytest.raises(ServerError, match=r"does not serve model 'Qwen/Qwen3-4B'; it serves \['oracle'\]"):
+        wait_until_ready(wrong, timeout_s=2)
+
+
+def test_a_server_process_that_dies_fails_fast_with_its_log(tmp_path):
+    log = tmp_path / "server.log"
+    process = start_process([sys.executable, "-c", "import sys; print('CUDA out of memory'); sys.exit(3)"], log)
+    started = time.monotonic()
+    with pytest.raises(ServerError, match=r"(?s)exited with status 3 .*CUDA out of memory"):
+        wait_until_ready(Endpoint("http://127.0.0.1:9/v1", "m"), timeout_s=60, process=process, log_path=log)
+    assert time.monotonic() - started < 5
+
+
+def test_stop_process_kills_the_whole_group_even_when_sigterm_is_ignored(tmp_path):
+    code = "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); " \
+           "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
+    process = start_process([sys.executable, "-c", code], tmp_path / "log")
+    time.sleep(1.0)
+    children = [int(p) for p in subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()]
+    assert len(children) == 2
+    stop_process(process, grace_s=0.5)
+    time.sleep(0.2)
+    assert not any(_alive(pid) for pid in children)
+
+
+def test_a_killed_job_takes_its_server_with_it(tmp_path):
+    # The job (here a small parent process) is SIGKILLed: its server must not outlive it.
+    code = (
+        "import sys, time; from pathlib import Path; from tau_exp.servers.process import start_process; "
+        f"p = start_process([sys.executable, '-c', 'import time; time.sleep(600)'], Path({str(tmp_path)!r}) / 'log'); "
+        "print(p.pid, flush=True); time.sleep(600)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+    assert _alive(server_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server_pid)

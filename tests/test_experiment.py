@@ -1,0 +1,104 @@
+"""experiment.py end to end: real tau2 episodes over real HTTP (litellm) against oracle model
+servers, scored by tau2's own evaluation; outputs as DESIGN.md's contract says."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tau_exp import experiment
+from tau_exp.checkpoint import RESULTS_FILE
+from tau_exp.errors import TauExpError
+from tau_exp.records import EpisodeResult, Status
+
+
+def results(job_dir: Path) -> list[EpisodeResult]:
+    return [EpisodeResult.model_validate_json(line) for line in (job_dir / RESULTS_FILE).read_text().splitlines()]
+
+
+def test_default_command_runs_the_retail_test_split_with_the_oracle(tmp_path, launch):
+    """`python launch.py` with nothing else: retail test split, oracle models, results printed."""
+    done = launch([], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    job_dir = Path(done.stdout.split("results: ")[1].splitlines()[0])
+    assert job_dir.is_relative_to(tmp_path / "outputs")
+    assert "avg_reward=1.0000 · pass^1=1.0000" in done.stdout
+    metrics = json.loads((job_dir / "metrics.json").read_text())
+    assert {k: metrics[k] for k in ("avg_reward", "pass_hat_k", "n_tasks", "n_trials", "n_results", "n_infra_errors")} == {
+        "avg_reward": 1.0, "pass_hat_k": {"1": 1.0}, "n_tasks": 40, "n_trials": 1, "n_results": 40, "n_infra_errors": 0}
+    assert (metrics["env"], metrics["agent"], metrics["model"], metrics["user"]) == ("retail", "tool_calling", "oracle", "oracle")
+    assert (job_dir / ".hydra" / "config.yaml").exists()
+    assert sorted(p.name.split("_")[0] for p in (job_dir / "servers").glob("*.log")) == ["assistant", "user"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("domain, n_tasks", [("retail", 114), ("airline", 50)])
+def test_oracle_scores_one_on_every_task_of_the_domain(tmp_path, compose_cfg, attached, domain, n_tasks):
+    metrics = experiment.run(compose_cfg(f"env={domain}", "tasks.split=base", "run.max_concurrency=4", *attached), tmp_path)
+    failed = [(r.task_id, r.reward, r.termination_reason) for r in results(tmp_path) if r.reward != 1.0]
+    assert failed == []
+    assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (n_tasks, 1.0, 0)
+
+
+@pytest.mark.parametrize("domain", ["retail", "airline"])
+def test_several_trials_with_concurrency_give_one_record_per_pair(tmp_path, compose_cfg, attached, domain):
+    cfg = compose_cfg(f"env={domain}", "tasks.end=4", "run.num_trials=3", "run.max_concurrency=6", *attached)
+    metrics = experiment.run(cfg, tmp_path)
+    records = results(tmp_path)
+    assert Counter(r.key for r in records) == {(t, k): 1 for t in {r.task_id for r in records} for k in range(3)}
+    assert len(records) == 12 and all(r.reward == 1.0 for r in records)
+    assert metrics.pass_hat_k == {"1": 1.0, "2": 1.0, "3": 1.0}
+    assert len({r.seed for r in records}) == 12  # a seed per (task, trial)
+
+
+def test_rerun_resumes_and_runs_only_what_is_missing(tmp_path, compose_cfg, attached, oracle_servers):
+    experiment.run(compose_cfg("tasks.end=2", *attached), tmp_path)
+    stats_url = oracle_servers["user"].base_url.removesuffix("/v1") + "/oracle/stats"
+    before = httpx.get(stats_url).json()["requests"]
+    metrics = experiment.run(compose_cfg("tasks.end=3", *attached), tmp_path)  # one more task
+    assert httpx.get(stats_url).json()["requests"] - before == 2  # one conversation: opening + stop
+    assert [r.task_id for r in results(tmp_path)] == ["5", "9", "12"]
+    assert (metrics.n_results, metrics.avg_reward) == (3, 1.0)
+    experiment.run(compose_cfg("tasks.end=3", *attached), tmp_path)  # nothing left: no server needed
+    assert httpx.get(stats_url).json()["requests"] - before == 2
+    assert len(results(tmp_path)) == 3
+
+
+def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_resume(tmp_path, compose_cfg, attached):
+    broken = compose_cfg("tasks.end=6", "user.server.oracle.faults.error_rate=1.0", "run.retry.attempts=2",
+                         "run.retry.initial_backoff_s=0.01", "run.max_consecutive_infra_errors=3",
+                         "run.max_concurrency=1")
+    with pytest.raises(TauExpError, match="3 .* pairs in a row ended in infra errors"):
+        experiment.run(broken, tmp_path)
+    records = results(tmp_path)
+    assert [r.status for r in records] == [Status.infra_error] * 3
+    assert all(r.reward is None and "after 2 attempts" in r.error.message for r in records)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert (metrics["avg_reward"], metrics["n_infra_errors"], metrics["n_results"], metrics["n_pending"]) == (None, 3, 0, 3)
+
+    # The server is back (here: the healthy shared oracle): the same job finishes everything.
+    metrics = experiment.run(compose_cfg("tasks.end=6", *attached), tmp_path)
+    assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (6, 1.0, 0)
+
+
+def test_intermittent_faults_are_retried_and_every_pair_is_scored(tmp_path, compose_cfg):
+    cfg = compose_cfg("tasks.end=4", "model.server.oracle.faults.error_rate=0.2",
+                      "model.server.oracle.faults.timeout_rate=0.1", "model.server.oracle.faults.hang_s=3",
+                      "model.timeout_s=1", "user.server.oracle.faults.drop_rate=0.2",
+                      "run.retry.attempts=10", "run.retry.initial_backoff_s=0.01", "run.retry.max_backoff_s=0.05")
+    metrics = experiment.run(cfg, tmp_path)
+    assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (4, 1.0, 0)
+    assert metrics.usage["assistant"].retries > 0 and metrics.usage["user"].retries > 0
+
+
+def test_api_keys_never_reach_the_job_directory(tmp_path, compose_cfg, attached, oracle_servers):
+    experiment.run(compose_cfg("tasks.end=1", *attached), tmp_path)
+    keys = [oracle_servers[role].api_key for role in ("assistant", "user")]
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert not any(key in text for key in keys), path
