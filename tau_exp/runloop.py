@@ -10,8 +10,10 @@ half-written (in-flight pairs are abandoned at their next model call and rerun o
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import random
+import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -74,47 +76,77 @@ def run_pairs(
     scored = [r.reward for r in store.results() if r.key in selected and r.status == Status.scored and r.reward is not None]
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
     _show_reward(bar, scored)
-    pending_iter = iter(todo)
+    pending = iter(todo)
     executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="episode")
     in_flight: set[Future] = set()
-    try:
-        # Submit lazily (at most max_concurrency in flight): a stop leaves the rest untouched.
-        for pair in pending_iter:
-            in_flight.add(executor.submit(run_one, pair, cancel))
-            if len(in_flight) >= max_concurrency:
-                break
-        while in_flight:
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                try:
-                    result = future.result()
-                except Cancelled:
-                    continue
-                store.append(result)
-                bar.update(1)
-                if result.status == Status.infra_error:
-                    consecutive_infra_errors += 1
-                    bar.write(f"infra error on task {result.task_id} trial {result.trial}: {result.error.message if result.error else ''}")
-                else:
-                    consecutive_infra_errors = 0
-                if result.status == Status.scored and result.reward is not None:
-                    scored.append(result.reward)
-                    _show_reward(bar, scored)
-                if consecutive_infra_errors >= max_consecutive_infra_errors:
-                    raise TooManyInfraErrors(
-                        f"{consecutive_infra_errors} (task, trial) pairs in a row ended in infra errors "
-                        f"(last: {result.error.message if result.error else '?'}); stopped. Results so far "
-                        f"are saved in {store.path}: fix the server and rerun the same command to resume"
-                    )
-                next_pair = next(pending_iter, None)
-                if next_pair is not None:
-                    in_flight.add(executor.submit(run_one, next_pair, cancel))
-    except BaseException:
-        cancel.set()  # in-flight episodes stop at their next model call; nothing is appended
-        raise
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-        bar.close()
+    with _InterruptAtSafePoint(cancel) as interrupt:
+        try:
+            # Submit lazily (at most max_concurrency in flight): a stop leaves the rest untouched.
+            for pair in itertools.islice(pending, max_concurrency):
+                in_flight.add(executor.submit(run_one, pair, cancel))
+            while in_flight:
+                done, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    try:
+                        result = future.result()
+                    except Cancelled:
+                        continue
+                    store.append(result)  # also while stopping: a finished episode is kept
+                    bar.update(1)
+                    if result.status == Status.scored and result.reward is not None:
+                        scored.append(result.reward)
+                        _show_reward(bar, scored)
+                    if result.status == Status.infra_error:
+                        consecutive_infra_errors += 1
+                        bar.write(f"infra error, task {result.task_id} trial {result.trial}: {_message(result)}")
+                        if consecutive_infra_errors >= max_consecutive_infra_errors:
+                            cancel.set()
+                    else:
+                        consecutive_infra_errors = 0
+                    if not cancel.is_set() and (pair := next(pending, None)) is not None:
+                        in_flight.add(executor.submit(run_one, pair, cancel))
+        finally:
+            cancel.set()  # on any exit, episodes still in flight stop at their next model call
+            executor.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+        if interrupt.requested:
+            raise KeyboardInterrupt
+        if consecutive_infra_errors >= max_consecutive_infra_errors:
+            raise TooManyInfraErrors(
+                f"{consecutive_infra_errors} (task, trial) pairs in a row ended in infra errors "
+                f"(last: {_message(result)}); stopped. Results so far are saved in {store.path}: "
+                "fix the server and rerun the same command to resume"
+            )
+
+
+class _InterruptAtSafePoint:
+    """While active, Ctrl-C asks the run loop to stop (no exception in the middle of an append);
+    a second Ctrl-C interrupts at once."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.cancel.set()
+        log.warning("stopping: finishing the model calls in flight (Ctrl-C again to stop at once)")
+
+    def __enter__(self) -> "_InterruptAtSafePoint":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _message(result: EpisodeResult) -> str:
+    return result.error.message if result.error else "?"
 
 
 def _show_reward(bar: tqdm, rewards: list[float]) -> None:

@@ -88,7 +88,7 @@ def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_re
 def test_intermittent_faults_are_retried_and_every_pair_is_scored(tmp_path, compose_cfg):
     cfg = compose_cfg("tasks.end=4", "model.server.oracle.faults.error_rate=0.2",
                       "model.server.oracle.faults.timeout_rate=0.1", "model.server.oracle.faults.hang_s=3",
-                      "model.timeout_s=1", "user.server.oracle.faults.drop_rate=0.2",
+                      "model.timeout_s=1", "user.server.oracle.faults.drop_rate=0.3",
                       "run.retry.attempts=10", "run.retry.initial_backoff_s=0.01", "run.retry.max_backoff_s=0.05")
     metrics = experiment.run(cfg, tmp_path)
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (4, 1.0, 0)
