@@ -109,3 +109,13 @@ def launch():
 
 def read_config(job_dir: Path) -> DictConfig:
     return OmegaConf.load(job_dir / ".hydra" / "config.yaml")  # type: ignore[return-value]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI (CI=true, set by .ci/run) a skipped test is a failure: every tier must run there."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CI", "").lower() in ("1", "true", "yes") and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {report.longrepr}"

@@ -1,0 +1,14 @@
+"""The README's two commands are the ones CI and users run."""
+
+from __future__ import annotations
+
+from conftest import ROOT
+
+TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/python -m pytest"
+MAIN_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python launch.py"
+
+
+def test_ci_runs_the_readmes_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert TEST_COMMAND in readme and MAIN_COMMAND in readme
+    assert TEST_COMMAND.replace("pip install", "pip install -q") in (ROOT / ".ci" / "run").read_text()
