@@ -33,12 +33,14 @@ LOCK_FILE = ".results.lock"
 class ResultStore:
     """Open with `ResultStore.open(job_dir, manifest)`; close (or use as a context manager)."""
 
-    def __init__(self, job_dir: Path, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int) -> None:
+    def __init__(self, job_dir: Path, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int,
+                 manifest: Manifest) -> None:
         self.job_dir = job_dir
         self.path = job_dir / RESULTS_FILE
         self._latest = latest
         self._lock_fd = lock_fd
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._manifest = manifest
+        self._fd: int | None = None  # opened with the first append
 
     @classmethod
     def open(cls, job_dir: Path, manifest: Manifest) -> "ResultStore":
@@ -46,9 +48,9 @@ class ResultStore:
         job_dir.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock(job_dir / LOCK_FILE)
         try:
-            _check_or_write_manifest(job_dir / MANIFEST_FILE, manifest)
+            _check_manifest(job_dir / MANIFEST_FILE, manifest)
             latest = {result.key: result for result in _read(job_dir / RESULTS_FILE, job_dir / TORN_FILE)}
-            return cls(job_dir, latest, lock_fd)
+            return cls(job_dir, latest, lock_fd, manifest)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -62,6 +64,15 @@ class ResultStore:
         return list(self._latest.values())
 
     def append(self, result: EpisodeResult) -> None:
+        if self._fd is None:
+            # The manifest is written with the first result, not before: a job that fails at
+            # start-up (a typo in a model name) leaves nothing that would block its corrected rerun.
+            manifest_path = self.job_dir / MANIFEST_FILE
+            if not manifest_path.exists():
+                tmp = manifest_path.with_suffix(".tmp")
+                tmp.write_text(self._manifest.model_dump_json(indent=2))
+                tmp.replace(manifest_path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         line = (result.model_dump_json() + "\n").encode()
         view = memoryview(line)
         while view:  # O_APPEND: each write lands at the end, even after a short write
@@ -71,7 +82,8 @@ class ResultStore:
         self._latest[result.key] = result
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
         os.close(self._lock_fd)
 
     def __enter__(self) -> "ResultStore":
@@ -94,11 +106,8 @@ def _lock(path: Path) -> int:
     return fd
 
 
-def _check_or_write_manifest(path: Path, manifest: Manifest) -> None:
+def _check_manifest(path: Path, manifest: Manifest) -> None:
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(manifest.model_dump_json(indent=2))
-        tmp.replace(path)
         return
     try:
         existing = Manifest.model_validate_json(path.read_text())

@@ -39,6 +39,7 @@ class FaultConfig:
     drop_rate: float = 0.0  # close the connection in the middle of the reply
     malformed_rate: float = 0.0  # a 200 whose body is not JSON
     bad_arguments_rate: float = 0.0  # a tool call whose arguments are not JSON (a model fault)
+    empty_rate: float = 0.0  # a reply with no text and no tool call (a model fault)
     hang_s: float = 30.0
     seed: int = 0
 
@@ -115,9 +116,9 @@ class RunConfig:
     shuffle: bool = False  # shuffle the task order (with `seed`)
     max_steps: int = 200  # tau2 orchestrator steps per conversation
     max_errors: int = 10  # failed tool calls before tau2 ends a conversation
-    # After this many (task, trial) pairs in a row end in infra errors, the job stops: the
-    # server is down, and burning through the remaining pairs would only record more errors.
-    max_consecutive_infra_errors: int = 10
+    # After this many (task, trial) pairs in a row end in an infra or harness error, the job
+    # stops: something is broken, and running the rest would only record more errors.
+    max_consecutive_errors: int = 10
     retry: RetryConfig = field(default_factory=RetryConfig)
     progress: bool = True  # progress bar on stderr
 
@@ -176,7 +177,7 @@ def validate(cfg: ExperimentConfig) -> None:
             f"user.strategy={cfg.user.strategy!r} is unknown; choose one of {', '.join(sorted(USER_STRATEGIES))}"
         )
     run = cfg.run
-    for key in ("num_trials", "max_concurrency", "max_steps", "max_errors", "max_consecutive_infra_errors"):
+    for key in ("num_trials", "max_concurrency", "max_steps", "max_errors", "max_consecutive_errors"):
         if getattr(run, key) < 1:
             raise ConfigError(f"run.{key}={getattr(run, key)} must be at least 1")
     if run.retry.attempts < 1:
@@ -184,15 +185,33 @@ def validate(cfg: ExperimentConfig) -> None:
     tasks = cfg.tasks
     if tasks.start < 0:
         raise ConfigError(f"tasks.start={tasks.start} must be 0 or more")
-    if tasks.end is not None and tasks.start > tasks.end:
-        raise ConfigError(f"tasks.start={tasks.start} is greater than tasks.end={tasks.end}")
+    if tasks.end is not None and tasks.start >= tasks.end:
+        raise ConfigError(f"tasks.start={tasks.start} must be less than tasks.end={tasks.end} (end is exclusive)")
     if tasks.ids is not None and len(tasks.ids) == 0:
         raise ConfigError("tasks.ids is an empty list: give task ids, or null for every task")
     for role, model in (("model", cfg.model), ("user", cfg.user)):
         _validate_model(role, model)
 
 
+# Set by tau_exp for every call; an llm_args entry must not override them.
+RESERVED_LLM_ARGS = frozenset({"model", "messages", "tools", "tool_choice", "api_base", "base_url", "api_key",
+                               "extra_headers", "timeout", "max_retries", "num_retries", "seed", "temperature",
+                               "max_tokens"})
+_SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "credential")
+
+
 def _validate_model(role: str, model: ModelConfig) -> None:
+    for name in model.llm_args:
+        if name in RESERVED_LLM_ARGS:
+            raise ConfigError(
+                f"{role}.llm_args.{name} is set by tau_exp itself; use the dedicated key instead "
+                f"({role}.temperature, {role}.max_tokens, {role}.timeout_s, {role}.server.*, run.retry.*, run.seed)"
+            )
+        if any(word in name.lower() for word in _SECRET_WORDS):
+            raise ConfigError(
+                f"{role}.llm_args.{name} looks like a secret, and configs are saved with the results: put it "
+                f"in an environment variable and name that variable in {role}.server.api_key_env"
+            )
     if model.temperature < 0:
         raise ConfigError(f"{role}.temperature={model.temperature} must be 0 or more")
     if model.timeout_s <= 0:
@@ -205,15 +224,27 @@ def _validate_model(role: str, model: ModelConfig) -> None:
                 f"{role}.server.base_url is not set: an attach server needs the URL of a running "
                 f"OpenAI-compatible server, e.g. {role}.server.base_url=http://gaudi001:8007/v1{hint}"
             )
-        if not server.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{role}.server.base_url={server.base_url!r} is not an http(s) URL")
+        if not _is_http_url(server.base_url):
+            raise ConfigError(
+                f"{role}.server.base_url={server.base_url!r} is not an http(s) URL like http://gaudi001:8007/v1"
+            )
     if server.api_key_env and not os.environ.get(server.api_key_env):
         raise ConfigError(
             f"{role}.server.api_key_env={server.api_key_env} names an environment variable that is "
             f"not set: export it, or set {role}.server.api_key_env=null"
         )
     faults = server.oracle.faults
-    for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate"):
+    for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate", "empty_rate"):
         value = getattr(faults, key)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{role}.server.oracle.faults.{key}={value} must be between 0 and 1")
+
+
+def _is_http_url(url: str) -> bool:
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)

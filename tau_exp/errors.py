@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from typing import Callable, TypeVar
 
@@ -13,6 +14,8 @@ log = logging.getLogger(__name__)
 
 class TauExpError(Exception):
     """Base class: an error with a message meant for the user (no traceback needed)."""
+
+    exit_code = 2
 
 
 class ConfigError(TauExpError):
@@ -27,6 +30,20 @@ class CheckpointError(TauExpError):
     """The results store of a job directory cannot be used (malformed, locked, other config)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """The job was asked to stop (Ctrl-C, SIGTERM) and stopped at a safe point."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class IncompleteRun(TauExpError):
+    """The job ran to its end, but some (task, trial) pairs ended in errors and were not scored."""
+
+    exit_code = 3
+
+
 class InfraError(Exception):
     """A model call failed for reasons outside the agent (server down, 5xx, timeout, auth...).
 
@@ -38,7 +55,7 @@ F = TypeVar("F", bound=Callable)
 
 
 def exit_on_user_error(func: F) -> F:
-    """Turn a TauExpError into one line on stderr and exit status 2 (no traceback)."""
+    """Turn a TauExpError into one line on stderr and its exit status (no traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -46,10 +63,10 @@ def exit_on_user_error(func: F) -> F:
             return func(*args, **kwargs)
         except TauExpError as error:
             print(f"error: {error}", file=sys.stderr, flush=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt as interrupt:
             print("interrupted: finished results are saved; rerun the same command "
                   "with the same output directory to resume", file=sys.stderr, flush=True)
-            sys.exit(130)
+            sys.exit(128 + getattr(interrupt, "signum", signal.SIGINT))
 
     return wrapper  # type: ignore[return-value]

@@ -22,6 +22,7 @@ from tau_exp import servers
 from tau_exp.bench import tau2 as bench
 from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, to_experiment_config
+from tau_exp.errors import IncompleteRun
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
@@ -59,6 +60,12 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
                                       _names(experiment))
             (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
     _print_summary(metrics, job_dir)
+    if metrics.n_infra_errors or metrics.n_harness_errors:
+        raise IncompleteRun(
+            f"{metrics.n_infra_errors + metrics.n_harness_errors} (task, trial) pairs were not scored "
+            f"({metrics.n_infra_errors} infra errors, {metrics.n_harness_errors} harness errors; see "
+            f"{job_dir / 'results.jsonl'}): rerun the same command to run them again"
+        )
     return metrics
 
 
@@ -81,7 +88,7 @@ def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: li
             return bench.run_episode(spec, cancel)
 
         run_pairs(pairs, run_one, store, experiment.run.max_concurrency,
-                  experiment.run.max_consecutive_infra_errors, experiment.run.progress)
+                  experiment.run.max_consecutive_errors, experiment.run.progress)
 
 
 def _names(experiment: ExperimentConfig) -> dict[str, str]:
@@ -141,6 +148,4 @@ def _print_summary(metrics: Metrics, job_dir: Path) -> None:
         f" · infra errors {metrics.n_infra_errors} · harness errors {metrics.n_harness_errors}"
         f" · pending {metrics.n_pending}",
     ]
-    if metrics.n_infra_errors or metrics.n_harness_errors or metrics.n_pending:
-        lines.append("unscored pairs run again when you rerun the same command with the same output directory")
     print("\n".join(lines), flush=True)

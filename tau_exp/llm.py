@@ -4,8 +4,8 @@ user simulator goes through here, over HTTP through litellm.
 It owns what makes a call robust and traceable: the endpoint (base URL, key) passed per call
 (never through process-wide environment variables), the episode's tag as HTTP headers, the
 sampling settings, retries with backoff on infrastructure failures, and the error taxonomy:
-infrastructure failures become `InfraError` (never a reward), a context overflow becomes
-`ContextOverflow` (the model's own limit: the conversation ends and is scored as tau2 says).
+infrastructure failures become `InfraError` (never a reward); a context overflow or an empty
+reply becomes `ModelFault` (the model's own failure: the conversation ends, tau2 scores it).
 """
 
 from __future__ import annotations
@@ -44,8 +44,26 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class ContextOverflow(Exception):
-    """The conversation no longer fits the model's context: the model's limit, not the infra's."""
+class ModelFault(Exception):
+    """The model itself failed the conversation (it no longer fits the context, or the reply was
+    empty): not the infrastructure's fault. The conversation ends as the agent's or the user's
+    error, and tau2 scores it."""
+
+    def __init__(self, role: str, message: str) -> None:
+        super().__init__(message)
+        self.role = role
+
+
+# vLLM's and other servers' wording for a prompt that exceeds the context, when litellm does
+# not map it to ContextWindowExceededError itself.
+_OVERFLOW_MARKERS = ("context length", "context window", "maximum context", "max_model_len", "too many tokens")
+
+
+def _is_context_overflow(error: BaseException) -> bool:
+    if isinstance(error, litellm.exceptions.ContextWindowExceededError):
+        return True
+    return isinstance(error, litellm.exceptions.BadRequestError) and any(
+        marker in str(error).lower() for marker in _OVERFLOW_MARKERS)
 
 
 class Cancelled(Exception):
@@ -64,7 +82,7 @@ class CallStats:
 
 
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, (litellm.exceptions.ContextWindowExceededError, litellm.exceptions.BadRequestError,
+    if isinstance(error, (litellm.exceptions.BadRequestError,
                           litellm.exceptions.AuthenticationError, litellm.exceptions.NotFoundError,
                           litellm.exceptions.PermissionDeniedError)):
         return False
@@ -121,11 +139,11 @@ class ChatModel:
                     if self.cancel.is_set():
                         raise Cancelled()
                     response = litellm.completion(**kwargs)
-        except litellm.exceptions.ContextWindowExceededError as error:
-            raise ContextOverflow(self._describe(error)) from None
         except (Cancelled, InfraError):
             raise
         except Exception as error:
+            if _is_context_overflow(error):
+                raise ModelFault(self.tag.role, self._describe(error)) from None
             attempts = self.retry.attempts if _is_transient(error) else 1
             raise InfraError(f"{self._describe(error)} (after {attempts} attempt{'s' * (attempts > 1)})") from None
         finally:
@@ -160,6 +178,8 @@ class ChatModel:
             ToolCall(id=call.id or f"call_{i}", name=call.function.name or "", arguments=_parse_arguments(call.function.arguments))
             for i, call in enumerate(choice.tool_calls or [])
         ]
+        if not (choice.content or "").strip() and not tool_calls:
+            raise ModelFault(self.tag.role, f"{self.tag.role} model {self.endpoint.model!r} sent an empty reply")
         return AssistantMessage(
             role="assistant",
             content=choice.content,

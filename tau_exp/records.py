@@ -46,7 +46,7 @@ class EpisodeResult(BaseModel):
     messages: list[dict[str, Any]] = Field(default_factory=list, description="the conversation, tau2 messages")
     num_turns: int = 0
     usage: dict[str, TokenUsage] = Field(default_factory=dict, description="per role: assistant, user")
-    started_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    started_at: Optional[str] = None  # ISO 8601, UTC
     duration_s: float = 0.0
     error: Optional[ErrorInfo] = None
 

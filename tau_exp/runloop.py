@@ -10,6 +10,8 @@ half-written (in-flight pairs are abandoned at their next model call and rerun o
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import itertools
 import logging
 import random
@@ -22,7 +24,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from tau_exp.checkpoint import ResultStore
-from tau_exp.errors import TauExpError
+from tau_exp.errors import Interrupted, TauExpError
 from tau_exp.llm import Cancelled
 from tau_exp.records import EpisodeResult, Status
 
@@ -51,7 +53,7 @@ def schedule(task_ids: list[str], num_trials: int, seed: int, shuffle: bool) -> 
     return [Pair(task_id, trial, pair_seed(seed, task_id, trial)) for trial in range(num_trials) for task_id in order]
 
 
-class TooManyInfraErrors(TauExpError):
+class TooManyErrors(TauExpError):
     pass
 
 
@@ -60,19 +62,19 @@ def run_pairs(
     run_one: Callable[[Pair, threading.Event], EpisodeResult],
     store: ResultStore,
     max_concurrency: int,
-    max_consecutive_infra_errors: int,
+    max_consecutive_errors: int,
     progress: bool = True,
 ) -> None:
     """Run every pair not yet finished in `store`; append each result as it arrives.
 
-    Raises TooManyInfraErrors when that many pairs in a row ended in infra errors (what is
-    finished is saved; rerun to resume once the server is back), and re-raises Ctrl-C after
-    abandoning the pairs in flight."""
+    Raises TooManyErrors when `max_consecutive_errors` pairs in a row ended in infra or harness
+    errors, and Interrupted on Ctrl-C or SIGTERM; either way after the pairs in flight ended and
+    everything finished was appended (rerun to resume)."""
     finished = store.finished()
     todo = [pair for pair in pairs if (pair.task_id, pair.trial) not in finished]
     selected = {(pair.task_id, pair.trial) for pair in pairs}
     cancel = threading.Event()
-    consecutive_infra_errors = 0
+    consecutive_errors = 0
     scored = [r.reward for r in store.results() if r.key in selected and r.status == Status.scored and r.reward is not None]
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
     _show_reward(bar, scored)
@@ -96,53 +98,59 @@ def run_pairs(
                     if result.status == Status.scored and result.reward is not None:
                         scored.append(result.reward)
                         _show_reward(bar, scored)
-                    if result.status == Status.infra_error:
-                        consecutive_infra_errors += 1
-                        bar.write(f"infra error, task {result.task_id} trial {result.trial}: {_message(result)}")
-                        if consecutive_infra_errors >= max_consecutive_infra_errors:
-                            cancel.set()
+                    if result.status == Status.scored:
+                        consecutive_errors = 0
                     else:
-                        consecutive_infra_errors = 0
+                        consecutive_errors += 1
+                        bar.write(f"{result.status.value}, task {result.task_id} trial {result.trial}: {_message(result)}")
+                        if consecutive_errors >= max_consecutive_errors:
+                            cancel.set()
                     if not cancel.is_set() and (pair := next(pending, None)) is not None:
                         in_flight.add(executor.submit(run_one, pair, cancel))
         finally:
             cancel.set()  # on any exit, episodes still in flight stop at their next model call
             executor.shutdown(wait=True, cancel_futures=True)
             bar.close()
-        if interrupt.requested:
-            raise KeyboardInterrupt
-        if consecutive_infra_errors >= max_consecutive_infra_errors:
-            raise TooManyInfraErrors(
-                f"{consecutive_infra_errors} (task, trial) pairs in a row ended in infra errors "
+        if interrupt.signum is not None:
+            raise Interrupted(interrupt.signum)
+        if consecutive_errors >= max_consecutive_errors:
+            raise TooManyErrors(
+                f"{consecutive_errors} (task, trial) pairs in a row ended in infra or harness errors "
                 f"(last: {_message(result)}); stopped. Results so far are saved in {store.path}: "
                 "fix the server and rerun the same command to resume"
             )
 
 
 class _InterruptAtSafePoint:
-    """While active, Ctrl-C asks the run loop to stop (no exception in the middle of an append);
-    a second Ctrl-C interrupts at once."""
+    """While active, Ctrl-C or SIGTERM (Slurm's scancel and time limit) asks the run loop to stop
+    at a safe point: no exception lands in the middle of an append, the model calls in flight
+    finish and their results are kept. A second signal exits at once; what is appended is
+    complete, and started servers die with the process (PR_SET_PDEATHSIG)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, cancel: threading.Event) -> None:
         self.cancel = cancel
-        self.requested = False
-        self._previous = None
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
 
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            print("stopped at once; rerun the same command to resume", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        self.signum = signum
         self.cancel.set()
-        log.warning("stopping: finishing the model calls in flight (Ctrl-C again to stop at once)")
+        log.warning("stopping (%s): finishing the model calls in flight; signal again to stop at once",
+                    signal.Signals(signum).name)
 
     def __enter__(self) -> "_InterruptAtSafePoint":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)  # type: ignore[arg-type]
 
 
 def _message(result: EpisodeResult) -> str:

@@ -83,3 +83,15 @@ def test_results_of_another_experiment_are_not_mixed_in(tmp_path: Path):
     other = Manifest(identity={"env": "retail", "model": {"name": "other"}})
     with pytest.raises(CheckpointError, match=r"different experiment \(model: .*'m'.*'other'"):
         ResultStore.open(tmp_path, other)
+
+
+def test_the_manifest_is_written_with_the_first_result_only(tmp_path: Path):
+    # A job that fails before its first result (say, a typo in a model name) must not block its
+    # corrected rerun with a manifest of the typo.
+    with ResultStore.open(tmp_path, MANIFEST):
+        pass
+    assert not (tmp_path / "manifest.json").exists()
+    other = Manifest(identity={"env": "retail", "model": {"name": "fixed"}})
+    with ResultStore.open(tmp_path, other) as store:
+        store.append(result("1"))
+    assert Manifest.model_validate_json((tmp_path / "manifest.json").read_text()) == other

@@ -55,6 +55,9 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
         ("user.server.kind=attach", "export USER_MODEL_API_BASE"),
         ("model.server.api_key_env=NO_SUCH_VARIABLE_SET", "NO_SUCH_VARIABLE_SET names an environment variable that is not set"),
         ("+run.typo=1", "typo"),
+        ("+model.llm_args.timeout=5", "model.llm_args.timeout is set by tau_exp itself"),
+        ("+user.llm_args.hf_token=abc", "user.llm_args.hf_token looks like a secret"),
+        ("model.server.base_url=http://127.0.0.1:abc/v1", "is not an http(s) URL"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_and_the_fix(compose_cfg, override, message):
@@ -66,9 +69,10 @@ def test_bad_values_are_refused_with_the_key_and_the_fix(compose_cfg, override, 
         to_experiment_config(cfg)
 
 
-def test_start_after_end_is_refused(compose_cfg):
-    with pytest.raises(ConfigError, match="tasks.start=5 is greater than tasks.end=2"):
-        to_experiment_config(compose_cfg("tasks.start=5", "tasks.end=2"))
+@pytest.mark.parametrize("start, end", [(5, 2), (2, 2)])
+def test_an_empty_or_inverted_task_range_is_refused(compose_cfg, start, end):
+    with pytest.raises(ConfigError, match=f"tasks.start={start} must be less than tasks.end={end}"):
+        to_experiment_config(compose_cfg(f"tasks.start={start}", f"tasks.end={end}"))
 
 
 def test_missing_mandatory_value_is_named(compose_cfg):
@@ -111,7 +115,9 @@ BAD_INPUTS = [
     (["user=nobody"], "Could not find 'user/nobody'"),
     (["run.num_trials=0"], "run.num_trials=0 must be at least 1"),
     (["run.max_concurrency=0"], "run.max_concurrency=0 must be at least 1"),
-    (["tasks.start=3", "tasks.end=1"], "tasks.start=3 is greater than tasks.end=1"),
+    (["tasks.start=3", "tasks.end=1"], "tasks.start=3 must be less than tasks.end=1"),
+    (["+model.llm_args.api_key=sk-SECRET"], "looks like a secret"),
+    (["model.server.kind=attach", "model.server.base_url=http://127.0.0.1:abc/v1"], "is not an http(s) URL"),
     (["tasks.ids=[5,999]"], "task id(s) 999 not in retail/test"),
     (["tasks.start=40"], "retail/test has 40 tasks, so start must be in 0..39"),
     (["model.name=???"], "missing value for model.name"),
@@ -135,7 +141,7 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
 
     assert done.returncode != 0
     assert cause in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "SECRET" not in done.stderr + done.stdout
     assert (existing_job / RESULTS_FILE).read_bytes() == results_before
     assert (existing_job / MANIFEST_FILE).read_bytes() == manifest_before
     started = sorted(p.name for p in (existing_job / "servers").iterdir())

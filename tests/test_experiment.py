@@ -12,7 +12,7 @@ import pytest
 
 from tau_exp import experiment
 from tau_exp.checkpoint import RESULTS_FILE
-from tau_exp.errors import TauExpError
+from tau_exp.errors import IncompleteRun, TauExpError
 from tau_exp.records import EpisodeResult, Status
 
 
@@ -61,7 +61,7 @@ def test_rerun_resumes_and_runs_only_what_is_missing(tmp_path, compose_cfg, atta
     before = httpx.get(stats_url).json()["requests"]
     metrics = experiment.run(compose_cfg("tasks.end=3", *attached), tmp_path)  # one more task
     assert httpx.get(stats_url).json()["requests"] - before == 2  # one conversation: opening + stop
-    assert [r.task_id for r in results(tmp_path)] == ["5", "9", "12"]
+    assert sorted(r.task_id for r in results(tmp_path)) == ["12", "5", "9"]  # each once
     assert (metrics.n_results, metrics.avg_reward) == (3, 1.0)
     experiment.run(compose_cfg("tasks.end=3", *attached), tmp_path)  # nothing left: no server needed
     assert httpx.get(stats_url).json()["requests"] - before == 2
@@ -70,9 +70,9 @@ def test_rerun_resumes_and_runs_only_what_is_missing(tmp_path, compose_cfg, atta
 
 def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_resume(tmp_path, compose_cfg, attached):
     broken = compose_cfg("tasks.end=6", "user.server.oracle.faults.error_rate=1.0", "run.retry.attempts=2",
-                         "run.retry.initial_backoff_s=0.01", "run.max_consecutive_infra_errors=3",
+                         "run.retry.initial_backoff_s=0.01", "run.max_consecutive_errors=3",
                          "run.max_concurrency=1")
-    with pytest.raises(TauExpError, match="3 .* pairs in a row ended in infra errors"):
+    with pytest.raises(TauExpError, match="3 .* pairs in a row ended in infra or harness errors"):
         experiment.run(broken, tmp_path)
     records = results(tmp_path)
     assert [r.status for r in records] == [Status.infra_error] * 3
@@ -102,3 +102,24 @@ def test_api_keys_never_reach_the_job_directory(tmp_path, compose_cfg, attached,
         if path.is_file():
             text = path.read_text(errors="replace")
             assert not any(key in text for key in keys), path
+
+
+def test_infra_errors_below_the_stop_threshold_end_the_job_as_incomplete(tmp_path, compose_cfg):
+    cfg = compose_cfg("tasks.end=2", "user.server.oracle.faults.error_rate=1.0", "run.retry.attempts=1")
+    with pytest.raises(IncompleteRun, match="2 .* pairs were not scored \\(2 infra errors, 0 harness errors"):
+        experiment.run(cfg, tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["n_infra_errors"] == 2
+
+
+@pytest.mark.parametrize("role, reason", [("model", "agent_error"), ("user", "user_error")])
+def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(tmp_path, compose_cfg, role, reason):
+    metrics = experiment.run(compose_cfg("tasks.end=2", f"{role}.server.oracle.faults.empty_rate=1.0"), tmp_path)
+    assert [(r.status, r.reward, r.termination_reason) for r in results(tmp_path)] == [(Status.scored, 0.0, reason)] * 2
+    assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
+
+
+def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, compose_cfg):
+    metrics = experiment.run(compose_cfg("tasks.end=2", "model.server.oracle.faults.bad_arguments_rate=1.0"), tmp_path)
+    assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
+    tool_errors = [m for r in results(tmp_path) for m in r.messages if m["role"] == "tool" and m["error"]]
+    assert tool_errors and "__unparsed_arguments__" in tool_errors[0]["content"]

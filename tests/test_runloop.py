@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 from tau_exp.checkpoint import RESULTS_FILE
 from tau_exp.records import EpisodeResult
@@ -92,14 +94,15 @@ def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metri
     assert {k: resumed[k] for k in keys} == {k: straight[k] for k in keys}
 
 
-def test_ctrl_c_stops_cleanly_saves_finished_results_and_stops_the_servers(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_cleanly_saves_finished_results_and_stops_the_servers(tmp_path, signum):
     job_dir = tmp_path / "job"
     process = _start(job_dir, *SLOW_RUN)
     _wait_for_results(job_dir, 2, process)
     servers = _server_pids(job_dir)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr[-2000:]
+    assert process.returncode == 128 + signum, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert _wait_gone(servers)
     lines = (job_dir / RESULTS_FILE).read_text().splitlines()

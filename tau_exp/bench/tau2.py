@@ -14,11 +14,12 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tau_exp.config import ModelConfig, RetryConfig, TasksConfig
 from tau_exp.errors import ConfigError, InfraError
-from tau_exp.llm import Cancelled, ChatModel, ContextOverflow
+from tau_exp.llm import Cancelled, ChatModel, ModelFault
 from tau_exp.records import EpisodeResult, ErrorInfo, Status, TokenUsage
 from tau_exp.servers.endpoint import Endpoint
 from tau_exp.tags import EpisodeTag
@@ -104,6 +105,7 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     from tau_exp.users import user_class
 
     task = spec.task
+    started_at = datetime.now(timezone.utc).isoformat()
     started = time.perf_counter()
     models = {
         role: ChatModel(endpoint, settings, spec.retry, EpisodeTag(spec.domain, task.id, spec.trial, role), cancel)
@@ -115,7 +117,7 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
         return EpisodeResult(
             task_id=task.id, trial=spec.trial, seed=spec.seed, status=status,
             usage={role: TokenUsage(**vars(model.stats)) for role, model in models.items()},
-            duration_s=time.perf_counter() - started, **fields,
+            started_at=started_at, duration_s=time.perf_counter() - started, **fields,
         )
 
     try:
@@ -127,9 +129,11 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
                                     max_steps=spec.max_steps, max_errors=spec.max_errors, seed=spec.seed)
         try:
             simulation = orchestrator.run()
-        except ContextOverflow:
-            # The model's own limit: end the conversation as an agent error and let tau2 score it.
-            simulation = _ended_early(orchestrator, TerminationReason.AGENT_ERROR)
+        except ModelFault as fault:
+            # The model's own failure: end the conversation as its error and let tau2 score it.
+            reason = TerminationReason.AGENT_ERROR if fault.role == "assistant" else TerminationReason.USER_ERROR
+            simulation = _ended_early(orchestrator, reason)
+            log.info("task %s trial %d: %s", task.id, spec.trial, fault)
         reward_info = evaluate_simulation(simulation=simulation, task=task, evaluation_type=EvaluationType.ALL,
                                           solo_mode=False, domain=spec.domain)
     except Cancelled:

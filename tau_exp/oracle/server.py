@@ -37,6 +37,7 @@ class Faults:
     drop_rate: float = 0.0
     malformed_rate: float = 0.0
     bad_arguments_rate: float = 0.0
+    empty_rate: float = 0.0
     hang_s: float = 30.0
     seed: int = 0
 
@@ -102,7 +103,11 @@ def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None,
                 return await _fault(kind, faults.hang_s)
             draw -= rate
 
+        # Model faults: the HTTP exchange is fine, the reply is not.
         reply = script.reply(tag.role, task, body.get("messages", []))
+        if rng.random() < faults.empty_rate:
+            stats["fault_empty"] += 1
+            return JSONResponse(_completion(model, body, Reply(content=""), False))
         bad_arguments = bool(reply.tool_calls) and rng.random() < faults.bad_arguments_rate
         stats["fault_bad_arguments" if bad_arguments else "ok"] += 1
         return JSONResponse(_completion(model, body, reply, bad_arguments))
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port-file", type=Path, help="where to write the bound port once listening")
     parser.add_argument("--model", default="oracle", help="the model name to serve")
     parser.add_argument("--latency-s", type=float, default=0.0)
-    for name in ("error", "timeout", "drop", "malformed", "bad-arguments"):
+    for name in ("error", "timeout", "drop", "malformed", "bad-arguments", "empty"):
         parser.add_argument(f"--{name}-rate", type=float, default=0.0)
     parser.add_argument("--hang-s", type=float, default=30.0)
     parser.add_argument("--fault-seed", type=int, default=0)
@@ -176,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     import tau2.run  # noqa: F401  (imported before listening: ready means warm)
 
     faults = Faults(args.error_rate, args.timeout_rate, args.drop_rate, args.malformed_rate,
-                    args.bad_arguments_rate, args.hang_s, args.fault_seed)
+                    args.bad_arguments_rate, args.empty_rate, args.hang_s, args.fault_seed)
     app = create_app(args.model, args.latency_s, faults, os.environ.get(API_KEY_ENV) or None)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -15,10 +15,16 @@ from tau_exp.servers.endpoint import Endpoint
 POLL_INTERVAL_S = 0.25
 
 
+class NotReady(Exception):
+    """The server answered, but not yet as a ready server would."""
+
+
 def served_models(endpoint: Endpoint, timeout_s: float = 5.0) -> list[str]:
     """The model names the server lists; raises httpx errors or ServerError for a non-OpenAI answer."""
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
     response = httpx.get(f"{endpoint.base_url.rstrip('/')}/models", headers=headers, timeout=timeout_s)
+    if response.status_code >= 500:  # e.g. a proxy in front of a server that is still starting
+        raise NotReady(f"HTTP {response.status_code}")
     if response.status_code in (401, 403):
         raise ServerError(
             f"server at {endpoint.base_url} refused the API key (HTTP {response.status_code}): "
@@ -53,7 +59,9 @@ def wait_until_ready(
             )
         try:
             models = served_models(endpoint)
-        except httpx.HTTPError as error:
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+            raise ServerError(f"cannot reach {endpoint.base_url!r}: {error}; fix the URL") from None
+        except (httpx.HTTPError, NotReady) as error:
             last_problem = f"{type(error).__name__}: {error}"
         else:
             if endpoint.model in models:

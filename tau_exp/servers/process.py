@@ -12,15 +12,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+try:  # resolved here, not in the forked child, where loading a library could deadlock
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the process group is still stopped on a clean exit
+    _prctl = None
 
 
 def _die_with_parent() -> None:
     # Runs in the child before exec: the kernel sends SIGTERM to the server when this job's
     # process dies, even by SIGKILL, so a killed job never leaves a server holding a port.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: the process group is still stopped on a clean exit
-        pass
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def start_process(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -34,7 +36,7 @@ def start_process(command: list[str], log_path: Path, env: dict[str, str] | None
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,  # its own process group: stopped as a whole
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent if _prctl is not None else None,
         )
 
 
