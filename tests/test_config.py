@@ -57,7 +57,6 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
         ("+run.typo=1", "typo"),
         ("+model.llm_args.timeout=5", "model.llm_args.timeout is set by tau_exp itself"),
         ("+user.llm_args.hf_token=abc", "user.llm_args.hf_token looks like a secret"),
-        ("model.server.base_url=http://127.0.0.1:abc/v1", "is not an http(s) URL"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_and_the_fix(compose_cfg, override, message):
