@@ -202,15 +202,15 @@ _SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "credent
 
 def _validate_model(role: str, model: ModelConfig) -> None:
     for name in model.llm_args:
-        if name in RESERVED_LLM_ARGS:
-            raise ConfigError(
-                f"{role}.llm_args.{name} is set by tau_exp itself; use the dedicated key instead "
-                f"({role}.temperature, {role}.max_tokens, {role}.timeout_s, {role}.server.*, run.retry.*, run.seed)"
-            )
         if any(word in name.lower() for word in _SECRET_WORDS):
             raise ConfigError(
                 f"{role}.llm_args.{name} looks like a secret, and configs are saved with the results: put it "
                 f"in an environment variable and name that variable in {role}.server.api_key_env"
+            )
+        if name in RESERVED_LLM_ARGS:
+            raise ConfigError(
+                f"{role}.llm_args.{name} is set by tau_exp itself; use the dedicated key instead "
+                f"({role}.temperature, {role}.max_tokens, {role}.timeout_s, {role}.server.*, run.retry.*, run.seed)"
             )
     if model.temperature < 0:
         raise ConfigError(f"{role}.temperature={model.temperature} must be 0 or more")
