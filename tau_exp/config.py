@@ -9,6 +9,7 @@ Hydra rejects unknown keys and wrong types against it; `validate` checks what ty
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
@@ -197,12 +198,12 @@ def validate(cfg: ExperimentConfig) -> None:
 RESERVED_LLM_ARGS = frozenset({"model", "messages", "tools", "tool_choice", "api_base", "base_url", "api_key",
                                "extra_headers", "timeout", "max_retries", "num_retries", "seed", "temperature",
                                "max_tokens"})
-_SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "credential")
+_SECRET_NAME = re.compile(r"(^|_)(api_?key|key|token|secret|password|authorization|credentials?)$", re.IGNORECASE)
 
 
 def _validate_model(role: str, model: ModelConfig) -> None:
     for name in model.llm_args:
-        if any(word in name.lower() for word in _SECRET_WORDS):
+        if _SECRET_NAME.search(name):
             raise ConfigError(
                 f"{role}.llm_args.{name} looks like a secret, and configs are saved with the results: put it "
                 f"in an environment variable and name that variable in {role}.server.api_key_env"
