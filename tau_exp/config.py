@@ -80,6 +80,8 @@ class UserConfig(ModelConfig):
     """The user-simulator model (`conf/user/`) and its strategy (`tau_exp/users/`)."""
 
     strategy: str = "llm"
+    # The old workflow's USER_MODEL_API_BASE keeps working for any attached user model.
+    server: ServerConfig = field(default_factory=lambda: ServerConfig(base_url="${oc.env:USER_MODEL_API_BASE,null}"))
 
 
 @dataclass

@@ -160,9 +160,10 @@ class ChatModel:
         log.debug("%s: retrying after %s", self.tag, state.outcome.exception() if state.outcome else "?")
 
     def _describe(self, error: BaseException) -> str:
-        message = " ".join(str(error).split())[:300]
+        message = " ".join(str(error).split())
         if self.endpoint.api_key:  # never let a key reach a log or a result record
             message = message.replace(self.endpoint.api_key, "***")
+        message = message[:300]
         return f"{self.tag.role} model {self.endpoint.model!r} at {self.endpoint.base_url}: {type(error).__name__}: {message}"
 
     def _to_message(self, response: Any) -> AssistantMessage:

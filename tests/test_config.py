@@ -37,6 +37,11 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
     experiment = to_experiment_config(compose_cfg("user=qwen3_32b"))
     assert experiment.user.server.base_url == "http://gaudi001:8007/v1"
     assert experiment.user.name == "Qwen/Qwen3-32B"
+    # Any attached user model, not only the preset, falls back to it.
+    attached = to_experiment_config(compose_cfg("user.server.kind=attach"))
+    assert attached.user.server.base_url == "http://gaudi001:8007/v1"
+    assert to_experiment_config(compose_cfg("model.server.kind=attach", "model.server.base_url=http://x:1/v1")
+                                ).model.server.base_url == "http://x:1/v1"  # the assistant does not
 
 
 @pytest.mark.parametrize(
