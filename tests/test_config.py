@@ -148,6 +148,9 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
     assert "Traceback" not in done.stderr and "SECRET" not in done.stderr + done.stdout
     assert (existing_job / RESULTS_FILE).read_bytes() == results_before
     assert (existing_job / MANIFEST_FILE).read_bytes() == manifest_before
+    invocations = sorted((existing_job / ".hydra" / "invocations").iterdir())
+    # The first run's config is kept, whatever Hydra did to .hydra/ for this command line.
+    assert "tasks.end=1" in (invocations[0] / "overrides.yaml").read_text()
     started = sorted(p.name for p in (existing_job / "servers").iterdir())
     if "attach" not in " ".join(args):
         assert started == logs_before, "a server was started for a bad input"
