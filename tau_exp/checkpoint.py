@@ -41,6 +41,7 @@ class ResultStore:
         self._lock_fd = lock_fd
         self._manifest = manifest
         self._fd: int | None = None  # opened with the first append
+        self.appended = 0  # results appended since open
 
     @classmethod
     def open(cls, job_dir: Path, manifest: Manifest) -> "ResultStore":
@@ -80,6 +81,7 @@ class ResultStore:
             view = view[written:]
         os.fsync(self._fd)
         self._latest[result.key] = result
+        self.appended += 1
 
     def close(self) -> None:
         if self._fd is not None:

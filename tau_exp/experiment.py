@@ -55,10 +55,12 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             if todo:
                 _run_with_servers(experiment, tasks_by_id, pairs, store, job_dir)
         finally:
-            # 6. Metrics over this selection, written next to the results (also when stopped early).
+            # 6. Metrics over this selection, written next to the results (also when stopped early;
+            # not when nothing ran, e.g. a server that never came up: the directory stays as it was).
             metrics = compute_metrics(store.results(), list(tasks_by_id), experiment.run.num_trials,
                                       _names(experiment))
-            (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
+            if store.appended or not todo:
+                (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
     _print_summary(metrics, job_dir)
     if metrics.n_infra_errors or metrics.n_harness_errors:
         raise IncompleteRun(

@@ -139,6 +139,7 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
     args = [a.replace("NOT_OPENAI", not_openai_url) for a in args]
     results_before = (existing_job / RESULTS_FILE).read_bytes()
     manifest_before = (existing_job / MANIFEST_FILE).read_bytes()
+    metrics_before = (existing_job / "metrics.json").read_bytes()
     logs_before = sorted(p.name for p in (existing_job / "servers").iterdir())
 
     done = launch([f"hydra.run.dir={existing_job}", *args], cwd=existing_job.parent, timeout_s=120)
@@ -148,6 +149,7 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
     assert "Traceback" not in done.stderr and "SECRET" not in done.stderr + done.stdout
     assert (existing_job / RESULTS_FILE).read_bytes() == results_before
     assert (existing_job / MANIFEST_FILE).read_bytes() == manifest_before
+    assert (existing_job / "metrics.json").read_bytes() == metrics_before
     invocations = sorted((existing_job / ".hydra" / "invocations").iterdir())
     # The first run's config is kept, whatever Hydra did to .hydra/ for this command line.
     assert "tasks.end=1" in (invocations[0] / "overrides.yaml").read_text()

@@ -15,6 +15,7 @@ import socket
 import time
 import uuid
 from collections import Counter
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,12 @@ def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None,
     script = OracleScript()
     rng = random.Random(faults.seed)
     stats: Counter[str] = Counter()
-    app = FastAPI(title="tau_exp oracle", docs_url=None, redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        print(f"oracle stopping; answered {dict(stats)}", flush=True)
+
+    app = FastAPI(title="tau_exp oracle", docs_url=None, redoc_url=None, lifespan=lifespan)
 
     def unauthorized(request: Request) -> JSONResponse | None:
         if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
@@ -191,5 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         tmp = args.port_file.with_suffix(".tmp")
         tmp.write_text(str(sock.getsockname()[1]))
         tmp.replace(args.port_file)  # atomic: the reader never sees a partial number
+    print(f"oracle serving model {args.model!r} at http://{args.host}:{sock.getsockname()[1]}/v1 "
+          f"(latency {args.latency_s} s, faults {faults})", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=75)
     uvicorn.Server(config).run(sockets=[sock])

@@ -73,8 +73,8 @@ def wait_until_ready(
         if time.monotonic() >= deadline:
             raise ServerError(
                 f"server at {endpoint.base_url} did not answer /v1/models within {timeout_s:g} s "
-                f"({last_problem}): is it running and reachable from this node? "
-                f"Raise server.ready_timeout_s if it is still starting{_log_tail(log_path)}"
+                f"({last_problem}): is it running and reachable from this node? If it is still "
+                f"starting, raise model.server.ready_timeout_s / user.server.ready_timeout_s{_log_tail(log_path)}"
             )
         time.sleep(POLL_INTERVAL_S)
 
