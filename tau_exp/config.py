@@ -41,6 +41,7 @@ class FaultConfig:
     malformed_rate: float = 0.0  # a 200 whose body is not JSON
     bad_arguments_rate: float = 0.0  # a tool call whose arguments are not JSON (a model fault)
     empty_rate: float = 0.0  # a reply with no text and no tool call (a model fault)
+    unhelpful_rate: float = 0.0  # a text reply that ignores the script (a model fault; verify catches it)
     hang_s: float = 30.0
     seed: int = 0
 
@@ -79,7 +80,8 @@ class ModelConfig:
 class UserConfig(ModelConfig):
     """The user-simulator model (`conf/user/`) and its strategy (`tau_exp/users/`)."""
 
-    strategy: str = "llm"
+    strategy: str = "llm"  # llm | react | verify | reflection (tau_exp/users/)
+    verify_attempts: int = 3  # verify, reflection: replies generated before the last one is kept
     # The old workflow's USER_MODEL_API_BASE keeps working for any attached user model.
     server: ServerConfig = field(default_factory=lambda: ServerConfig(base_url="${oc.env:USER_MODEL_API_BASE,null}"))
 
@@ -90,8 +92,15 @@ class EnvConfig:
 
 
 @dataclass
+class FewShotConfig:
+    path: Optional[str] = None  # JSONL of example conversations, field `messages_display`
+    num: int = 5  # examples per conversation, sampled with the (task, trial) seed
+
+
+@dataclass
 class AgentConfig:
     name: str = MISSING  # assistant strategy, a module of tau_exp/agents/
+    few_shot: FewShotConfig = field(default_factory=FewShotConfig)  # used by agent=few_shot
 
 
 @dataclass
@@ -179,6 +188,12 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(
             f"user.strategy={cfg.user.strategy!r} is unknown; choose one of {', '.join(sorted(USER_STRATEGIES))}"
         )
+    if cfg.user.verify_attempts < 1:
+        raise ConfigError(f"user.verify_attempts={cfg.user.verify_attempts} must be at least 1")
+    if cfg.agent.name == "few_shot":
+        from tau_exp.agents.few_shot import check_examples
+
+        check_examples(cfg.agent.few_shot)
     run = cfg.run
     for key in ("num_trials", "max_concurrency", "max_steps", "max_errors", "max_consecutive_errors"):
         if getattr(run, key) < 1:
@@ -237,7 +252,8 @@ def _validate_model(role: str, model: ModelConfig) -> None:
             f"not set: export it, or set {role}.server.api_key_env=null"
         )
     faults = server.oracle.faults
-    for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate", "empty_rate"):
+    for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate", "empty_rate",
+                "unhelpful_rate"):
         value = getattr(faults, key)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{role}.server.oracle.faults.{key}={value} must be between 0 and 1")

@@ -7,6 +7,7 @@ anything is written to the job directory.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -82,8 +83,7 @@ def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: li
         def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:
             spec = bench.EpisodeSpec(
                 domain=experiment.env.name, task=tasks_by_id[pair.task_id], trial=pair.trial, seed=pair.seed,
-                agent=experiment.agent.name, user_strategy=experiment.user.strategy,
-                assistant=assistant, user=user,
+                agent=experiment.agent, assistant=assistant, user=user,
                 assistant_settings=experiment.model, user_settings=experiment.user, retry=experiment.run.retry,
                 max_steps=experiment.run.max_steps, max_errors=experiment.run.max_errors,
             )
@@ -114,8 +114,10 @@ def _manifest(experiment: ExperimentConfig) -> Manifest:
     identity = {
         "env": experiment.env.name,
         "agent": experiment.agent.name,
+        "few_shot": dataclasses.asdict(experiment.agent.few_shot) if experiment.agent.name == "few_shot" else None,
         "model": model_identity(experiment.model),
-        "user": {**model_identity(experiment.user), "strategy": experiment.user.strategy},
+        "user": {**model_identity(experiment.user), "strategy": experiment.user.strategy,
+                 "verify_attempts": experiment.user.verify_attempts},
         "seed": experiment.run.seed,
         "max_steps": experiment.run.max_steps,
         "max_errors": experiment.run.max_errors,

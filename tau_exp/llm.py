@@ -24,7 +24,7 @@ from tau2.data_model.message import AssistantMessage, ToolCall
 from tau_exp.config import ModelConfig, RetryConfig
 from tau_exp.errors import InfraError
 from tau_exp.servers.endpoint import Endpoint
-from tau_exp.tags import EpisodeTag
+from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
 log = logging.getLogger(__name__)
 litellm.suppress_debug_info = True
@@ -102,14 +102,18 @@ class ChatModel:
         self.seed: int | None = None
         self.stats = CallStats()
 
-    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> AssistantMessage:
-        """One chat completion, retried on transient failures; returns tau2's AssistantMessage."""
+    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+                 purpose: str = "reply") -> AssistantMessage:
+        """One chat completion, retried on transient failures; returns tau2's AssistantMessage.
+
+        `purpose` says what the call is for (a reply, or a strategy's verify/reflect step); it
+        travels as a header with the episode's tag, for tracing and for the oracle."""
         kwargs: dict[str, Any] = dict(
             model=self.endpoint.litellm_model,
             messages=messages,
             api_base=self.endpoint.base_url,
             api_key=self.endpoint.api_key or "EMPTY",
-            extra_headers=self.tag.headers(),
+            extra_headers={**self.tag.headers(), PURPOSE_HEADER: purpose},
             timeout=self.settings.timeout_s,
             max_retries=0,  # retries are ours (below), not the HTTP client's
             temperature=self.settings.temperature,

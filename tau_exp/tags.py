@@ -10,6 +10,7 @@ DOMAIN_HEADER = "X-Tau-Exp-Domain"
 TASK_HEADER = "X-Tau-Exp-Task"
 TRIAL_HEADER = "X-Tau-Exp-Trial"
 ROLE_HEADER = "X-Tau-Exp-Role"
+PURPOSE_HEADER = "X-Tau-Exp-Purpose"  # per call: reply (default), react, verify, reflect
 
 
 @dataclass(frozen=True)

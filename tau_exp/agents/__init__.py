@@ -1,8 +1,9 @@
 """Assistant strategies: the agent under test. Each module holds one strategy, named as its
 config (`conf/agent/<name>.yaml` ↔ `tau_exp/agents/<name>.py`).
 
-Every agent is a tau2 agent (so tau2's Orchestrator drives it) built from the environment's
-tools and policy and a `ChatModel`; agents never call litellm themselves."""
+Every agent is a tau2 agent (so tau2's Orchestrator drives it), built as
+`Agent(tools, domain_policy, model, settings)` from the environment's tools and policy, a
+`ChatModel` and its `AgentConfig`; agents never call litellm themselves."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import importlib
 # name → "module:class", imported only when used (tau2 and litellm are slow to import).
 AGENTS: dict[str, str] = {
     "tool_calling": "tau_exp.agents.tool_calling:ToolCallingAgent",
+    "react": "tau_exp.agents.react:ReActAgent",
+    "act": "tau_exp.agents.act:ActAgent",
+    "few_shot": "tau_exp.agents.few_shot:FewShotAgent",
 }
 
 

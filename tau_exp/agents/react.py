@@ -22,6 +22,7 @@ from tau2.data_model.message import AssistantMessage, Message, MultiToolMessage,
 from tau2.environment.tool import Tool
 
 from tau_exp.agents.parsing import RESPOND, ParseError, parse_action
+from tau_exp.config import AgentConfig
 from tau_exp.llm import ChatModel
 
 INVALID_ACTION = "invalid_action"  # not a tool of any domain: the environment returns an error
@@ -55,7 +56,7 @@ class TextAgentState(BaseModel):
 class ReActAgent(LocalAgent[TextAgentState]):
     with_thought = True
 
-    def __init__(self, tools: list[Tool], domain_policy: str, model: ChatModel) -> None:
+    def __init__(self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None) -> None:
         super().__init__(tools=tools, domain_policy=domain_policy)
         self.model = model
         schemas = [tool.openai_schema["function"] for tool in tools]

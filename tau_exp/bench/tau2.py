@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tau_exp.config import ModelConfig, RetryConfig, TasksConfig
+from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, TasksConfig, UserConfig
 from tau_exp.errors import ConfigError, InfraError
 from tau_exp.llm import Cancelled, ChatModel, ModelFault
 from tau_exp.records import EpisodeResult, ErrorInfo, Status, TokenUsage
@@ -82,12 +82,11 @@ class EpisodeSpec:
     task: object  # tau2 Task
     trial: int
     seed: int
-    agent: str
-    user_strategy: str
+    agent: AgentConfig
     assistant: Endpoint
     user: Endpoint
     assistant_settings: ModelConfig
-    user_settings: ModelConfig
+    user_settings: UserConfig
     retry: RetryConfig
     max_steps: int
     max_errors: int
@@ -122,9 +121,11 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
 
     try:
         environment = registry.get_env_constructor(spec.domain)()
-        agent = agent_class(spec.agent)(environment.get_tools(), environment.get_policy(), models["assistant"])
+        agent = agent_class(spec.agent.name)(environment.get_tools(), environment.get_policy(), models["assistant"],
+                                             spec.agent)
         user_tools = environment.get_user_tools() if environment.user_tools else None
-        user = user_class(spec.user_strategy)(user_tools, str(task.user_scenario), models["user"])
+        user = user_class(spec.user_settings.strategy)(user_tools, str(task.user_scenario), models["user"],
+                                                       spec.user_settings)
         orchestrator = Orchestrator(spec.domain, agent, user, environment, task,
                                     max_steps=spec.max_steps, max_errors=spec.max_errors, seed=spec.seed)
         try:

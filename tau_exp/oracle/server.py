@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from tau_exp.oracle.script import OracleScript, Reply
-from tau_exp.tags import EpisodeTag
+from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
 API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"
 
@@ -39,6 +39,7 @@ class Faults:
     malformed_rate: float = 0.0
     bad_arguments_rate: float = 0.0
     empty_rate: float = 0.0
+    unhelpful_rate: float = 0.0
     hang_s: float = 30.0
     seed: int = 0
 
@@ -110,10 +111,14 @@ def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None,
             draw -= rate
 
         # Model faults: the HTTP exchange is fine, the reply is not.
-        reply = script.reply(tag.role, task, body.get("messages", []))
+        purpose = request.headers.get(PURPOSE_HEADER, "reply")
+        reply = script.reply(tag.role, purpose, task, body.get("messages", []), tools_offered=bool(body.get("tools")))
         if rng.random() < faults.empty_rate:
             stats["fault_empty"] += 1
             return JSONResponse(_completion(model, body, Reply(content=""), False))
+        if reply.content and purpose in ("reply", "react") and rng.random() < faults.unhelpful_rate:
+            stats["fault_unhelpful"] += 1
+            return JSONResponse(_completion(model, body, Reply(content="Sorry, I am not sure what you mean."), False))
         bad_arguments = bool(reply.tool_calls) and rng.random() < faults.bad_arguments_rate
         stats["fault_bad_arguments" if bad_arguments else "ok"] += 1
         return JSONResponse(_completion(model, body, reply, bad_arguments))
@@ -176,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port-file", type=Path, help="where to write the bound port once listening")
     parser.add_argument("--model", default="oracle", help="the model name to serve")
     parser.add_argument("--latency-s", type=float, default=0.0)
-    for name in ("error", "timeout", "drop", "malformed", "bad-arguments", "empty"):
+    for name in ("error", "timeout", "drop", "malformed", "bad-arguments", "empty", "unhelpful"):
         parser.add_argument(f"--{name}-rate", type=float, default=0.0)
     parser.add_argument("--hang-s", type=float, default=30.0)
     parser.add_argument("--fault-seed", type=int, default=0)
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     import tau2.run  # noqa: F401  (imported before listening: ready means warm)
 
     faults = Faults(args.error_rate, args.timeout_rate, args.drop_rate, args.malformed_rate,
-                    args.bad_arguments_rate, args.empty_rate, args.hang_s, args.fault_seed)
+                    args.bad_arguments_rate, args.empty_rate, args.unhelpful_rate, args.hang_s, args.fault_seed)
     app = create_app(args.model, args.latency_s, faults, os.environ.get(API_KEY_ENV) or None)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

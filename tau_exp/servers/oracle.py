@@ -37,6 +37,7 @@ def oracle_command(model: ModelConfig, port_file: Path) -> list[str]:
         "--malformed-rate", str(faults.malformed_rate),
         "--bad-arguments-rate", str(faults.bad_arguments_rate),
         "--empty-rate", str(faults.empty_rate),
+        "--unhelpful-rate", str(faults.unhelpful_rate),
         "--hang-s", str(faults.hang_s),
         "--fault-seed", str(faults.seed),
     ]

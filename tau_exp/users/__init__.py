@@ -1,5 +1,6 @@
-"""User-simulator strategies (`user.strategy`), each built on tau2's user simulator and calling
-its model through `ChatModel`."""
+"""User-simulator strategies (`user.strategy`), each built on tau2's user simulator (its
+guidelines, the task's scenario, role flipping) as `User(tools, instructions, model, settings)`,
+calling its model through `ChatModel`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import importlib
 
 USER_STRATEGIES: dict[str, str] = {
     "llm": "tau_exp.users.llm:LLMUser",
+    "react": "tau_exp.users.react:ReActUser",
+    "verify": "tau_exp.users.verify:VerifyUser",
+    "reflection": "tau_exp.users.reflection:ReflectionUser",
 }
 
 

@@ -37,7 +37,7 @@ def test_out_of_range_selection_names_the_valid_range(tasks, message):
 def spec(servers, domain: str, task_id: str, **changes) -> EpisodeSpec:
     experiment = to_experiment_config(compose_config())
     task = {t.id: t for t in load_tasks(domain, "base")}[task_id]
-    fields = dict(domain=domain, task=task, trial=0, seed=1, agent="tool_calling", user_strategy="llm",
+    fields = dict(domain=domain, task=task, trial=0, seed=1, agent=experiment.agent,
                   assistant=servers["assistant"], user=servers["user"], assistant_settings=experiment.model,
                   user_settings=experiment.user, retry=RetryConfig(attempts=2, initial_backoff_s=0.01),
                   max_steps=200, max_errors=10)
