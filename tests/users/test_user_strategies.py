@@ -4,7 +4,6 @@ catch off-script replies and replace them."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tau_exp import experiment
@@ -18,8 +17,8 @@ def test_every_user_strategy_runs_end_to_end(tmp_path, compose_cfg, attached, st
     assert (metrics.user_strategy, metrics.n_results, metrics.avg_reward) == (strategy, 2, 1.0)
 
 
-@pytest.mark.parametrize("strategy, steps", [("verify", {"verify"}), ("reflection", {"verify", "reflect"})])
-def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, strategy, steps, monkeypatch):
+@pytest.mark.parametrize("strategy", ["verify", "reflection"])
+def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, strategy):
     # The user oracle goes off script in half its replies; the strategy's checks must catch them.
     cfg = compose_cfg("tasks.end=3", f"user.strategy={strategy}", "user.verify_attempts=6",
                       "user.server.oracle.faults.unhelpful_rate=0.5", "user.server.oracle.faults.seed=1")
@@ -34,8 +33,8 @@ def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, strat
 def test_the_llm_user_alone_does_not_catch_off_script_replies(tmp_path, compose_cfg):
     cfg = compose_cfg("tasks.end=3", "user.strategy=llm", "user.server.oracle.faults.unhelpful_rate=1.0")
     metrics = experiment.run(cfg, tmp_path)
-    assert metrics.usage["user"].calls <= 3 * 200  # ran, with every reply off script...
-    assert metrics.avg_reward == 0.0  # ...and the user never asked for anything, so nothing was done
+    # Every reply off script and nobody checks: the user never states a request or stops.
+    assert (metrics.n_results, metrics.avg_reward) == (3, 0.0)
 
 
 @pytest.mark.parametrize("text, expected", [
