@@ -23,6 +23,7 @@ from tau2.data_model.message import AssistantMessage, ToolCall
 
 from tau_exp.config import ModelConfig, RetryConfig
 from tau_exp.errors import InfraError
+from tau_exp.reasoning import strip_reasoning
 from tau_exp.servers.endpoint import Endpoint
 from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
@@ -183,11 +184,14 @@ class ChatModel:
             ToolCall(id=call.id or f"call_{i}", name=call.function.name or "", arguments=_parse_arguments(call.function.arguments))
             for i, call in enumerate(choice.tool_calls or [])
         ]
-        if not (choice.content or "").strip() and not tool_calls:
+        # Thinking that a server without a reasoning parser leaves in the text is not for the
+        # other party (a separate `reasoning_content` field is ignored in the same spirit).
+        content = strip_reasoning(choice.content)
+        if not content and not tool_calls:
             raise ModelFault(self.tag.role, f"{self.tag.role} model {self.endpoint.model!r} sent an empty reply")
         return AssistantMessage(
             role="assistant",
-            content=choice.content,
+            content=content or None,
             tool_calls=tool_calls or None,
             usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else None,
         )

@@ -23,13 +23,17 @@ def test_default_config_is_the_oracle_on_the_retail_test_split(compose_cfg):
     assert experiment.model.server.kind == experiment.user.server.kind == ServerKind.oracle
 
 
-def test_every_option_of_every_group_composes(compose_cfg, monkeypatch):
+def test_every_option_of_every_group_composes(compose_cfg, monkeypatch, tmp_path):
     monkeypatch.setenv("MODEL_API_BASE", "http://127.0.0.1:1/v1")
     monkeypatch.setenv("USER_MODEL_API_BASE", "http://127.0.0.1:2/v1")
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text('{"messages_display": "user: hi"}\n' * 5)
+    needs = {"agent=few_shot": [f"agent.few_shot.path={examples}"]}  # what an option cannot do without
     conf = Path(__file__).resolve().parents[1] / "conf"
     for group in ("env", "agent", "model", "user"):
         for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
-            assert to_experiment_config(compose_cfg(f"{group}={option}")), f"{group}={option}"
+            choice = f"{group}={option}"
+            assert to_experiment_config(compose_cfg(choice, *needs.get(choice, []))), choice
 
 
 def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkeypatch):

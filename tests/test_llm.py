@@ -9,13 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import litellm
 import pytest
 
 from conftest import oracle_model
 from tau_exp.config import RetryConfig
 from tau_exp.errors import InfraError
 from tau_exp.llm import UNPARSED_ARGUMENTS, Cancelled, ChatModel
-from tau_exp.servers import provide
+from tau_exp.servers import Endpoint, provide
 from tau_exp.tags import EpisodeTag
 
 TAG = EpisodeTag("retail", "5", 0, "assistant")
@@ -96,3 +97,12 @@ def test_a_cancelled_run_makes_no_more_calls(tmp_path):
         with pytest.raises(Cancelled):
             ChatModel(endpoint, model, FAST_RETRY, TAG, cancel).complete(OPENING, TOOLS)
         assert stats(endpoint).get("requests", 0) == 0
+
+
+def test_thinking_left_in_the_text_is_not_passed_on(tmp_path):
+    # A real litellm response, as a server without a reasoning parser returns it.
+    response = litellm.ModelResponse(choices=[{"message": {
+        "role": "assistant", "content": "<think>\nThe user wants a refund.\n</think>\n\nI can help with that.",
+        "reasoning_content": "separate reasoning"}}])
+    chat = ChatModel(Endpoint("http://127.0.0.1:9/v1", "m"), oracle_model(), FAST_RETRY, TAG)
+    assert chat._to_message(response).content == "I can help with that."

@@ -20,10 +20,10 @@ from typing import Any
 
 import json_repair
 
+from tau_exp.reasoning import strip_reasoning
+
 RESPOND = "respond"  # the action that speaks to the user: {"name": "respond", "arguments": {"content": ...}}
 
-_THINK_BLOCK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
-_STRAY_THINK_END = re.compile(r"^.*?</think>", re.DOTALL | re.IGNORECASE)  # opening tag in the prompt template
 _ACTION_MARKER = re.compile(r"\baction\s*:", re.IGNORECASE)
 _THOUGHT = re.compile(r"\bthought\s*:\s*(.*?)(?=\baction\s*:|$)", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|python)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -43,15 +43,6 @@ class Action:
 @dataclass(frozen=True)
 class ParseError:
     reason: str
-
-
-def strip_reasoning(text: str | None) -> str:
-    """The text without Qwen3-style thinking (`<think>…</think>`, or a lone `</think>` whose
-    opening tag was part of the chat template)."""
-    if not text:
-        return ""
-    text = _THINK_BLOCK.sub("", text)
-    return _STRAY_THINK_END.sub("", text).strip()
 
 
 def parse_action(text: str | None) -> Action | ParseError:
