@@ -28,7 +28,7 @@ class VerifyUser(LLMUser):
     def verified(self, conversation: list[dict[str, Any]], candidate: AssistantMessage) -> bool:
         if candidate.tool_calls:  # tool calls are checked by the environment, not here
             return True
-        verdict = self.model.complete(_after(conversation, candidate, VERIFY_PROMPT), purpose="verify")
+        verdict = self.model.complete(after_candidate(conversation, candidate, VERIFY_PROMPT), purpose="verify")
         return "true" in (verdict.content or "").lower()
 
     def improve(self, conversation: list[dict[str, Any]], rejected: AssistantMessage) -> AssistantMessage:
@@ -36,7 +36,7 @@ class VerifyUser(LLMUser):
         return super().respond(conversation)
 
 
-def _after(conversation: list[dict[str, Any]], candidate: AssistantMessage, instruction: str) -> list[dict[str, Any]]:
+def after_candidate(conversation: list[dict[str, Any]], candidate: AssistantMessage, instruction: str) -> list[dict[str, Any]]:
     """The conversation, the candidate as the user model's own turn, then an instruction."""
     return [*conversation, {"role": "assistant", "content": candidate.content or ""},
             {"role": "user", "content": instruction}]
