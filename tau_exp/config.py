@@ -29,6 +29,13 @@ class Split(str, Enum):
 class ServerKind(str, Enum):
     attach = "attach"  # an OpenAI-compatible server that is already running
     oracle = "oracle"  # the built-in oracle server, started by the job
+    vllm = "vllm"  # a vLLM server started by the job on its node
+
+
+class Device(str, Enum):
+    gaudi = "gaudi"  # Intel Gaudi (vllm-gaudi plugin)
+    cuda = "cuda"
+    cpu = "cpu"  # vLLM's CPU build (tests, laptops)
 
 
 @dataclass
@@ -53,6 +60,26 @@ class OracleConfig:
 
 
 @dataclass
+class VLLMConfig:
+    """How the `vllm` kind starts its server."""
+
+    model: Optional[str] = None  # model id or local path to load; default: the model's name
+    python: str = "python"  # the interpreter whose environment has vLLM
+    device: Device = Device.cuda
+    host: str = "127.0.0.1"  # bind address
+    tensor_parallel_size: int = 1
+    max_model_len: Optional[int] = None
+    dtype: str = "auto"  # float32 on cpu unless set
+    tool_call_parser: Optional[str] = "hermes"  # null: no tool calling (react/act agents need none)
+    reasoning_parser: Optional[str] = None  # e.g. qwen3
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for the server
+    recipe_cache_dir: Optional[str] = None  # gaudi: compiled-graph cache on local disk
+    recipe_cache_mb: int = 8192
+    cpu_kv_cache_gb: int = 1  # cpu: VLLM_CPU_KVCACHE_SPACE
+
+
+@dataclass
 class ServerConfig:
     """How a model's endpoint is provided."""
 
@@ -61,6 +88,7 @@ class ServerConfig:
     api_key_env: Optional[str] = None  # name of the environment variable holding the key
     ready_timeout_s: float = 10.0  # how long to wait for /v1/models to answer
     oracle: OracleConfig = field(default_factory=OracleConfig)
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
 @dataclass
@@ -251,6 +279,12 @@ def _validate_model(role: str, model: ModelConfig) -> None:
             f"{role}.server.api_key_env={server.api_key_env} names an environment variable that is "
             f"not set: export it, or set {role}.server.api_key_env=null"
         )
+    if server.kind == ServerKind.vllm:
+        if server.vllm.tensor_parallel_size < 1:
+            raise ConfigError(f"{role}.server.vllm.tensor_parallel_size={server.vllm.tensor_parallel_size} must be at least 1")
+        if server.api_key_env:
+            raise ConfigError(f"{role}.server.api_key_env is for attach servers: a vllm server gets a key generated "
+                              "for the job")
     faults = server.oracle.faults
     for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate", "empty_rate",
                 "unhelpful_rate"):

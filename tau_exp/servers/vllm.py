@@ -1,0 +1,110 @@
+"""The `vllm` server kind: start vLLM's OpenAI-compatible server as a child process of this job,
+on this node, for as long as the job runs.
+
+The command line comes from the config (model, served name, tensor parallelism, context
+length, dtype, tool-call and reasoning parsers, extra arguments), the environment from a device
+profile (`gaudi`, `cuda`, `cpu`), the interpreter from `server.vllm.python` (on a cluster vLLM
+usually lives in an environment of its own). The server binds a free port, requires a key
+generated for this job (passed in the environment, never on the command line), logs to
+`<job dir>/servers/<role>_vllm_<job id>.log`, and is stopped with its whole process group when
+the job ends, fails or is interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tau_exp.config import Device, ModelConfig
+from tau_exp.servers.endpoint import Endpoint
+from tau_exp.servers.health import wait_until_ready
+from tau_exp.servers.process import start_process, stop_process
+
+log = logging.getLogger(__name__)
+
+API_KEY_ENV = "VLLM_API_KEY"  # vLLM reads its --api-key from here too
+
+
+def vllm_command(model: ModelConfig, host: str, port: int) -> list[str]:
+    """The server's command line (no secrets in it)."""
+    vllm = model.server.vllm
+    command = [
+        vllm.python, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", vllm.model or model.name,
+        "--served-model-name", model.name,
+        "--host", host,
+        "--port", str(port),
+        "--tensor-parallel-size", str(vllm.tensor_parallel_size),
+        "--dtype", "float32" if vllm.device == Device.cpu and vllm.dtype == "auto" else vllm.dtype,
+    ]
+    if vllm.max_model_len is not None:
+        command += ["--max-model-len", str(vllm.max_model_len)]
+    if vllm.tool_call_parser:
+        command += ["--enable-auto-tool-choice", "--tool-call-parser", vllm.tool_call_parser]
+    if vllm.reasoning_parser:
+        command += ["--reasoning-parser", vllm.reasoning_parser]
+    if vllm.device == Device.cpu:
+        command += ["--enforce-eager"]  # no graph capture on CPU
+    return command + list(vllm.extra_args)
+
+
+def device_environment(model: ModelConfig, scratch: Path) -> dict[str, str]:
+    """Environment variables for the device profile; `server.vllm.env` entries win."""
+    vllm = model.server.vllm
+    env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+    if vllm.device == Device.gaudi:
+        env["PT_HPU_LAZY_MODE"] = "1"
+        if vllm.tensor_parallel_size > 1:
+            env["PT_HPU_ENABLE_LAZY_COLLECTIVES"] = "true"
+        if vllm.recipe_cache_dir:
+            # Compiled graphs cached on local disk: a warm restart skips most of the warm-up.
+            env["PT_HPU_RECIPE_CACHE_CONFIG"] = f"{vllm.recipe_cache_dir},False,{vllm.recipe_cache_mb}"
+    elif vllm.device == Device.cpu:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(vllm.cpu_kv_cache_gb)
+        env["VLLM_TARGET_DEVICE"] = "cpu"
+        # vLLM leaves sockets and caches in TMPDIR and its cache root: keep them in the job.
+        env["TMPDIR"] = str(scratch)
+        env["VLLM_CACHE_ROOT"] = str(scratch / "cache")
+    return {**env, **{key: str(value) for key, value in vllm.env.items()}}
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def job_id() -> str:
+    return os.environ.get("SLURM_JOB_ID") or time.strftime("%Y%m%d-%H%M%S")
+
+
+@contextmanager
+def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoint]:
+    """Start vLLM for `role`, wait until it serves `model.name`, yield its Endpoint, stop it."""
+    vllm = model.server.vllm
+    servers_dir.mkdir(parents=True, exist_ok=True)
+    log_path = servers_dir / f"{role}_vllm_{job_id()}.log"
+    scratch = servers_dir / f".{role}_vllm_scratch"
+    scratch.mkdir(exist_ok=True)
+    port = free_port(vllm.host)
+    api_key = secrets.token_urlsafe(24)
+    command = vllm_command(model, vllm.host, port)
+    env = {**device_environment(model, scratch), API_KEY_ENV: api_key}
+    log.info("starting %s vLLM server: %s (log %s)", role, " ".join(command), log_path)
+    with open(log_path, "a") as log_file:
+        log_file.write(f"$ {' '.join(command)}\n")
+    process = start_process(command, log_path, env=env)
+    try:
+        address = "127.0.0.1" if vllm.host in ("0.0.0.0", "127.0.0.1") else vllm.host
+        endpoint = Endpoint(f"http://{address}:{port}/v1", model.name, model.provider, api_key)
+        wait_until_ready(endpoint, model.server.ready_timeout_s, process, log_path)
+        log.info("%s vLLM server ready at %s", role, endpoint.base_url)
+        yield endpoint
+    finally:
+        stop_process(process)
