@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,7 +70,7 @@ def device_environment(model: ModelConfig, scratch: Path) -> dict[str, str]:
     elif vllm.device == Device.cpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(vllm.cpu_kv_cache_gb)
         env["VLLM_TARGET_DEVICE"] = "cpu"
-        # vLLM leaves sockets and caches in TMPDIR and its cache root: keep them in the job.
+        # vLLM leaves sockets and caches in TMPDIR and its cache root: keep them in a scratch dir.
         env["TMPDIR"] = str(scratch)
         env["VLLM_CACHE_ROOT"] = str(scratch / "cache")
     return {**env, **{key: str(value) for key, value in vllm.env.items()}}
@@ -90,8 +92,9 @@ def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoi
     vllm = model.server.vllm
     servers_dir.mkdir(parents=True, exist_ok=True)
     log_path = servers_dir / f"{role}_vllm_{job_id()}.log"
-    scratch = servers_dir / f".{role}_vllm_scratch"
-    scratch.mkdir(exist_ok=True)
+    # vLLM's IPC sockets live in TMPDIR and their paths must stay under 107 characters, so the
+    # scratch directory is a short one in the system's temp dir, removed when the server stops.
+    scratch = Path(tempfile.mkdtemp(prefix="tau_exp_vllm_"))
     port = free_port(vllm.host)
     api_key = secrets.token_urlsafe(24)
     command = vllm_command(model, vllm.host, port)
@@ -108,3 +111,4 @@ def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoi
         yield endpoint
     finally:
         stop_process(process)
+        shutil.rmtree(scratch, ignore_errors=True)
