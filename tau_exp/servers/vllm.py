@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tau_exp.config import Device, ModelConfig
+from tau_exp.errors import ServerError
 from tau_exp.servers.endpoint import Endpoint
 from tau_exp.servers.health import wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
@@ -31,6 +32,7 @@ from tau_exp.servers.process import start_process, stop_process
 log = logging.getLogger(__name__)
 
 API_KEY_ENV = "VLLM_API_KEY"  # vLLM reads its --api-key from here too
+PORT_ATTEMPTS = 3
 
 
 def vllm_command(model: ModelConfig, host: str, port: int) -> list[str]:
@@ -95,20 +97,39 @@ def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoi
     # vLLM's IPC sockets live in TMPDIR and their paths must stay under 107 characters, so the
     # scratch directory is a short one in the system's temp dir, removed when the server stops.
     scratch = Path(tempfile.mkdtemp(prefix="tau_exp_vllm_"))
-    port = free_port(vllm.host)
     api_key = secrets.token_urlsafe(24)
-    command = vllm_command(model, vllm.host, port)
     env = {**device_environment(model, scratch), API_KEY_ENV: api_key}
-    log.info("starting %s vLLM server: %s (log %s)", role, " ".join(command), log_path)
-    with open(log_path, "a") as log_file:
-        log_file.write(f"$ {' '.join(command)}\n")
-    process = start_process(command, log_path, env=env)
+    address = "127.0.0.1" if vllm.host in ("0.0.0.0", "127.0.0.1") else vllm.host
     try:
-        address = "127.0.0.1" if vllm.host in ("0.0.0.0", "127.0.0.1") else vllm.host
-        endpoint = Endpoint(f"http://{address}:{port}/v1", model.name, model.provider, api_key)
-        wait_until_ready(endpoint, model.server.ready_timeout_s, process, log_path)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            # The port is free when chosen, but another process may take it before vLLM binds it.
+            port = free_port(vllm.host)
+            command = vllm_command(model, vllm.host, port)
+            log.info("starting %s vLLM server: %s (log %s)", role, " ".join(command), log_path)
+            with open(log_path, "a") as log_file:
+                log_file.write(f"$ {' '.join(command)}\n")
+                log_start = log_file.tell()
+            process = start_process(command, log_path, env=env)
+            endpoint = Endpoint(f"http://{address}:{port}/v1", model.name, model.provider, api_key)
+            try:
+                wait_until_ready(endpoint, model.server.ready_timeout_s, process, log_path)
+                break
+            except ServerError:
+                stop_process(process)
+                if attempt < PORT_ATTEMPTS and _port_was_taken(log_path, log_start):
+                    log.warning("port %d was taken before the %s vLLM server bound it; trying another", port, role)
+                    continue
+                raise
         log.info("%s vLLM server ready at %s", role, endpoint.base_url)
-        yield endpoint
+        try:
+            yield endpoint
+        finally:
+            stop_process(process)
     finally:
-        stop_process(process)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _port_was_taken(log_path: Path, offset: int) -> bool:
+    with open(log_path, errors="replace") as log_file:
+        log_file.seek(offset)
+        return "address already in use" in log_file.read().lower()

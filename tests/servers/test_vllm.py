@@ -8,6 +8,7 @@ skip is a failure."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from tau_exp import experiment
 from tau_exp.config import Device, ModelConfig, ServerKind
 from tau_exp.errors import ServerError
 from tau_exp.servers import provide
+from tau_exp.servers import vllm as vllm_kind
 
 VLLM_PYTHON = Path(os.environ.get("TAU_EXP_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
 
@@ -94,3 +96,19 @@ def test_a_vllm_server_that_cannot_start_fails_fast_with_its_log(tmp_path):
         with provide("assistant", model, tmp_path / "servers"):
             pass
     assert time.monotonic() - started < 120
+
+
+def test_a_port_taken_before_vllm_binds_it_is_replaced_by_another(tiny_model, tmp_path, monkeypatch):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real_free_port = vllm_kind.free_port
+    monkeypatch.setattr(vllm_kind, "free_port", lambda host: next(ports, None) or real_free_port(host))
+    try:
+        with provide("assistant", cpu_model(tiny_model), tmp_path / "servers") as endpoint:
+            assert not endpoint.base_url.endswith(f":{taken.getsockname()[1]}/v1")
+    finally:
+        taken.close()
+    log = next((tmp_path / "servers").glob("assistant_vllm_*.log")).read_text()
+    assert log.count("$ ") == 2 and "already in use" in log.lower()
