@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from tau_exp.errors import CheckpointError
+from tau_exp.files import write_atomically
 from tau_exp.records import EpisodeResult, Manifest, Status
 
 RESULTS_FILE = "results.jsonl"
@@ -70,9 +71,7 @@ class ResultStore:
             # start-up (a typo in a model name) leaves nothing that would block its corrected rerun.
             manifest_path = self.job_dir / MANIFEST_FILE
             if not manifest_path.exists():
-                tmp = manifest_path.with_suffix(".tmp")
-                tmp.write_text(self._manifest.model_dump_json(indent=2))
-                tmp.replace(manifest_path)
+                write_atomically(manifest_path, self._manifest.model_dump_json(indent=2))
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         line = (result.model_dump_json() + "\n").encode()
         view = memoryview(line)

@@ -19,6 +19,7 @@ from typing import Any
 
 from tau_exp.checkpoint import RESULTS_FILE
 from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.files import write_atomically
 from tau_exp.records import EpisodeResult
 
 
@@ -77,9 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     if not lines:
         raise TauExpError("no successful conversation found in " + ", ".join(map(str, args.run_dirs)))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(args.output.suffix + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(args.output)
+    write_atomically(args.output, "\n".join(lines) + "\n")
     print(f"wrote {len(lines)} examples from {len(per_task)} tasks to {args.output}", file=sys.stderr)
 
 

@@ -95,11 +95,11 @@ def run_pairs(
                         continue
                     store.append(result)  # also while stopping: a finished episode is kept
                     bar.update(1)
-                    if result.status == Status.scored and result.reward is not None:
-                        scored.append(result.reward)
-                        _show_reward(bar, scored)
                     if result.status == Status.scored:
                         consecutive_errors = 0
+                        if result.reward is not None:
+                            scored.append(result.reward)
+                            _show_reward(bar, scored)
                     else:
                         consecutive_errors += 1
                         bar.write(f"{result.status.value}, task {result.task_id} trial {result.trial}: {_message(result)}")

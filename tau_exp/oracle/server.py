@@ -23,10 +23,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tau_exp.files import write_atomically
+from tau_exp.oracle import API_KEY_ENV
 from tau_exp.oracle.script import OracleScript, Reply
 from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
-API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"
 
 
 @dataclass
@@ -199,9 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.bind((args.host, args.port))
     sock.listen(2048)
     if args.port_file:
-        tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(str(sock.getsockname()[1]))
-        tmp.replace(args.port_file)  # atomic: the reader never sees a partial number
+        write_atomically(args.port_file, str(sock.getsockname()[1]))  # never a partial number
     print(f"oracle serving model {args.model!r} at http://{args.host}:{sock.getsockname()[1]}/v1 "
           f"(latency {args.latency_s} s, faults {faults})", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=75)

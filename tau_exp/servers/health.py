@@ -55,7 +55,7 @@ def wait_until_ready(
         if process is not None and process.poll() is not None:
             raise ServerError(
                 f"server for {endpoint.model} exited with status {process.returncode} before it "
-                f"was ready at {endpoint.base_url}{_log_tail(log_path)}"
+                f"was ready at {endpoint.base_url}{log_tail(log_path)}"
             )
         try:
             models = served_models(endpoint)
@@ -74,12 +74,13 @@ def wait_until_ready(
             raise ServerError(
                 f"server at {endpoint.base_url} did not answer /v1/models within {timeout_s:g} s "
                 f"({last_problem}): is it running and reachable from this node? If it is still "
-                f"starting, raise model.server.ready_timeout_s / user.server.ready_timeout_s{_log_tail(log_path)}"
+                f"starting, raise model.server.ready_timeout_s / user.server.ready_timeout_s{log_tail(log_path)}"
             )
         time.sleep(POLL_INTERVAL_S)
 
 
-def _log_tail(log_path: Path | None, lines: int = 15) -> str:
+def log_tail(log_path: Path | None, lines: int = 15) -> str:
+    """'; log PATH, last lines: …' for an error message ('' without a log)."""
     if log_path is None or not log_path.exists():
         return ""
     with open(log_path, errors="replace") as log:

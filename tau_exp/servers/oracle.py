@@ -13,13 +13,13 @@ from typing import Iterator
 
 from tau_exp.config import ModelConfig
 from tau_exp.errors import ServerError
+from tau_exp.oracle import API_KEY_ENV
 from tau_exp.servers.endpoint import Endpoint
-from tau_exp.servers.health import wait_until_ready
+from tau_exp.servers.health import log_tail, wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 
 log = logging.getLogger(__name__)
 
-API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"  # passed in the environment, never on the command line
 
 
 def oracle_command(model: ModelConfig, port_file: Path) -> list[str]:
@@ -70,8 +70,7 @@ def _wait_for_port(port_file: Path, process, timeout_s: float, log_path: Path) -
     deadline = time.monotonic() + timeout_s
     while not port_file.exists():
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise ServerError(f"oracle server exited with status {process.returncode} at start; log {log_path}:\n{tail}")
+            raise ServerError(f"oracle server exited with status {process.returncode} at start{log_tail(log_path)}")
         if time.monotonic() > deadline:
             raise ServerError(f"oracle server did not bind a port within {timeout_s:g} s; log {log_path}")
         time.sleep(0.05)
