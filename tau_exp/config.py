@@ -31,6 +31,7 @@ class ServerKind(str, Enum):
     attach = "attach"  # an OpenAI-compatible server that is already running
     oracle = "oracle"  # the built-in oracle server, started by the job
     vllm = "vllm"  # a vLLM server started by the job on its node
+    slurm = "slurm"  # a shared server job on Slurm, one per distinct model, reused across jobs
 
 
 class Device(str, Enum):
@@ -67,7 +68,9 @@ class VLLMConfig:
     model: Optional[str] = None  # model id or local path to load; default: the model's name
     python: str = "python"  # the interpreter whose environment has vLLM
     device: Device = Device.cuda
-    host: str = "127.0.0.1"  # bind address
+    # Bind address; null: 127.0.0.1 for a server of this job only, 0.0.0.0 for a shared server
+    # (the slurm kind), which jobs on other nodes reach by this node's host name.
+    host: Optional[str] = None
     tensor_parallel_size: int = 1
     max_model_len: Optional[int] = None
     dtype: str = "auto"  # float32 on cpu unless set
@@ -81,6 +84,26 @@ class VLLMConfig:
 
 
 @dataclass
+class SlurmServerConfig:
+    """How the `slurm` kind runs its shared server job: one job per distinct model, found by
+    every job that needs it through the registry, and reused by later sweeps until it is
+    stopped (`python -m tau_exp.servers stop`) or reaches its time limit."""
+
+    serves: ServerKind = ServerKind.vllm  # what the job starts: vllm (server.vllm) or oracle (tests)
+    registry_dir: str = "~/.tau_exp/servers"  # on a filesystem that every node sees
+    start_timeout_s: float = 3600.0  # queue wait + model load + warm-up
+    partition: Optional[str] = None  # null: the cluster's default partition
+    timeout_min: int = 1440
+    gres: Optional[str] = None  # e.g. gpu:4, or the Gaudi cluster's accelerator gres
+    cpus_per_task: Optional[int] = None
+    mem_gb: Optional[int] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    setup: list[str] = field(default_factory=list)  # shell lines before the server: module load, source
+    additional_parameters: dict[str, str] = field(default_factory=dict)  # other sbatch options
+
+
+@dataclass
 class ServerConfig:
     """How a model's endpoint is provided."""
 
@@ -90,6 +113,7 @@ class ServerConfig:
     ready_timeout_s: float = 10.0  # how long to wait for /v1/models to answer
     oracle: OracleConfig = field(default_factory=OracleConfig)
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
+    slurm: SlurmServerConfig = field(default_factory=SlurmServerConfig)
 
 
 @dataclass
@@ -280,12 +304,20 @@ def _validate_model(role: str, model: ModelConfig) -> None:
             f"{role}.server.api_key_env={server.api_key_env} names an environment variable that is "
             f"not set: export it, or set {role}.server.api_key_env=null"
         )
-    if server.kind == ServerKind.vllm:
+    if server.kind == ServerKind.slurm:
+        if server.slurm.serves not in (ServerKind.vllm, ServerKind.oracle):
+            raise ConfigError(f"{role}.server.slurm.serves={server.slurm.serves.value} cannot be shared: a shared "
+                              "server job serves vllm or oracle")
+        if server.slurm.timeout_min < 1:
+            raise ConfigError(f"{role}.server.slurm.timeout_min={server.slurm.timeout_min} must be at least 1")
+    if server.kind in (ServerKind.vllm, ServerKind.slurm):
         if server.vllm.tensor_parallel_size < 1:
             raise ConfigError(f"{role}.server.vllm.tensor_parallel_size={server.vllm.tensor_parallel_size} must be at least 1")
         if server.api_key_env:
-            raise ConfigError(f"{role}.server.api_key_env is for attach servers: a vllm server gets a key generated "
-                              "for the job")
+            raise ConfigError(f"{role}.server.api_key_env is for attach servers: a {server.kind.value} server gets "
+                              "a key generated for it")
+    if server.kind == ServerKind.vllm:
+        # (A shared server's interpreter lives on the node of its job; that job checks it.)
         if shutil.which(server.vllm.python) is None:
             raise ConfigError(
                 f"{role}.server.vllm.python={server.vllm.python} is not an executable here: point it at the "

@@ -26,6 +26,11 @@ class ServerError(TauExpError):
     """A model server could not be started or reached, or does not speak the OpenAI API."""
 
 
+class SlurmError(TauExpError):
+    """Slurm cannot be used: its commands are missing, the controller does not answer, or it
+    refused a request (unknown partition, invalid time limit...)."""
+
+
 class CheckpointError(TauExpError):
     """The results store of a job directory cannot be used (malformed, locked, other config)."""
 

@@ -9,6 +9,7 @@ conversation over real HTTP, scored by tau2's own evaluation.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -109,6 +110,30 @@ def launch():
 
 def read_config(job_dir: Path) -> DictConfig:
     return OmegaConf.load(job_dir / ".hydra" / "config.yaml")  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Path]:
+    """The single-node Slurm cluster of scripts/local_slurm.sh on 127.0.0.1, with SLURM_CONF
+    exported for the session. Started here if it is not up yet, and then stopped after."""
+    if not all(shutil.which(daemon) for daemon in ("slurmctld", "slurmd", "sbatch", "munged")):
+        pytest.skip("Slurm is not installed: bash scripts/local_slurm.sh install")
+    script = ["bash", str(ROOT / "scripts" / "local_slurm.sh")]
+    was_up = subprocess.run([*script, "status"], capture_output=True).returncode == 0
+    started = subprocess.run([*script, "start"], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, f"local Slurm did not start: {started.stderr}"
+    conf = Path(started.stdout.split("SLURM_CONF=")[-1].strip())
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(conf)
+    try:
+        yield conf
+    finally:
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+        if not was_up:
+            subprocess.run([*script, "stop"], capture_output=True, timeout=120)
 
 
 @pytest.hookimpl(hookwrapper=True)

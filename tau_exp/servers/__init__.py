@@ -1,7 +1,7 @@
 """Model servers: each kind turns a model's config into a ready `Endpoint` and releases it after.
 
 Kinds: `attach` (a running server), `oracle` (the built-in oracle, started here), `vllm` (a
-vLLM server, started here on this node)."""
+vLLM server, started here on this node), `slurm` (a shared server job for many jobs)."""
 
 from __future__ import annotations
 
@@ -28,4 +28,8 @@ def provide(role: str, model: ModelConfig, servers_dir: Path) -> AbstractContext
         from tau_exp.servers.vllm import started as started_vllm
 
         return started_vllm(role, model, servers_dir)
+    if model.server.kind == ServerKind.slurm:
+        from tau_exp.servers.slurm import shared
+
+        return shared(role, model)
     raise ValueError(f"unknown server kind {model.server.kind}")  # the schema's enum prevents this

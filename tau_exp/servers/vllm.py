@@ -99,12 +99,13 @@ def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoi
     scratch = Path(tempfile.mkdtemp(prefix="tau_exp_vllm_"))
     api_key = secrets.token_urlsafe(24)
     env = {**device_environment(model, scratch), API_KEY_ENV: api_key}
-    address = "127.0.0.1" if vllm.host in ("0.0.0.0", "127.0.0.1") else vllm.host
+    host = vllm.host or "127.0.0.1"
+    address = "127.0.0.1" if host == "0.0.0.0" else host  # this job's own clients use loopback
     try:
         for attempt in range(1, PORT_ATTEMPTS + 1):
             # The port is free when chosen, but another process may take it before vLLM binds it.
-            port = free_port(vllm.host)
-            command = vllm_command(model, vllm.host, port)
+            port = free_port(host)
+            command = vllm_command(model, host, port)
             log.info("starting %s vLLM server: %s (log %s)", role, " ".join(command), log_path)
             with open(log_path, "a") as log_file:
                 log_file.write(f"$ {' '.join(command)}\n")

@@ -1,0 +1,208 @@
+"""The `slurm` server kind: one shared server job per distinct model, for a whole sweep and the
+sweeps after it (the old workflow's hand-submitted `user-vllm-job.sh`, automated).
+
+A job that needs the model looks it up in the registry (`servers/registry.py`) under the
+entry's lock. A live entry is reused; an entry whose Slurm job is gone is replaced; with no
+entry, this job submits the server job (through submitit) and records it. Then it waits for
+the server job to publish its address and key, checks its health, and uses it. Nothing is
+stopped when the job ends: the server outlives it, until `python -m tau_exp.servers stop` or
+its time limit.
+
+The server job itself runs `serve`: it starts the server with the `vllm` (or `oracle`) kind,
+publishes the address, and keeps it up until Slurm tells it to stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+
+from tau_exp import slurm
+from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
+from tau_exp.errors import ServerError, SlurmError
+from tau_exp.servers.endpoint import Endpoint
+from tau_exp.servers.health import NotReady, log_tail, served_models, wait_until_ready
+from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 1.0
+HEALTH_INTERVAL_S = 30.0  # the server job's own check of its server
+HEALTH_FAILURES = 3  # consecutive failed checks after which the server job gives up
+
+
+def entry_key(model: ModelConfig) -> str:
+    """The registry key: the served name, readable, plus a digest of everything that decides
+    what is served (so a different max_model_len or parser gets its own server)."""
+    server = model.server
+    served = server.vllm if server.slurm.serves == ServerKind.vllm else server.oracle
+    spec = {"name": model.name, "serves": server.slurm.serves.value, "config": dataclasses.asdict(served)}
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model.name)}-{digest}"
+
+
+def registry_of(model: ModelConfig) -> Registry:
+    return Registry(Path(model.server.slurm.registry_dir))
+
+
+def server_log(registry: Registry, key: str, job_id: str) -> Path:
+    """The server job's Slurm log (submitit names it after the job id)."""
+    return registry.entry_dir(key) / "logs" / f"{job_id}_0_log.out"
+
+
+@contextmanager
+def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
+    """Find, reuse or submit the shared server job for `model`; yield its Endpoint once it is ready."""
+    registry = registry_of(model)
+    key = entry_key(model)
+    with registry.locked(key):
+        entry = registry.read(key)
+        state = slurm.job_state(entry.job.job_id) if entry is not None else None
+        if entry is not None and state is None:
+            log.warning("registry entry %s names Slurm job %s, which is gone; submitting a new server job",
+                        key, entry.job.job_id)
+        if state is None:
+            job_id = submit(model, registry, key)
+            log.info("submitted shared %s server job %s for %s (log %s)", role, job_id, model.name,
+                     server_log(registry, key, job_id))
+        else:
+            job_id = entry.job.job_id  # type: ignore[union-attr]
+            log.info("using shared %s server job %s for %s (%s)", role, job_id, model.name, state.lower())
+    yield wait_for_address(role, model, registry, key, job_id)
+    # Not ours to stop: later jobs and sweeps use the same server.
+
+
+def submit(model: ModelConfig, registry: Registry, key: str) -> str:
+    """Submit the server job for `model` and record it in the registry; returns its job id."""
+    import submitit  # imported here: only the slurm kind needs it
+
+    config = model.server.slurm
+    check_partition(config.partition)
+    executor = submitit.SlurmExecutor(folder=registry.entry_dir(key) / "logs", max_num_timeout=0)
+    executor.update_parameters(**sbatch_parameters(config, job_name=f"tau_exp-server-{key}"))
+    try:
+        job = executor.submit(serve, key, str(registry.root), model)
+    except Exception as error:  # submitit raises its own error types with sbatch's message
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+        raise SlurmError(f"sbatch refused the shared server job for {model.name}: {cause}") from None
+    registry.record_job(ServerJob(key=key, model=model.name, job_id=str(job.job_id), submitted_at=_now()))
+    return str(job.job_id)
+
+
+def sbatch_parameters(config: SlurmServerConfig, job_name: str) -> dict[str, Any]:
+    """submitit SlurmExecutor parameters for the server job (unset options are left to Slurm)."""
+    parameters: dict[str, Any] = {
+        "job_name": job_name, "time": config.timeout_min, "setup": list(config.setup),
+        "stderr_to_stdout": True, "additional_parameters": dict(config.additional_parameters),
+    }
+    optional = {"partition": config.partition, "gres": config.gres, "cpus_per_task": config.cpus_per_task,
+                "mem": f"{config.mem_gb}G" if config.mem_gb else None, "account": config.account, "qos": config.qos}
+    return parameters | {name: value for name, value in optional.items() if value is not None}
+
+
+def check_partition(partition: str | None) -> None:
+    """Refuse an unknown partition before sbatch does (its message is vaguer)."""
+    known = slurm.partitions()
+    if partition is not None and partition not in known:
+        raise SlurmError(f"partition {partition!r} does not exist on this cluster; it has: {', '.join(known)}")
+
+
+def wait_for_address(role: str, model: ModelConfig, registry: Registry, key: str, job_id: str) -> Endpoint:
+    """Wait until the server job publishes a ready address, check it, and return the Endpoint.
+
+    Fails when the job ends first (with its log's last lines) or after `start_timeout_s`."""
+    timeout_s = model.server.slurm.start_timeout_s
+    deadline = time.monotonic() + timeout_s
+    while True:
+        entry = registry.read(key)
+        if entry is not None and entry.job.job_id != job_id:
+            job_id = entry.job.job_id  # replaced meanwhile by another job of the sweep: follow it
+        if entry is not None and entry.ready:
+            assert entry.address is not None
+            endpoint = Endpoint(entry.address.base_url, model.name, model.provider, registry.api_key(key))
+            wait_until_ready(endpoint, model.server.ready_timeout_s)
+            log.info("shared %s server ready at %s (Slurm job %s)", role, endpoint.base_url, job_id)
+            return endpoint
+        state = slurm.job_state(job_id)
+        if state is None:
+            raise ServerError(
+                f"shared server job {job_id} for {model.name} ended before its server was ready"
+                f"{log_tail(server_log(registry, key, job_id))}"
+            )
+        if time.monotonic() >= deadline:
+            raise ServerError(
+                f"shared server job {job_id} for {model.name} was not ready within {timeout_s:g} s (Slurm state "
+                f"{state}): check `squeue -j {job_id}` and its log {server_log(registry, key, job_id)}, or raise "
+                f"{_config_prefix(role)}.server.slurm.start_timeout_s"
+            )
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _config_prefix(role: str) -> str:
+    return "model" if role == "assistant" else "user"
+
+
+def serve(key: str, registry_root: str, model: ModelConfig) -> None:
+    """The shared server job: start the server, publish it, keep it up until Slurm stops the job.
+
+    Runs inside the Slurm job (submitted by `submit`). Ends on SIGTERM (scancel, time limit) or
+    when the server stops answering; either way its address is withdrawn from the registry."""
+    from tau_exp.servers import provide
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    registry = Registry(Path(registry_root))
+    job_id = slurm.current_job_id()
+    server = model.server
+    local = dataclasses.replace(model, server=dataclasses.replace(
+        server, kind=server.slurm.serves,
+        vllm=dataclasses.replace(server.vllm, host=server.vllm.host or "0.0.0.0"),  # reachable from other nodes
+    ))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # submitit ignores SIGTERM; a server job must not
+        signal.signal(signum, lambda *_: stop.set())
+    with provide("shared", local, registry.entry_dir(key) / "logs") as endpoint:
+        address = ServerAddress(base_url=announced_url(endpoint.base_url, local), job_id=job_id, ready_at=_now())
+        registry.record_address(key, address, endpoint.api_key)
+        log.info("serving %s at %s for every job that needs it", model.name, address.base_url)
+        try:
+            keep_serving(endpoint, stop)
+        finally:
+            registry.withdraw_address(key, job_id)
+    log.info("shared server for %s stopped", model.name)
+
+
+def announced_url(base_url: str, model: ModelConfig) -> str:
+    """A server bound to every interface is announced by this node's name, not loopback."""
+    if model.server.slurm.serves == ServerKind.vllm and model.server.vllm.host == "0.0.0.0":
+        return str(httpx.URL(base_url).copy_with(host=socket.getfqdn()))
+    return base_url
+
+
+def keep_serving(endpoint: Endpoint, stop: threading.Event) -> None:
+    failures = 0
+    while not stop.wait(HEALTH_INTERVAL_S):
+        try:
+            served_models(endpoint)
+            failures = 0
+        except (httpx.HTTPError, NotReady, ServerError) as error:
+            failures += 1
+            log.warning("health check %d/%d failed: %s", failures, HEALTH_FAILURES, error)
+            if failures >= HEALTH_FAILURES:
+                raise ServerError(f"the shared server at {endpoint.base_url} stopped answering") from None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

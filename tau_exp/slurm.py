@@ -1,0 +1,70 @@
+"""The Slurm commands tau_exp runs itself (submitit submits; these ask and cancel): is a job
+still there, cancel it, is the controller reachable, which partitions exist.
+
+Every command has a time limit: with an unreadable `SLURM_CONF`, Slurm's clients retry for a
+minute before they give up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tau_exp.errors import SlurmError
+
+COMMAND_TIMEOUT_S = 30.0
+# States in which a job still holds (or waits for) its allocation.
+ACTIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+                           "RESIZING", "SUSPENDED"})
+
+
+def _slurm(*args: str) -> subprocess.CompletedProcess[str]:
+    conf = os.environ.get("SLURM_CONF")
+    if conf and not Path(conf).is_file():
+        raise SlurmError(f"SLURM_CONF={conf} is not a file: unset it or point it at the cluster's slurm.conf")
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+    except FileNotFoundError:
+        raise SlurmError(
+            f"`{args[0]}` is not installed here: run this on a node with Slurm's client commands "
+            "(for a local test cluster: bash scripts/local_slurm.sh install && bash scripts/local_slurm.sh start)"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise SlurmError(f"`{' '.join(args)}` did not answer within {COMMAND_TIMEOUT_S:g} s: is slurmctld "
+                         "reachable from this node?") from None
+
+
+def _failed(result: subprocess.CompletedProcess[str]) -> SlurmError:
+    cause = (result.stderr.strip().splitlines() or ["no message"])[-1]
+    return SlurmError(f"`{' '.join(result.args)}` failed: {cause}")
+
+
+def current_job_id() -> str:
+    """This process's Slurm job id ('' outside Slurm)."""
+    return os.environ.get("SLURM_JOB_ID", "")
+
+
+def job_state(job_id: str) -> str | None:
+    """The job's Slurm state (PENDING, RUNNING, ...), or None once it has ended or is unknown."""
+    result = _slurm("squeue", "--noheader", "--jobs", job_id, "--format", "%T")
+    if result.returncode != 0:
+        if "Invalid job id" in result.stderr:  # ended long enough ago to be forgotten
+            return None
+        raise _failed(result)
+    states = result.stdout.split()
+    return states[0] if states and states[0] in ACTIVE_STATES else None
+
+
+def cancel(job_id: str) -> None:
+    """Ask Slurm to end the job (SIGTERM to its steps, SIGKILL after the cluster's KillWait)."""
+    result = _slurm("scancel", job_id)
+    if result.returncode != 0 and "Invalid job id" not in result.stderr:
+        raise _failed(result)
+
+
+def partitions() -> list[str]:
+    """The cluster's partition names; raises SlurmError when the controller does not answer."""
+    result = _slurm("sinfo", "--noheader", "--format", "%R")
+    if result.returncode != 0:
+        raise _failed(result)
+    return sorted(set(result.stdout.split()))

@@ -1,0 +1,204 @@
+"""servers/slurm.py and servers/registry.py on the real single-node Slurm cluster
+(scripts/local_slurm.sh): a shared server job is submitted once per model and reused, replaced
+when its job is gone, reported with its log when it fails, listed and stopped by the command.
+
+The shared job serves the built-in oracle (no GPU model can run here); everything else is real:
+sbatch through submitit, slurmd running the job, HTTP from the jobs to the shared server."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import oracle_model, run_launch
+from tau_exp import slurm
+from tau_exp.config import ModelConfig, ServerKind
+from tau_exp.errors import ServerError, SlurmError
+from tau_exp.servers import provide
+from tau_exp.servers.__main__ import main as servers_cli
+from tau_exp.servers.health import served_models
+from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
+from tau_exp.servers.slurm import entry_key, sbatch_parameters
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
+
+
+@pytest.fixture
+def registry_dir(tmp_path: Path) -> Iterator[Path]:
+    """A fresh registry; whatever server jobs it still names are cancelled after the test."""
+    registry = tmp_path / "registry"
+    yield registry
+    for entry in Registry(registry).entries():
+        slurm.cancel(entry.job.job_id)
+
+
+def server_jobs() -> set[str]:
+    queued = subprocess.run(["squeue", "--noheader", "--format", "%i %j"], capture_output=True, text=True, check=True)
+    return {line.split()[0] for line in queued.stdout.splitlines() if " tau_exp-server-" in line}
+
+
+def shared_oracle(registry: Path) -> ModelConfig:
+    model = oracle_model()
+    model.server.kind = ServerKind.slurm
+    model.server.slurm.serves = ServerKind.oracle
+    model.server.slurm.registry_dir = str(registry)
+    model.server.slurm.start_timeout_s = 90
+    return model
+
+
+def wait_until_gone(job_id: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while slurm.job_state(job_id) is not None:
+        assert time.monotonic() < deadline, f"Slurm job {job_id} still there after {timeout_s} s"
+        time.sleep(0.5)
+
+
+def oracle_processes(registry: Path) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", f"port-file {registry}"], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir):
+    registry = registry_dir
+    jobs_before = server_jobs()
+    model = shared_oracle(registry)
+
+    def use_server(_: int) -> str:
+        with provide("user", model, None) as endpoint:
+            assert served_models(endpoint) == ["oracle"]
+            return endpoint.base_url
+
+    # Four jobs of a sweep ask at once: one server job is submitted, all four use it.
+    with ThreadPoolExecutor(4) as pool:
+        urls = set(pool.map(use_server, range(4)))
+    assert len(urls) == 1
+    entries = Registry(registry).entries()
+    assert len(entries) == 1 and entries[0].ready
+    job_id = entries[0].job.job_id
+    assert slurm.job_state(job_id) == "RUNNING"
+    assert server_jobs() - jobs_before == {job_id}  # no second server job was submitted
+
+    # A later job (a second sweep) finds the live entry and reuses the same server job.
+    assert use_server(0) == urls.pop()
+    assert Registry(registry).read(entries[0].job.key).job.job_id == job_id
+
+    # The key is readable by its owner only, and appears in no other file of the entry.
+    entry_dir = registry / entries[0].job.key
+    key_file = entry_dir / "api_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text()
+    for path in entry_dir.rglob("*"):
+        if path.is_file() and path != key_file and path.suffix != ".pkl":
+            assert key not in path.read_text(errors="replace"), path
+
+    servers_cli(["stop", "--all", "--registry", str(registry)])
+    wait_until_gone(job_id)
+    assert Registry(registry).entries() == []
+    time.sleep(0.5)
+    assert oracle_processes(registry) == []  # the server died with its job
+
+
+def test_an_experiment_runs_against_a_shared_user_server(tmp_path, registry_dir):
+    registry = registry_dir
+    result = run_launch(["tasks.end=2", f"hydra.run.dir={tmp_path / 'run'}", "user.server.kind=slurm",
+                         "user.server.slurm.serves=oracle", f"user.server.slurm.registry_dir={registry}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "avg_reward=1.0000" in result.stdout
+    assert "submitted shared user server job" in result.stdout + result.stderr
+
+
+def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog):
+    model = shared_oracle(registry_dir)
+    registry = Registry(registry_dir)
+    key = entry_key(model)
+
+    # A server job that was cancelled withdraws its address but leaves its job record.
+    with provide("user", model, None):
+        pass
+    first = registry.read(key)
+    slurm.cancel(first.job.job_id)
+    wait_until_gone(first.job.job_id)
+    deadline = time.monotonic() + 10
+    while registry.read(key).address is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert registry.read(key).address is None  # withdrawn by the job on SIGTERM
+
+    # A job killed outright leaves its address too: the entry still looks ready, but is stale.
+    registry.record_job(ServerJob(key=key, model="oracle", job_id="999999", submitted_at="2026-01-01T00:00:00"))
+    registry.record_address(key, ServerAddress(base_url="http://127.0.0.1:9/v1", job_id="999999",
+                                               ready_at="2026-01-01T00:00:00"), "stale-key")
+    servers_cli(["list", "--registry", str(registry_dir)])
+    with caplog.at_level("WARNING"), provide("user", model, None) as endpoint:
+        assert served_models(endpoint) == ["oracle"]
+    assert "names Slurm job 999999, which is gone" in caplog.text
+    replacement = registry.read(key)
+    assert replacement.job.job_id not in ("999999", first.job.job_id) and replacement.ready
+    servers_cli(["stop", key, "--registry", str(registry_dir)])
+    wait_until_gone(replacement.job.job_id)
+    assert registry.read(key) is None
+
+
+def test_a_server_job_that_fails_at_start_is_reported_with_its_log(registry_dir):
+    model = shared_oracle(registry_dir)
+    model.server.slurm.serves = ServerKind.vllm
+    model.server.vllm.python = "/nonexistent/bin/python"
+    with pytest.raises(ServerError, match=r"(?s)ended before its server was ready; log .*_0_log.out.*nonexistent"):
+        with provide("user", model, None):
+            pass
+    job_id = Registry(registry_dir).entries()[0].job.job_id
+    assert slurm.job_state(job_id) is None  # nothing left running
+
+
+def test_unknown_partition_is_refused_before_anything_is_submitted(registry_dir):
+    model = shared_oracle(registry_dir)
+    model.server.slurm.partition = "nosuchpartition"
+    with pytest.raises(SlurmError, match=r"partition 'nosuchpartition' does not exist on this cluster; it has: debug"):
+        with provide("user", model, None):
+            pass
+    assert Registry(registry_dir).entries() == []
+
+
+def test_unreadable_slurm_conf_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "missing.conf"))
+    started = time.monotonic()
+    with pytest.raises(SlurmError, match=r"SLURM_CONF=.*missing.conf is not a file"):
+        slurm.partitions()
+    assert time.monotonic() - started < 5  # not Slurm's own minute of retries
+
+
+def test_stopping_an_unknown_server_names_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        servers_cli(["stop", "nope", "--registry", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "no shared server 'nope'" in capsys.readouterr().err
+
+
+def test_entry_key_separates_what_is_served_and_is_a_safe_name():
+    model = shared_oracle(Path("/unused"))
+    model.name = "Qwen/Qwen3-32B"
+    model.server.slurm.serves = ServerKind.vllm
+    key = entry_key(model)
+    assert key.startswith("Qwen_Qwen3-32B-") and "/" not in key
+    model.server.slurm.partition = "other"  # where it runs does not change what is served
+    assert entry_key(model) == key
+    model.server.vllm.max_model_len = 8192
+    assert entry_key(model) != key
+
+
+def test_sbatch_parameters_map_the_config_and_leave_unset_options_to_slurm():
+    config = shared_oracle(Path("/unused")).server.slurm
+    config.partition, config.gres, config.mem_gb = "gaudi", "gpu:8", 256
+    config.setup = ["module load habana", "source /opt/vllm/bin/activate"]
+    parameters = sbatch_parameters(config, job_name="tau_exp-server-x")
+    assert parameters == {
+        "job_name": "tau_exp-server-x", "time": 1440, "setup": ["module load habana", "source /opt/vllm/bin/activate"],
+        "stderr_to_stdout": True, "additional_parameters": {}, "partition": "gaudi", "gres": "gpu:8", "mem": "256G",
+    }
+    json.dumps(parameters)  # plain values only
