@@ -8,10 +8,12 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from tau_exp.config import register_configs
 from tau_exp.errors import exit_on_user_error
+from tau_exp.job import run_recorded
 
 register_configs()
 
@@ -21,7 +23,11 @@ register_configs()
 def main(cfg: DictConfig) -> float | None:
     from tau_exp import experiment  # heavy (tau2, litellm): imported after Hydra has parsed the CLI
 
-    return experiment.run(cfg, Path(HydraConfig.get().runtime.output_dir)).avg_reward
+    hydra_cfg = HydraConfig.get()
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    # In a sweep, a failed job is recorded and the sweep goes on (the sweep summary lists it).
+    return run_recorded(lambda: experiment.run(cfg, job_dir).avg_reward, job_dir,
+                        in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
 
 
 if __name__ == "__main__":

@@ -23,3 +23,18 @@ def _silence_loguru() -> None:
 
 
 _silence_loguru()
+
+
+def _register_resolvers() -> None:
+    # `${tau_exp.path_safe:${model.name}}` in directory names: Qwen/Qwen3-4B → Qwen_Qwen3-4B.
+    # Registered on import of the package, so that Slurm jobs (which unpickle the launcher,
+    # not launch.py) resolve it too.
+    import re
+
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("tau_exp.path_safe"):
+        OmegaConf.register_new_resolver("tau_exp.path_safe", lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)))
+
+
+_register_resolvers()

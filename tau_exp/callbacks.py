@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,3 +29,36 @@ class KeepEveryInvocation(Callback):
         for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
             if (subdir / name).exists():
                 shutil.copy2(subdir / name, archive / name)
+
+
+class LinkSlurmLog(Callback):
+    """In a Slurm job, link the job's Slurm log (kept by submitit under the sweep's `.submitit/`)
+    into the job directory as `slurm_<job id>.log`, so a job's files are all in one place."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if "SUBMITIT_FOLDER" not in os.environ or "SLURM_JOB_ID" not in os.environ:
+            return  # not a submitit Slurm job
+        import submitit
+
+        environment = submitit.JobEnvironment()
+        link = Path(HydraConfig.get().runtime.output_dir) / f"slurm_{environment.job_id}.log"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(environment.paths.stdout)
+
+
+class WriteSweepSummary(Callback):
+    """At the end of a sweep, write `summary.csv` and `summary.md` in the sweep directory, print
+    the table, and exit non-zero when a job did not complete (so scripts and CI notice)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from tau_exp.sweep import print_summary, summarize
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        rows = summarize(sweep_dir)
+        print_summary(sweep_dir, rows)
+        unfinished = [row for row in rows if row.state != "completed"]
+        if unfinished:
+            print(f"error: {len(unfinished)} of {len(rows)} jobs did not complete; see {sweep_dir / 'summary.md'} "
+                  "and rerun the same command to resume them", file=sys.stderr, flush=True)
+            sys.exit(1)

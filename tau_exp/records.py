@@ -70,3 +70,23 @@ class Manifest(BaseModel):
     identity: dict[str, Any] = Field(
         description="the settings that give a (task, trial) result its meaning; a resume must match"
     )
+
+
+class JobState(str, Enum):
+    running = "running"
+    completed = "completed"  # every selected (task, trial) pair scored
+    incomplete = "incomplete"  # ran to the end, but some pairs ended in infra or harness errors
+    failed = "failed"  # stopped by an error (bad input, a server that never came up...)
+    interrupted = "interrupted"  # Ctrl-C, SIGTERM, preemption or time limit (a requeued job resumes)
+
+
+class JobStatus(BaseModel):
+    """`status.json`: how the last invocation of a job went, for sweep summaries and status views."""
+
+    state: JobState
+    started_at: str
+    finished_at: Optional[str] = None
+    host: str
+    slurm_job_id: Optional[str] = None
+    exit_code: Optional[int] = None
+    error: Optional[str] = Field(None, description="the one-line cause, for failed and incomplete jobs")

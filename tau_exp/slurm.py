@@ -62,9 +62,51 @@ def cancel(job_id: str) -> None:
         raise _failed(result)
 
 
+def check_request(partition: str | None, timeout_min: object, prefix: str) -> None:
+    """Refuse what sbatch would refuse, before anything is submitted, naming the setting to fix
+    (`prefix`: where the settings live, e.g. hydra.launcher). Also fails if Slurm does not answer."""
+    if not isinstance(timeout_min, int) or isinstance(timeout_min, bool) or timeout_min < 1:
+        raise SlurmError(f"{prefix}.timeout_min={timeout_min!r} is not a valid time limit: give minutes, at least 1")
+    known = partitions()
+    if partition is None:
+        return
+    if partition not in known:
+        raise SlurmError(f"partition {partition!r} does not exist on this cluster; it has: {', '.join(known)} "
+                         f"(set {prefix}.partition)")
+    limit = partition_time_limit_min(partition)
+    if limit is not None and timeout_min > limit:
+        raise SlurmError(f"{prefix}.timeout_min={timeout_min} exceeds partition {partition}'s time limit of {limit} "
+                         "minutes: lower it (a job that hits its limit is requeued and resumes)")
+
+
 def partitions() -> list[str]:
     """The cluster's partition names; raises SlurmError when the controller does not answer."""
     result = _slurm("sinfo", "--noheader", "--format", "%R")
     if result.returncode != 0:
         raise _failed(result)
     return sorted(set(result.stdout.split()))
+
+
+def partition_time_limit_min(partition: str) -> int | None:
+    """The partition's time limit in minutes; None when it has none."""
+    result = _slurm("sinfo", "--noheader", "--partition", partition, "--format", "%l")
+    if result.returncode != 0:
+        raise _failed(result)
+    return parse_time_limit(result.stdout.split()[0]) if result.stdout.split() else None
+
+
+def parse_time_limit(text: str) -> int | None:
+    """Slurm's time format (`minutes`, `M:S`, `H:M:S`, `D-H:M:S`, `D-H`) in minutes; None for infinite."""
+    if text in ("infinite", "UNLIMITED", "n/a"):
+        return None
+    days, _, clock = text.rpartition("-")
+    parts = [int(part) for part in clock.split(":")]
+    if days and len(parts) == 1:
+        hours, minutes, seconds = parts[0], 0, 0
+    elif len(parts) == 1:
+        hours, minutes, seconds = 0, parts[0], 0
+    elif len(parts) == 2:
+        hours, minutes, seconds = (parts[0], parts[1], 0) if days else (0, parts[0], parts[1])
+    else:
+        hours, minutes, seconds = parts
+    return (int(days or 0) * 24 + hours) * 60 + minutes + (1 if seconds else 0)

@@ -14,8 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
+
+from tau_exp.display import console
 
 from tau_exp import slurm
 from tau_exp.config import SlurmServerConfig
@@ -44,8 +45,7 @@ def list_servers(registry: Registry) -> None:
     for entry in entries:
         table.add_row(entry.job.key, entry.job.model, entry.job.job_id, status(entry),
                       entry.address.base_url if entry.ready and entry.address else "", entry.job.submitted_at)
-    # Piped output is not cut to 80 columns: keys and addresses stay whole for scripts.
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    console().print(table)
 
 
 def stop_servers(registry: Registry, keys: list[str]) -> None:

@@ -75,7 +75,7 @@ def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
             log.warning("registry entry %s names Slurm job %s, which is gone; submitting a new server job",
                         key, entry.job.job_id)
         if state is None:
-            job_id = submit(model, registry, key)
+            job_id = submit(role, model, registry, key)
             log.info("submitted shared %s server job %s for %s (log %s)", role, job_id, model.name,
                      server_log(registry, key, job_id))
         else:
@@ -85,12 +85,12 @@ def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
     # Not ours to stop: later jobs and sweeps use the same server.
 
 
-def submit(model: ModelConfig, registry: Registry, key: str) -> str:
+def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
     """Submit the server job for `model` and record it in the registry; returns its job id."""
     import submitit  # imported here: only the slurm kind needs it
 
     config = model.server.slurm
-    check_partition(config.partition)
+    slurm.check_request(config.partition, config.timeout_min, f"{_config_prefix(role)}.server.slurm")
     executor = submitit.SlurmExecutor(folder=registry.entry_dir(key) / "logs", max_num_timeout=0)
     executor.update_parameters(**sbatch_parameters(config, job_name=f"tau_exp-server-{key}"))
     try:
@@ -111,13 +111,6 @@ def sbatch_parameters(config: SlurmServerConfig, job_name: str) -> dict[str, Any
     optional = {"partition": config.partition, "gres": config.gres, "cpus_per_task": config.cpus_per_task,
                 "mem": f"{config.mem_gb}G" if config.mem_gb else None, "account": config.account, "qos": config.qos}
     return parameters | {name: value for name, value in optional.items() if value is not None}
-
-
-def check_partition(partition: str | None) -> None:
-    """Refuse an unknown partition before sbatch does (its message is vaguer)."""
-    known = slurm.partitions()
-    if partition is not None and partition not in known:
-        raise SlurmError(f"partition {partition!r} does not exist on this cluster; it has: {', '.join(known)}")
 
 
 def wait_for_address(role: str, model: ModelConfig, registry: Registry, key: str, job_id: str) -> Endpoint:

@@ -1,0 +1,76 @@
+"""The Slurm launcher of `hydra/launcher=slurm_gaudi|slurm_cuda`: hydra-submitit-launcher's, with
+two changes that a long sweep needs.
+
+1. Before anything is submitted, the cluster is asked whether the request can work: Slurm
+   answers, the partition exists, the time limit is positive and within the partition's.
+2. A job that dies without a result (killed, out of memory, requeued too often) becomes a
+   failed job of the sweep instead of ending it, so Hydra still calls the end-of-sweep callbacks
+   and the sweep summary lists it. (A job's own errors never get that far: `tau_exp.job`
+   records them and returns.)
+
+Jobs that hit their time limit or are preempted are requeued by submitit (`max_num_timeout`)
+and resume from their `results.jsonl`: the launcher's `checkpoint` resubmits the same job.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+from omegaconf import OmegaConf
+
+from tau_exp import slurm
+from tau_exp.errors import SlurmError
+
+log = logging.getLogger(__name__)
+
+
+class SlurmLauncher(submitit_launcher.SlurmLauncher):
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        # The body of the plugin's launch (hydra-submitit-launcher 1.2.0, its last release),
+        # with the checks before submitting and the per-job failure handling at the end.
+        import submitit
+
+        assert self.config is not None
+        slurm.check_request(self.params.get("partition"), self.params.get("timeout_min"), "hydra.launcher")
+        executor = submitit.AutoExecutor(cluster="slurm", folder=self.params["submitit_folder"],
+                                         slurm_max_num_timeout=self.params["max_num_timeout"])
+        base_keys = set(OmegaConf.structured(submitit_launcher.BaseQueueConf).keys())
+        executor.update_parameters(**{
+            key if key in base_keys else f"slurm_{key}": value
+            for key, value in self.params.items() if key not in ("submitit_folder", "max_num_timeout")
+        })
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        log.info("Slurm sweep of %d jobs, output in %s", len(job_overrides), sweep_dir)
+        job_params = []
+        for index, overrides in enumerate(job_overrides, start=initial_job_idx):
+            log.info("\t#%d : %s", index, " ".join(filter_overrides(overrides)))
+            job_params.append((list(overrides), "hydra.sweep.dir", index, f"job_id_for_{index}", Singleton.get_state()))
+        try:
+            jobs = executor.map_array(self, *zip(*job_params))
+        except Exception as error:  # sbatch's refusal, as one line
+            raise SlurmError(f"sbatch refused the sweep: {_last_line(error)}") from None
+        log.info("submitted Slurm job array %s", jobs[0].job_id.split("_")[0] if jobs else "-")
+        return [collect(job, overrides) for job, overrides in zip(jobs, job_overrides)]
+
+
+def collect(job: Any, overrides: Sequence[str]) -> JobReturn:
+    """The job's JobReturn, or a failed one when the job left no result."""
+    try:
+        return job.results()[0]
+    except Exception as error:
+        log.error("Slurm job %s (%s) ended without a result: %s", job.job_id, " ".join(overrides), _last_line(error))
+        failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
+        failed._return_value = error
+        return failed
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return re.sub(r"\s+", " ", lines[-1]) if lines else type(error).__name__

@@ -1,0 +1,82 @@
+"""One job's outcome, recorded: `status.json` in the job directory says whether its last
+invocation is running, completed, incomplete, failed or interrupted, and why.
+
+Alone, a job's error is raised on (launch.py turns it into one line and an exit status). In a
+sweep, the error is logged and recorded and the sweep goes on: the sweep summary lists every job
+with its state. An interruption always stops the job (and a local sweep); a Slurm job stopped by
+its time limit or by preemption is requeued and resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from tau_exp.errors import CheckpointError, ConfigError, IncompleteRun, TauExpError
+from tau_exp.files import write_atomically
+from tau_exp.records import JobState, JobStatus
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+T = TypeVar("T")
+
+
+def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | None:
+    """Run `job`, keeping `<job_dir>/status.json` up to date; see the module docstring."""
+    previous = read_status(job_dir)
+    status = JobStatus(state=JobState.running, started_at=_now(), host=socket.gethostname(),
+                       slurm_job_id=os.environ.get("SLURM_JOB_ID"))
+    _write(job_dir, status)
+    try:
+        result = job()
+    except KeyboardInterrupt as interrupt:
+        signum = getattr(interrupt, "signum", signal.SIGINT)
+        _finish(job_dir, status, JobState.interrupted, 128 + signum, f"stopped by {signal.Signals(signum).name}")
+        raise  # stops the job (and a local sweep); a Slurm job stopped for requeueing resumes later
+    except TauExpError as error:
+        state = JobState.incomplete if isinstance(error, IncompleteRun) else JobState.failed
+        if previous is not None and isinstance(error, (ConfigError, CheckpointError)):
+            # Refused before it did anything (bad input, a directory in use): the status of the
+            # earlier invocation still describes the directory.
+            _write(job_dir, previous)
+        else:
+            _finish(job_dir, status, state, error.exit_code, str(error).splitlines()[0])
+        if not in_sweep:
+            raise
+        log.error("job %s: %s", state.value, error)
+        return None
+    except Exception as error:  # a bug: recorded, and shown with its traceback
+        _finish(job_dir, status, JobState.failed, 1, f"{type(error).__name__}: {error}")
+        if not in_sweep:
+            raise
+        log.exception("job failed")
+        return None
+    _finish(job_dir, status, JobState.completed, 0, None)
+    return result
+
+
+def read_status(job_dir: Path) -> JobStatus | None:
+    try:
+        return JobStatus.model_validate_json((job_dir / STATUS_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int, error: str | None) -> None:
+    _write(job_dir, status.model_copy(update={"state": state, "finished_at": _now(), "exit_code": exit_code,
+                                              "error": error}))
+
+
+def _write(job_dir: Path, status: JobStatus) -> None:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(job_dir / STATUS_FILE, status.model_dump_json(indent=2))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

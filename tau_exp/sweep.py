@@ -1,0 +1,131 @@
+"""The sweep summary: one row per job of a sweep directory — what it ran, its state and its
+metrics — written as `summary.csv` and `summary.md` in the sweep directory.
+
+Written by the `WriteSweepSummary` callback when a sweep ends (also when jobs failed: they are
+recorded, not raised), and on demand, e.g. while a sweep still runs:
+
+    python -m tau_exp.sweep outputs/multirun/2026-11-24/10-00-00
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import OmegaConf
+from pydantic import BaseModel
+from rich.table import Table
+
+from tau_exp.display import console
+from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.job import read_status
+from tau_exp.metrics import Metrics
+
+SUMMARY_CSV = "summary.csv"
+SUMMARY_MD = "summary.md"
+
+
+class JobRow(BaseModel):
+    """One job of a sweep, as the summary shows it."""
+
+    job: str  # the job directory's name
+    env: str
+    agent: str
+    model: str
+    user: str
+    state: str  # running | completed | incomplete | failed | interrupted | unknown (no status.json)
+    avg_reward: Optional[float] = None
+    pass_hat_k: str = ""  # "1: 0.80, 2: 0.70"
+    scored: Optional[int] = None
+    infra_errors: Optional[int] = None
+    harness_errors: Optional[int] = None
+    pending: Optional[int] = None
+    slurm_job_id: Optional[str] = None
+    error: str = ""
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The sweep's job directories (those Hydra gave a `.hydra/config.yaml`), in job order."""
+    return sorted((path.parent.parent for path in sweep_dir.glob("*/.hydra/config.yaml")), key=_job_number)
+
+
+def _job_number(job_dir: Path) -> tuple[int, str]:
+    number = job_dir.name.split("_")[0]  # directories are named <job number>_<env>_<agent>_<model>
+    return (int(number) if number.isdigit() else 1 << 30, job_dir.name)
+
+
+def job_row(job_dir: Path) -> JobRow:
+    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    status = read_status(job_dir)
+    row = JobRow(
+        job=job_dir.name, env=str(cfg.env.name), agent=str(cfg.agent.name), model=str(cfg.model.name),
+        user=f"{cfg.user.name} ({cfg.user.strategy})", state=status.state.value if status else "unknown",
+        slurm_job_id=status.slurm_job_id if status else None, error=(status.error or "") if status else "",
+    )
+    metrics_file = job_dir / "metrics.json"
+    if metrics_file.exists():
+        metrics = Metrics.model_validate_json(metrics_file.read_text())
+        row.avg_reward = metrics.avg_reward
+        row.pass_hat_k = ", ".join(f"{k}: {value:.2f}" for k, value in metrics.pass_hat_k.items())
+        row.scored, row.infra_errors = metrics.n_results, metrics.n_infra_errors
+        row.harness_errors, row.pending = metrics.n_harness_errors, metrics.n_pending
+    return row
+
+
+def summarize(sweep_dir: Path) -> list[JobRow]:
+    """Read every job of the sweep and write `summary.csv` and `summary.md` next to them."""
+    if not sweep_dir.is_dir():
+        raise TauExpError(f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>")
+    rows = [job_row(job_dir) for job_dir in job_dirs(sweep_dir)]
+    if not rows:
+        raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
+    fields = list(JobRow.model_fields)
+    with open(sweep_dir / SUMMARY_CSV, "w", newline="") as csv_file:
+        writer = csv.DictWriter(csv_file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(row.model_dump() for row in rows)
+    (sweep_dir / SUMMARY_MD).write_text(_markdown(rows, fields))
+    return rows
+
+
+def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
+    table = Table(title=f"sweep {sweep_dir} ({sum(r.state == 'completed' for r in rows)} of {len(rows)} completed)")
+    for column in ("job", "state", "avg_reward", "pass^k", "scored", "infra"):
+        table.add_column(column, overflow="fold")
+    table.add_column("error (whole in summary.md)", overflow="ellipsis", no_wrap=True, max_width=60)
+    for row in rows:
+        table.add_row(row.job, row.state, _cell(row.avg_reward), row.pass_hat_k, _cell(row.scored),
+                      _cell(row.infra_errors), row.error)
+    console(stderr=True).print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _markdown(rows: list[JobRow], fields: list[str]) -> str:
+    out = io.StringIO()
+    out.write("| " + " | ".join(fields) + " |\n| " + " | ".join("---" for _ in fields) + " |\n")
+    for row in rows:
+        cells = [_cell(getattr(row, name)).replace("|", "\\|") for name in fields]
+        out.write("| " + " | ".join(cells) + " |\n")
+    return out.getvalue()
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tau_exp.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
+    args = parser.parse_args(argv)
+    rows = summarize(args.sweep_dir)
+    print_summary(args.sweep_dir, rows)
+    print(args.sweep_dir / SUMMARY_MD)
+
+
+if __name__ == "__main__":
+    main()
