@@ -10,8 +10,8 @@
 #
 # TAU_EXP_SLURM_DIR chooses the state directory (default /tmp/tau_exp_slurm: unix socket paths
 # must stay short). The cluster has one node, `localhost`, with 8 advertised CPUs so that several
-# jobs run at once, and two partitions: `debug` (default) and `gaudi` (to try the slurm_gaudi
-# launcher config, without accelerators).
+# jobs run at once, and two partitions: `debug` (default, no time limit) and `gaudi` (to try the
+# slurm_gaudi launcher config, without accelerators; a 2-hour limit).
 set -euo pipefail
 
 state="${TAU_EXP_SLURM_DIR:-/tmp/tau_exp_slurm}"
@@ -82,7 +82,7 @@ MinJobAge=300
 KillWait=5
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 RealMemory=16000 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
-PartitionName=gaudi Nodes=localhost MaxTime=INFINITE State=UP
+PartitionName=gaudi Nodes=localhost MaxTime=120 State=UP
 EOF
 }
 
@@ -108,7 +108,11 @@ start() {
       --seed-file="$state/munge/munge.seed" --force
     wait_for 10 munged alive "$state/run/munged.pid"
   fi
-  alive "$state/run/slurmctld.pid" || slurmctld -f "$conf"
+  if alive "$state/run/slurmctld.pid"; then
+    scontrol reconfigure >/dev/null  # running already: pick up the config written above
+  else
+    slurmctld -f "$conf"
+  fi
   wait_for 30 slurmctld scontrol ping
   alive "$state/run/slurmd.pid" || slurmd -f "$conf" -N localhost
   wait_for 30 "the node" sh -c "sinfo -h -N -o %T | grep -qE '^(idle|mixed|allocated)'"

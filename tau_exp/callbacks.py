@@ -55,7 +55,7 @@ class WriteSweepSummary(Callback):
         from tau_exp.sweep import print_summary, summarize
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        rows = summarize(sweep_dir)
+        rows = summarize(sweep_dir, sweep_ended=True)
         print_summary(sweep_dir, rows)
         unfinished = [row for row in rows if row.state != "completed"]
         if unfinished:

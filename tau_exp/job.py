@@ -39,6 +39,9 @@ def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | Non
         signum = getattr(interrupt, "signum", signal.SIGINT)
         _finish(job_dir, status, JobState.interrupted, 128 + signum, f"stopped by {signal.Signals(signum).name}")
         raise  # stops the job (and a local sweep); a Slurm job stopped for requeueing resumes later
+    except SystemExit as exit_:  # submitit exits this way once it has requeued the job
+        _finish(job_dir, status, JobState.interrupted, None, f"exited ({exit_.code}); requeued jobs resume")
+        raise
     except TauExpError as error:
         state = JobState.incomplete if isinstance(error, IncompleteRun) else JobState.failed
         if previous is not None and isinstance(error, (ConfigError, CheckpointError)):
@@ -68,7 +71,7 @@ def read_status(job_dir: Path) -> JobStatus | None:
         return None
 
 
-def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int, error: str | None) -> None:
+def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | None, error: str | None) -> None:
     _write(job_dir, status.model_copy(update={"state": state, "finished_at": _now(), "exit_code": exit_code,
                                               "error": error}))
 

@@ -112,6 +112,7 @@ def run_pairs(
             executor.shutdown(wait=True, cancel_futures=True)
             bar.close()
         if interrupt.signum is not None:
+            interrupt.pass_on()
             raise Interrupted(interrupt.signum)
         if consecutive_errors >= max_consecutive_errors:
             raise TooManyErrors(
@@ -122,12 +123,13 @@ def run_pairs(
 
 
 class _InterruptAtSafePoint:
-    """While active, Ctrl-C or SIGTERM (Slurm's scancel and time limit) asks the run loop to stop
-    at a safe point: no exception lands in the middle of an append, the model calls in flight
-    finish and their results are kept. A second signal exits at once; what is appended is
-    complete, and started servers die with the process (PR_SET_PDEATHSIG)."""
+    """While active, Ctrl-C or SIGTERM (scancel, preemption, time limit) or SIGUSR2 (Slurm's
+    warning before the time limit, submitit's requeue signal) asks the run loop to stop at a
+    safe point: no exception lands in the middle of an append, the model calls in flight finish
+    and their results are kept. A second signal exits at once; what is appended is complete,
+    and started servers die with the process (PR_SET_PDEATHSIG)."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 
     def __init__(self, cancel: threading.Event) -> None:
         self.cancel = cancel
@@ -151,6 +153,13 @@ class _InterruptAtSafePoint:
     def __exit__(self, *exc: object) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)  # type: ignore[arg-type]
+
+    def pass_on(self) -> None:
+        """After the safe stop, hand SIGUSR2 to the handler it interrupted: in a submitit job,
+        that one requeues the job (which then resumes from its results) and exits."""
+        previous = self._previous.get(signal.SIGUSR2)
+        if self.signum == signal.SIGUSR2 and callable(previous):
+            previous(self.signum, None)
 
 
 def _message(result: EpisodeResult) -> str:

@@ -19,10 +19,12 @@ from omegaconf import OmegaConf
 from pydantic import BaseModel
 from rich.table import Table
 
+from tau_exp import slurm
 from tau_exp.display import console
-from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.errors import SlurmError, TauExpError, exit_on_user_error
 from tau_exp.job import read_status
 from tau_exp.metrics import Metrics
+from tau_exp.records import JobState
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -36,7 +38,7 @@ class JobRow(BaseModel):
     agent: str
     model: str
     user: str
-    state: str  # running | completed | incomplete | failed | interrupted | unknown (no status.json)
+    state: str  # running | completed | incomplete | failed | interrupted | died | unknown (no status.json)
     avg_reward: Optional[float] = None
     pass_hat_k: str = ""  # "1: 0.80, 2: 0.70"
     scored: Optional[int] = None
@@ -57,7 +59,7 @@ def _job_number(job_dir: Path) -> tuple[int, str]:
     return (int(number) if number.isdigit() else 1 << 30, job_dir.name)
 
 
-def job_row(job_dir: Path) -> JobRow:
+def job_row(job_dir: Path, sweep_ended: bool = False) -> JobRow:
     cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
     status = read_status(job_dir)
     row = JobRow(
@@ -65,6 +67,10 @@ def job_row(job_dir: Path) -> JobRow:
         user=f"{cfg.user.name} ({cfg.user.strategy})", state=status.state.value if status else "unknown",
         slurm_job_id=status.slurm_job_id if status else None, error=(status.error or "") if status else "",
     )
+    if row.state == JobState.running.value and (sweep_ended or _slurm_job_gone(row.slurm_job_id)):
+        # Killed outright (SIGKILL, out of memory, node failure): it never wrote its outcome.
+        row.state = "died"
+        row.error = "ended without recording an outcome (killed?): see its Slurm log or launch.log"
     metrics_file = job_dir / "metrics.json"
     if metrics_file.exists():
         metrics = Metrics.model_validate_json(metrics_file.read_text())
@@ -75,11 +81,22 @@ def job_row(job_dir: Path) -> JobRow:
     return row
 
 
-def summarize(sweep_dir: Path) -> list[JobRow]:
-    """Read every job of the sweep and write `summary.csv` and `summary.md` next to them."""
+def _slurm_job_gone(job_id: str | None) -> bool:
+    if job_id is None:
+        return False
+    try:
+        return slurm.job_state(job_id) is None
+    except SlurmError:  # read away from the cluster: say what the job last said
+        return False
+
+
+def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
+    """Read every job of the sweep and write `summary.csv` and `summary.md` next to them.
+
+    `sweep_ended`: every job has returned, so one still marked running has died."""
     if not sweep_dir.is_dir():
         raise TauExpError(f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>")
-    rows = [job_row(job_dir) for job_dir in job_dirs(sweep_dir)]
+    rows = [job_row(job_dir, sweep_ended) for job_dir in job_dirs(sweep_dir)]
     if not rows:
         raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
     fields = list(JobRow.model_fields)

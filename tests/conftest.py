@@ -98,7 +98,7 @@ def run_launch(args: list[str], cwd: Path, timeout_s: float = 600, env: dict[str
                ) -> subprocess.CompletedProcess:
     """Run `python launch.py ARGS` as a user would (a separate process, real exit status)."""
     return subprocess.run(
-        [sys.executable, str(ROOT / "launch.py"), "run.progress=false", *args],
+        [sys.executable, str(ROOT / "launch.py"), *args, "run.progress=false"],
         cwd=cwd, capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **(env or {})},
     )
 

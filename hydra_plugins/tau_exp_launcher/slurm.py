@@ -3,9 +3,9 @@ two changes that a long sweep needs.
 
 1. Before anything is submitted, the cluster is asked whether the request can work: Slurm
    answers, the partition exists, the time limit is positive and within the partition's.
-2. A job that dies without a result (killed, out of memory, requeued too often) becomes a
-   failed job of the sweep instead of ending it, so Hydra still calls the end-of-sweep callbacks
-   and the sweep summary lists it. (A job's own errors never get that far: `tau_exp.job`
+2. A job that dies without a result (killed, out of memory, requeued too often) is logged and
+   the sweep goes on, so Hydra still calls the end-of-sweep callbacks and the sweep summary
+   lists it as died. (A job's own errors never get that far: `tau_exp.job`
    records them and returns.)
 
 Jobs that hit their time limit or are preempted are requeued by submitit (`max_num_timeout`)
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,12 +26,16 @@ from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf
 
 from tau_exp import slurm
-from tau_exp.errors import SlurmError
+from tau_exp.errors import SlurmError, exit_on_user_error
 
 log = logging.getLogger(__name__)
 
+POLL_INTERVAL_S = 2.0
+RESULT_GRACE_S = 15.0  # a shared filesystem may show a finished job's result file late
+
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
+    @exit_on_user_error  # a refused request is one line and exit 2, not Hydra's traceback
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         # The body of the plugin's launch (hydra-submitit-launcher 1.2.0, its last release),
         # with the checks before submitting and the per-job failure handling at the end.
@@ -61,14 +66,30 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
 
 
 def collect(job: Any, overrides: Sequence[str]) -> JobReturn:
-    """The job's JobReturn, or a failed one when the job left no result."""
+    """Wait for the job's JobReturn; a job that leaves the queue without one becomes a failed one.
+
+    Watches the result file and squeue itself: submitit asks sacct, which lags, and which
+    clusters without accounting lack (submitit then waits forever for a job that was killed)."""
+    gone_since: float | None = None
+    while not job.paths.result_pickle.exists():
+        if slurm.job_state(job.job_id) is not None:
+            gone_since = None
+        elif gone_since is None:
+            gone_since = time.monotonic()
+        elif time.monotonic() - gone_since > RESULT_GRACE_S:
+            return _failed(job, overrides, "it ended without a result (killed, out of memory, or requeued too often)")
+        time.sleep(POLL_INTERVAL_S)
     try:
         return job.results()[0]
     except Exception as error:
-        log.error("Slurm job %s (%s) ended without a result: %s", job.job_id, " ".join(overrides), _last_line(error))
-        failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
-        failed._return_value = error
-        return failed
+        return _failed(job, overrides, _last_line(error))
+
+
+def _failed(job: Any, overrides: Sequence[str], cause: str) -> JobReturn:
+    log.error("Slurm job %s (%s): %s; see %s", job.job_id, " ".join(overrides), cause, job.paths.stdout)
+    # Hydra's sweeper raises on a FAILED return and skips the end-of-sweep callbacks; the job's
+    # failure is told by the sweep summary (its row says "died"), so the sweep goes on.
+    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=None)
 
 
 def _last_line(error: BaseException) -> str:

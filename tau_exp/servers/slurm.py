@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -94,7 +95,14 @@ def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
     executor = submitit.SlurmExecutor(folder=registry.entry_dir(key) / "logs", max_num_timeout=0)
     executor.update_parameters(**sbatch_parameters(config, job_name=f"tau_exp-server-{key}"))
     try:
-        job = executor.submit(serve, key, str(registry.root), model)
+        # Submitted from inside a sweep's Slurm job, the server job would inherit that job's
+        # SLURM_* variables (its array ids, its gres): submit from a clean environment, keeping
+        # only the path to the cluster's config.
+        slurm_conf = os.environ.get("SLURM_CONF")
+        with submitit.helpers.clean_env():
+            if slurm_conf:
+                os.environ["SLURM_CONF"] = slurm_conf
+            job = executor.submit(serve, key, str(registry.root), model)
     except Exception as error:  # submitit raises its own error types with sbatch's message
         cause = (str(error).strip().splitlines() or [type(error).__name__])[-1]
         raise SlurmError(f"sbatch refused the shared server job for {model.name}: {cause}") from None

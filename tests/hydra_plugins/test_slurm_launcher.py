@@ -1,0 +1,208 @@
+"""hydra_plugins/tau_exp_launcher: sweeps through sbatch on the real single-node Slurm cluster
+(scripts/local_slurm.sh), with the oracle models: job directories, Slurm logs, the sweep
+summary (also with failed and killed jobs), a shared user server for the whole array,
+requeue on the time limit and on preemption with resume, and bad requests refused up front."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_launch
+from tau_exp import slurm
+from tau_exp.servers.registry import Registry
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
+
+# The local cluster has no accelerators and 8 advertised CPUs: ask for one CPU, no GPU.
+SLURM = ["hydra/launcher=slurm_gaudi", "hydra.launcher.partition=debug", "hydra.launcher.gres=null",
+         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null"]
+
+
+def sweep(tmp_path: Path, *overrides: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
+    return run_launch(["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *SLURM, *overrides], cwd=tmp_path,
+                      timeout_s=timeout_s)
+
+
+def summary_rows(tmp_path: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with open(tmp_path / "sweep" / "summary.csv") as summary:
+        return {row["job"]: row for row in csv.DictReader(summary)}
+
+
+def result_keys(job_dir: Path) -> list[tuple[str, int]]:
+    return [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / "results.jsonl").open())]
+
+
+def test_a_sweep_runs_as_a_slurm_array_with_readable_job_dirs_and_a_summary(tmp_path):
+    result = sweep(tmp_path, "env=retail,airline", "tasks.end=2", "model.name=acme/oracle-1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep_dir = tmp_path / "sweep"
+    jobs = {path.name for path in sweep_dir.iterdir() if path.is_dir() and not path.name.startswith(".")}
+    assert jobs == {"0_retail_tool_calling_acme_oracle-1", "1_airline_tool_calling_acme_oracle-1"}
+    for name in jobs:
+        job_dir = sweep_dir / name
+        status = json.loads((job_dir / "status.json").read_text())
+        assert status["state"] == "completed" and status["slurm_job_id"]  # it really ran under Slurm
+        logs = list(job_dir.glob("slurm_*.log"))
+        assert len(logs) == 1 and "Starting with JobEnvironment" in logs[0].read_text()  # the job's Slurm log
+    rows = summary_rows(tmp_path)
+    assert {row["state"] for row in rows.values()} == {"completed"}
+    assert {row["avg_reward"] for row in rows.values()} == {"1.0"}
+    assert (sweep_dir / "summary.md").read_text().count("| completed |") == 2
+
+
+def test_failed_and_killed_jobs_still_appear_in_the_summary(tmp_path):
+    # Four jobs: error_rate × latency. With error_rate=1 the assistant server fails every request
+    # and the job fails (recorded, not raised). Job 1 (slow, healthy) has its Python process
+    # SIGKILLed while it runs, as the kernel's out-of-memory killer would: it dies without a
+    # result and without a word.
+    done = threading.Event()
+
+    def kill_the_slow_job() -> None:
+        while not done.is_set():
+            found = list((tmp_path / "sweep").glob("1_*/results.jsonl"))
+            if found and found[0].stat().st_size > 0:
+                job_id = json.loads((found[0].parent / "status.json").read_text())["slurm_job_id"]
+                os.kill(_job_python(job_id), signal.SIGKILL)
+                return
+            time.sleep(0.3)
+
+    killer = threading.Thread(target=kill_the_slow_job)
+    killer.start()
+    try:
+        result = sweep(tmp_path, "tasks.end=4", "run.max_concurrency=1", "run.retry.attempts=1",
+                       "run.max_consecutive_errors=1", "model.server.oracle.faults.error_rate=0,1",
+                       "model.server.oracle.latency_s=0,0.5")
+    finally:
+        done.set()
+        killer.join()
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "3 of 4 jobs did not complete" in result.stderr
+    assert "ended without a result" in result.stdout + result.stderr  # the launcher noticed, and went on
+    rows = {name.split("_")[0]: row for name, row in summary_rows(tmp_path).items()}
+    assert rows["0"]["state"] == "completed"
+    assert rows["1"]["state"] == "died"  # it could not record its outcome; its row says so
+    for failed in ("2", "3"):
+        assert rows[failed]["state"] == "failed"
+        assert "in a row ended in infra or harness errors" in rows[failed]["error"]
+    assert (tmp_path / "sweep" / "summary.md").exists()
+
+
+def _job_python(slurm_job_id: str) -> int:
+    """The pid of the Python process that runs the Slurm job (submitit's runner)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"submitit.core._submit" in cmdline and f"SLURM_JOB_ID={slurm_job_id}".encode() in environ:
+            return int(proc.name)
+    raise AssertionError(f"no Python process of Slurm job {slurm_job_id}")
+
+
+def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path):
+    registry = tmp_path / "registry"
+    shared = ["user.server.kind=slurm", "user.server.slurm.serves=oracle",
+              f"user.server.slurm.registry_dir={registry}", "user.server.slurm.start_timeout_s=120"]
+    try:
+        result = sweep(tmp_path, "env=retail,airline", "agent=tool_calling,act", "tasks.end=1", *shared)
+        assert result.returncode == 0, result.stderr[-3000:]
+        entries = Registry(registry).entries()
+        assert len(entries) == 1  # one server job for the four jobs of the array
+        server_job = entries[0].job.job_id
+        logs = "".join(path.read_text() for path in (tmp_path / "sweep").glob("*/launch.log"))
+        assert logs.count(f"shared user server ready at {entries[0].address.base_url} (Slurm job {server_job})") == 4
+        assert logs.count("submitted shared user server job") == 1
+
+        (tmp_path / "second").mkdir()
+        again = sweep(tmp_path / "second", "tasks.end=1", *shared)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert Registry(registry).entries()[0].job.job_id == server_job  # reused, not resubmitted
+    finally:
+        for entry in Registry(registry).entries():
+            slurm.cancel(entry.job.job_id)
+
+
+def _wait_for_results(job_glob: str, sweep_dir: Path, count: int, timeout_s: float = 120) -> tuple[Path, str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for results in sweep_dir.glob(f"{job_glob}/results.jsonl"):
+            if len(results.read_text().splitlines()) >= count:
+                return results.parent, json.loads((results.parent / "status.json").read_text())["slurm_job_id"]
+        time.sleep(0.2)
+    raise AssertionError(f"no {count} results in {sweep_dir}/{job_glob} within {timeout_s} s")
+
+
+def _release_when_requeued(job_id: str, *updates: str, timeout_s: float = 120) -> None:
+    """Slurm holds a requeued job for a while before it may start again (fine on a cluster,
+    slow in a test): once it is pending, make it eligible now."""
+    deadline = time.monotonic() + timeout_s
+    while slurm.job_state(job_id) != "PENDING":
+        assert time.monotonic() < deadline, f"job {job_id} was not requeued"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now", *updates], check=True)
+
+
+@pytest.mark.parametrize("how", ["time_limit", "preemption"])
+def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, how):
+    outcome: dict[str, subprocess.CompletedProcess] = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault("result", sweep(
+        tmp_path, "tasks.end=8", "run.max_concurrency=1", "model.server.oracle.latency_s=0.2",
+        "hydra.launcher.signal_delay_s=120")))
+    runner.start()
+    try:
+        job_dir, job_id = _wait_for_results("0_*", tmp_path / "sweep", count=3)
+        if how == "time_limit":
+            # The job's time limit is moved to 1 minute from its start: Slurm itself sends
+            # submitit's warning signal (USR2, signal_delay_s before the limit); the job stops at
+            # a safe point and submitit requeues it. The limit is restored for the second run.
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=1"], check=True)
+            _release_when_requeued(job_id, "TimeLimit=60")
+        else:
+            # Preemption with requeue: Slurm sends SIGTERM and puts the job back in the queue.
+            subprocess.run(["scontrol", "requeue", job_id], check=True)
+            _release_when_requeued(job_id)
+    finally:
+        runner.join(timeout=600)
+    result = outcome["result"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    keys = result_keys(job_dir)
+    assert len(keys) == 8 and len(set(keys)) == 8  # every pair once: none redone after the requeue
+    log = next(job_dir.glob("slurm_*.log")).read_text()
+    assert "stopping (SIG" in log  # the first run stopped at a safe point...
+    assert log.count("Starting with JobEnvironment") == 2  # ...and the job ran a second time
+    assert "already finished" in (job_dir / "launch.log").read_text()
+    assert json.loads((job_dir / "status.json").read_text())["state"] == "completed"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("hydra.launcher.partition=nosuch", "partition 'nosuch' does not exist on this cluster; it has: debug, gaudi"),
+    ("hydra.launcher.timeout_min=0", "hydra.launcher.timeout_min=0 is not a valid time limit"),
+    ("hydra.launcher.partition=gaudi", "hydra.launcher.timeout_min=240 exceeds partition gaudi's time limit of 120"),
+])
+def test_a_bad_request_is_refused_before_anything_is_submitted(tmp_path, override, message):
+    before = set(subprocess.run(["squeue", "--noheader", "--format", "%i"], capture_output=True, text=True).stdout.split())
+    result = sweep(tmp_path, "tasks.end=1", override)
+    assert result.returncode == 2
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: ") and message in last_line
+    assert "Traceback" not in result.stderr
+    after = set(subprocess.run(["squeue", "--noheader", "--format", "%i"], capture_output=True, text=True).stdout.split())
+    assert after - before == set()  # nothing was submitted
+
+
+def test_slurm_that_does_not_answer_is_reported_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-such-slurm.conf"))
+    result = sweep(tmp_path, "tasks.end=1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: SLURM_CONF=")
