@@ -162,6 +162,10 @@ class TasksConfig:
     ids: Optional[list[str]] = None  # task ids of the split; null: every task in [start, end)
     start: int = 0  # position in the split's task list (inclusive)
     end: Optional[int] = None  # position (exclusive); null: to the end
+    # Split the selection among the jobs of a sweep (the old array's index ranges): this job
+    # runs the selected tasks at positions shard, shard + num_shards, shard + 2·num_shards, ...
+    num_shards: int = 1
+    shard: int = 0
 
 
 @dataclass
@@ -260,6 +264,9 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"tasks.start={tasks.start} must be less than tasks.end={tasks.end} (end is exclusive)")
     if tasks.ids is not None and len(tasks.ids) == 0:
         raise ConfigError("tasks.ids is an empty list: give task ids, or null for every task")
+    if tasks.num_shards < 1 or not 0 <= tasks.shard < tasks.num_shards:
+        raise ConfigError(f"tasks.shard={tasks.shard} with tasks.num_shards={tasks.num_shards}: num_shards must be at "
+                          "least 1 and shard in 0..num_shards-1")
     for role, model in (("model", cfg.model), ("user", cfg.user)):
         _validate_model(role, model)
 

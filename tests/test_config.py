@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -28,9 +29,12 @@ def test_every_option_of_every_group_composes(compose_cfg, monkeypatch, tmp_path
     monkeypatch.setenv("USER_MODEL_API_BASE", "http://127.0.0.1:2/v1")
     examples = tmp_path / "examples.jsonl"
     examples.write_text('{"messages_display": "user: hi"}\n' * 5)
-    needs = {"agent=few_shot": [f"agent.few_shot.path={examples}"]}  # what an option cannot do without
+    needs = {  # what an option cannot do without
+        "agent=few_shot": [f"agent.few_shot.path={examples}"],
+        "experiment=tau_bench_120": [f"model.server.vllm.python={sys.executable}"],  # vLLM's env on the cluster
+    }
     conf = Path(__file__).resolve().parents[1] / "conf"
-    for group in ("env", "agent", "model", "user"):
+    for group in ("env", "agent", "model", "user", "experiment"):
         for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
             choice = f"{group}={option}"
             assert to_experiment_config(compose_cfg(choice, *needs.get(choice, []))), choice

@@ -44,7 +44,17 @@ def load_tasks(domain: str, split: str) -> list:
 
 
 def select_tasks(domain: str, tasks_cfg: TasksConfig) -> list:
-    """Apply `tasks.ids` or `tasks.start`/`tasks.end` to the split; ConfigError names the valid range."""
+    """Apply `tasks.ids` or `tasks.start`/`tasks.end`, then the shard, to the split; ConfigError
+    names the valid range."""
+    selected = _select(domain, tasks_cfg)
+    shard = selected[tasks_cfg.shard::tasks_cfg.num_shards]
+    if not shard:
+        raise ConfigError(f"tasks.shard={tasks_cfg.shard} of tasks.num_shards={tasks_cfg.num_shards} is empty: the "
+                          f"selection has only {len(selected)} tasks")
+    return shard
+
+
+def _select(domain: str, tasks_cfg: TasksConfig) -> list:
     split = tasks_cfg.split.value
     tasks = load_tasks(domain, split)
     if tasks_cfg.ids is not None:

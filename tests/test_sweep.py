@@ -1,0 +1,77 @@
+"""sweep.py and job.py with the local launcher: every job records its outcome in status.json,
+a failed job does not stop the sweep, and the sweep summary lists every job with its state and
+metrics (the Slurm tier is in tests/hydra_plugins/). The old 120-job array preset expands to
+120 jobs whose shards partition the split."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from conftest import CONF_DIR
+from tau_exp.bench.tau2 import load_tasks, select_tasks
+from tau_exp.config import TasksConfig
+from tau_exp.sweep import main as sweep_cli
+
+
+def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path, launch):
+    sweep_dir = tmp_path / "sweep"
+    result = launch(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=2", "run.retry.attempts=1",
+                     "run.max_consecutive_errors=1", "model.server.oracle.faults.error_rate=0,1", "env=retail,airline"],
+                    cwd=tmp_path)
+    assert result.returncode == 1  # the sweep says that not every job completed...
+    assert "2 of 4 jobs did not complete" in result.stderr
+    with open(sweep_dir / "summary.csv") as summary:  # ...and every job ran and is listed
+        rows = list(csv.DictReader(summary))
+    # Jobs in Hydra's order: error_rate=0 on retail, airline, then error_rate=1 on retail, airline.
+    assert [row["job"] for row in rows] == ["0_retail_tool_calling_oracle", "1_airline_tool_calling_oracle",
+                                            "2_retail_tool_calling_oracle", "3_airline_tool_calling_oracle"]
+    assert [row["state"] for row in rows] == ["completed", "completed", "failed", "failed"]
+    assert [row["avg_reward"] for row in rows] == ["1.0", "1.0", "", ""]
+    assert "ended in infra or harness errors" in rows[2]["error"]
+    status = json.loads((sweep_dir / rows[2]["job"] / "status.json").read_text())
+    assert status["state"] == "failed" and status["exit_code"] == 2 and status["finished_at"]
+
+
+def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp_path, launch):
+    job_dir = tmp_path / "job"
+    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1"], cwd=tmp_path).returncode == 0
+    status = (job_dir / "status.json").read_text()
+    assert json.loads(status)["state"] == "completed"
+    refused = launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "run.seed=99"], cwd=tmp_path)  # another experiment
+    assert refused.returncode == 2
+    assert (job_dir / "status.json").read_text() == status
+
+
+def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_path, launch, capsys):
+    sweep_dir = tmp_path / "sweep"
+    assert launch(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "agent=act,react"], cwd=tmp_path).returncode == 0
+    (sweep_dir / "summary.md").unlink()
+    sweep_cli([str(sweep_dir)])
+    table = (sweep_dir / "summary.md").read_text()
+    assert table.count("| completed |") == 2 and "0_retail_act_oracle" in table
+    try:
+        sweep_cli([str(tmp_path / "nowhere")])
+    except SystemExit as exit_info:
+        assert exit_info.code == 2
+    assert "is not a directory: give a sweep directory" in capsys.readouterr().err
+
+
+def test_the_old_120_job_array_preset_expands_to_120_jobs():
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose("config", overrides=["experiment=tau_bench_120"], return_hydra_config=True)
+    overrides = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
+    jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)[0]
+    assert len(jobs) == 120 and len({tuple(job) for job in jobs}) == 120
+    assert cfg.model.server.kind == "vllm" and cfg.user.server.kind == "slurm"  # one shared user server
+
+
+def test_shards_partition_the_selection():
+    tasks = [task.id for task in load_tasks("retail", "test")]
+    shards = [[task.id for task in select_tasks("retail", TasksConfig(num_shards=5, shard=shard))] for shard in range(5)]
+    assert sorted(sum(shards, [])) == sorted(tasks)  # every task once
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
