@@ -49,7 +49,8 @@ def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp
 
 def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_path, launch, capsys):
     sweep_dir = tmp_path / "sweep"
-    assert launch(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "agent=act,react"], cwd=tmp_path).returncode == 0
+    assert launch(["-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=local", "tasks.end=1", "agent=act,react"],
+                  cwd=tmp_path).returncode == 0
     (sweep_dir / "summary.md").unlink()
     sweep_cli([str(sweep_dir)])
     table = (sweep_dir / "summary.md").read_text()
