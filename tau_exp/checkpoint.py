@@ -128,27 +128,44 @@ def _check_manifest(path: Path, manifest: Manifest) -> None:
         )
 
 
+def read_results(job_dir: Path) -> list[EpisodeResult]:
+    """The latest record of every (task, trial) of a job directory, read only: no lock, nothing
+    repaired (a torn last line, of a job still writing or killed, is left out)."""
+    path = job_dir / RESULTS_FILE
+    records, _ = _parse(path, path.read_bytes()) if path.exists() else ([], b"")
+    return list({result.key: result for result in records}.values())
+
+
 def _read(path: Path, torn_path: Path) -> Iterator[EpisodeResult]:
     if not path.exists():
         return
     data = path.read_bytes()
-    # A record is written with its newline in one write, so only the last, newline-less segment
-    # can be torn: every line that ends with a newline must be a valid record.
-    *complete, tail = data.split(b"\n")
-    for number, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield EpisodeResult.model_validate_json(line)
-        except ValidationError as error:
-            reason = error.errors()[0]["msg"] if error.errors() else str(error)
-            raise CheckpointError(
-                f"{path}:{number}: not a valid result record ({reason}); fix or delete that line, "
-                "then rerun to resume (finished results are kept)"
-            ) from None
+    records, tail = _parse(path, data)
+    yield from records
     if tail:
         with open(torn_path, "ab") as torn:  # kept for inspection, not lost
             torn.write(tail + b"\n")
         with open(path, "r+b") as file:
             file.truncate(len(data) - len(tail))
             os.fsync(file.fileno())
+
+
+def _parse(path: Path, data: bytes) -> tuple[list[EpisodeResult], bytes]:
+    """The records of the complete lines, and the torn tail (b"" if none).
+
+    A record is written with its newline in one write, so only the last, newline-less segment
+    can be torn: every line that ends with a newline must be a valid record."""
+    *complete, tail = data.split(b"\n")
+    records = []
+    for number, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(EpisodeResult.model_validate_json(line))
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"] if error.errors() else str(error)
+            raise CheckpointError(
+                f"{path}:{number}: not a valid result record ({reason}); fix or delete that line, "
+                "then rerun to resume (finished results are kept)"
+            ) from None
+    return records, tail

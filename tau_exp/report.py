@@ -1,0 +1,237 @@
+"""Reports across sweeps: one row per configuration (env × agent × model × user), with the
+average reward and its 95% interval, pass^1…pass^k, counts, tokens and time, as Markdown and
+CSV, and plots as PNG.
+
+    python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR]
+
+Jobs of the same configuration (e.g. the shards of a sweep) are pooled: their results are
+scored together, as one run over all their tasks. Rewards and successes are tau2's, as recorded
+in each job's results.jsonl; nothing is re-scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from statistics import NormalDist, fmean, stdev
+from typing import Optional
+
+from omegaconf import OmegaConf
+from pydantic import BaseModel
+
+from tau_exp.checkpoint import RESULTS_FILE, read_results
+from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.job import read_status
+from tau_exp.metrics import pass_hat_k
+from tau_exp.records import EpisodeResult, Status
+from tau_exp.sweep import job_dirs
+
+Z_95 = NormalDist().inv_cdf(0.975)
+
+
+class ConfigRow(BaseModel):
+    """One configuration of the report."""
+
+    env: str
+    agent: str
+    model: str
+    user: str
+    user_strategy: str
+    jobs: int
+    tasks: int  # tasks with at least one scored trial
+    avg_reward: Optional[float]
+    ci_low: Optional[float]  # 95% normal interval of the mean over tasks of each task's mean reward
+    ci_high: Optional[float]
+    pass_hat_k: dict[int, float]
+    results: int  # scored (task, trial) pairs
+    infra_errors: int
+    harness_errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    wall_time_s: float  # summed over the jobs' last invocations
+
+    @property
+    def label(self) -> str:
+        return f"{self.env} · {self.agent} · {_short(self.model)} · {_short(self.user)} ({self.user_strategy})"
+
+
+def find_job_dirs(paths: list[Path]) -> list[Path]:
+    """Job directories: each path is a job directory or a sweep directory of them."""
+    found: list[Path] = []
+    for path in paths:
+        if (path / RESULTS_FILE).exists():
+            found.append(path)
+        elif path.is_dir() and (jobs := [job for job in job_dirs(path) if (job / RESULTS_FILE).exists()]):
+            found.extend(jobs)
+        else:
+            raise TauExpError(f"{path} holds no tau_exp results (no {RESULTS_FILE} in it or in its job directories): "
+                              "give sweep directories (outputs/multirun/<date>/<time>) or job directories")
+    return found
+
+
+def config_key(job_dir: Path) -> tuple[str, str, str, str, str]:
+    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    return (str(cfg.env.name), str(cfg.agent.name), str(cfg.model.name), str(cfg.user.name), str(cfg.user.strategy))
+
+
+def config_row(key: tuple[str, str, str, str, str], job_dirs_of_config: list[Path]) -> ConfigRow:
+    results: list[EpisodeResult] = [r for job in job_dirs_of_config for r in read_results(job)]
+    scored = [r for r in results if r.status == Status.scored and r.reward is not None]
+    rewards_by_task: dict[str, list[float]] = defaultdict(list)
+    successes: dict[str, list[bool]] = defaultdict(list)
+    for result in scored:
+        rewards_by_task[result.task_id].append(result.reward)  # type: ignore[arg-type]
+        successes[result.task_id].append(result.success)
+    task_means = [fmean(rewards) for rewards in rewards_by_task.values()]
+    low, high = mean_interval(task_means)
+    max_trials = max((len(trials) for trials in successes.values()), default=0)
+    counts = {task: (sum(trials), len(trials)) for task, trials in successes.items()}
+    passes = {k: value for k in range(1, max_trials + 1) if (value := pass_hat_k(counts, k)) is not None}
+    env, agent, model, user, strategy = key
+    return ConfigRow(
+        env=env, agent=agent, model=model, user=user, user_strategy=strategy, jobs=len(job_dirs_of_config),
+        tasks=len(rewards_by_task), avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
+        ci_low=low, ci_high=high, pass_hat_k=passes, results=len(scored),
+        infra_errors=sum(r.status == Status.infra_error for r in results),
+        harness_errors=sum(r.status == Status.harness_error for r in results),
+        prompt_tokens=sum(u.prompt_tokens for r in results for u in r.usage.values()),
+        completion_tokens=sum(u.completion_tokens for r in results for u in r.usage.values()),
+        wall_time_s=sum(_wall_time(job) for job in job_dirs_of_config),
+    )
+
+
+def mean_interval(values: list[float]) -> tuple[Optional[float], Optional[float]]:
+    """95% normal interval of the mean (None without values; a point with one value)."""
+    if not values:
+        return None, None
+    mean = fmean(values)
+    if len(values) < 2:
+        return mean, mean
+    half = Z_95 * stdev(values) / math.sqrt(len(values))
+    return max(0.0, mean - half), min(1.0, mean + half)
+
+
+def build_report(paths: list[Path]) -> list[ConfigRow]:
+    by_config: dict[tuple[str, str, str, str, str], list[Path]] = defaultdict(list)
+    for job_dir in find_job_dirs(paths):
+        by_config[config_key(job_dir)].append(job_dir)
+    return [config_row(key, jobs) for key, jobs in sorted(by_config.items())]
+
+
+def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
+    max_k = max((max(row.pass_hat_k, default=0) for row in rows), default=0)
+    header = ["env", "agent", "model", "user", "user_strategy", "jobs", "tasks", "avg_reward", "ci_low", "ci_high",
+              *[f"pass^{k}" for k in range(1, max_k + 1)], "results", "infra_errors", "harness_errors",
+              "prompt_tokens", "completion_tokens", "wall_time_s"]
+    table = [[row.env, row.agent, row.model, row.user, row.user_strategy, row.jobs, row.tasks, row.avg_reward,
+              row.ci_low, row.ci_high, *[row.pass_hat_k.get(k) for k in range(1, max_k + 1)], row.results,
+              row.infra_errors, row.harness_errors, row.prompt_tokens, row.completion_tokens, round(row.wall_time_s)]
+             for row in rows]
+    csv_path, md_path = out_dir / "report.csv", out_dir / "report.md"
+    with open(csv_path, "w", newline="") as csv_file:
+        writer = csv.writer(csv_file)
+        writer.writerow(header)
+        writer.writerows(["" if cell is None else cell for cell in line] for line in table)
+    markdown = io.StringIO()
+    markdown.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
+    for line in table:
+        markdown.write("| " + " | ".join(_cell(cell) for cell in line) + " |\n")
+    md_path.write_text(markdown.getvalue())
+    return csv_path, md_path
+
+
+def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
+    """pass^k against k, one line per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
+    for row in rows:
+        if row.pass_hat_k:
+            ks = sorted(row.pass_hat_k)
+            ax.plot(ks, [row.pass_hat_k[k] for k in ks], marker="o", label=row.label)
+    ax.set(xlabel="k (trials that must all succeed)", ylabel="pass^k", ylim=(-0.02, 1.02),
+           title="pass^k per configuration")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
+    """Average reward with its 95% interval: one panel per env, strategies along x, a bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({row.env for row in rows})
+    models = sorted({row.model for row in rows})
+    fig, axes = plt.subplots(1, len(envs), figsize=(max(6, 5 * len(envs)), 4.8), squeeze=False, sharey=True,
+                             layout="constrained")
+    width = min(0.35, 0.8 / max(1, len(models)))
+    for ax, env in zip(axes[0], envs):
+        env_rows = [row for row in rows if row.env == env and row.avg_reward is not None]
+        strategies = sorted({(row.agent, row.user_strategy) for row in env_rows})
+        for index, model in enumerate(models):
+            bars = [(strategies.index((row.agent, row.user_strategy)), row) for row in env_rows if row.model == model]
+            if not bars:
+                continue
+            xs = [position + (index - (len(models) - 1) / 2) * width for position, _ in bars]
+            means = [row.avg_reward for _, row in bars]
+            errors = [[row.avg_reward - row.ci_low for _, row in bars], [row.ci_high - row.avg_reward for _, row in bars]]
+            ax.bar(xs, means, width, yerr=errors, capsize=3, label=_short(model))
+        ax.set_xticks(range(len(strategies)), [f"{agent}\nuser: {user}" for agent, user in strategies], fontsize="small")
+        ax.set(title=env, ylim=(0, 1.05))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("average reward (95% interval)")
+    axes[0][-1].legend(title="assistant model", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _wall_time(job_dir: Path) -> float:
+    status = read_status(job_dir)
+    if status is None or status.finished_at is None:
+        return 0.0
+    return (datetime.fromisoformat(status.finished_at) - datetime.fromisoformat(status.started_at)).total_seconds()
+
+
+def _short(model: str) -> str:
+    return model.rsplit("/", 1)[-1]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tau_exp.report", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path, help="sweep directories or job directories")
+    parser.add_argument("-o", "--output", type=Path, help="where to write the report (default: the first path)")
+    args = parser.parse_args(argv)
+    rows = build_report(args.paths)
+    out_dir = args.output or args.paths[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [*write_tables(rows, out_dir), plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"),
+               plot_rewards(rows, out_dir / "avg_reward.png")]
+    print((out_dir / "report.md").read_text())
+    for path in written:
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""report.py: the table and plots across sweeps — on hand-made results with known values
+(interval and pass^k computed by hand) and on a real oracle sweep; the PNGs are real images."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from tau_exp.records import EpisodeResult, Status, TokenUsage
+from tau_exp.report import main as report_cli
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def hand_made_job(job_dir: Path, env: str, model: str, rewards: dict[str, list[float]], infra_errors: int = 0) -> None:
+    """A job directory as tau_exp writes it, with the given rewards per task (one per trial)."""
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "config.yaml").write_text(
+        f"env: {{name: {env}}}\nagent: {{name: react}}\nmodel: {{name: {model}}}\nuser: {{name: sim, strategy: llm}}\n")
+    records = [EpisodeResult(task_id=task, trial=trial, seed=0, status=Status.scored, reward=reward,
+                             usage={"assistant": TokenUsage(prompt_tokens=100, completion_tokens=10)})
+               for task, trial_rewards in rewards.items() for trial, reward in enumerate(trial_rewards)]
+    records += [EpisodeResult(task_id=f"x{i}", trial=0, seed=0, status=Status.infra_error) for i in range(infra_errors)]
+    (job_dir / "results.jsonl").write_text("".join(record.model_dump_json() + "\n" for record in records))
+
+
+def read_report(out_dir: Path) -> list[dict[str, str]]:
+    with open(out_dir / "report.csv") as report:
+        return list(csv.DictReader(report))
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert width > 400 and height > 300
+
+
+def test_known_values_interval_pass_hat_k_and_pooled_shards(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Task a: 1, 1, 0; task b: 1, 0, 0 — split over two shards of the same configuration.
+    hand_made_job(sweep / "0_retail_react_org_m", "retail", "org/m", {"a": [1.0, 1.0, 0.0]})
+    hand_made_job(sweep / "1_retail_react_org_m", "retail", "org/m", {"b": [1.0, 0.0, 0.0]}, infra_errors=2)
+    hand_made_job(sweep / "2_airline_react_org_m", "airline", "org/m", {"c": [0.5]})
+    report_cli([str(sweep), "-o", str(tmp_path / "out")])
+    rows = {row["env"]: row for row in read_report(tmp_path / "out")}
+    retail = rows["retail"]
+    assert (retail["jobs"], retail["tasks"], retail["results"], retail["infra_errors"]) == ("2", "2", "6", "2")
+    assert float(retail["avg_reward"]) == pytest.approx(0.5)
+    # Task means 2/3 and 1/3: mean 0.5, sd 0.2357, interval 0.5 ± 1.96 · 0.2357 / √2.
+    assert float(retail["ci_low"]) == pytest.approx(0.5 - 1.959964 * 0.235702 / 2 ** 0.5, abs=1e-4)
+    assert float(retail["ci_high"]) == pytest.approx(0.5 + 1.959964 * 0.235702 / 2 ** 0.5, abs=1e-4)
+    # pass^k = mean over tasks of C(c, k) / C(n, k) with (c, n) = (2, 3) and (1, 3).
+    assert float(retail["pass^1"]) == pytest.approx(0.5)
+    assert float(retail["pass^2"]) == pytest.approx((1 / 3 + 0) / 2)
+    assert float(retail["pass^3"]) == pytest.approx(0.0)
+    assert retail["prompt_tokens"] == "600"
+    airline = rows["airline"]
+    assert float(airline["avg_reward"]) == 0.5 and airline["ci_low"] == airline["ci_high"] == "0.5"
+    assert airline["pass^1"] == "0.0" and airline["pass^2"] == ""  # a reward of 0.5 is not a success
+    for name in ("pass_hat_k.png", "avg_reward.png"):
+        assert_png(tmp_path / "out" / name)
+    assert "| retail | react | org/m |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_report_on_a_real_oracle_sweep(tmp_path, launch):
+    sweep = tmp_path / "sweep"
+    done = launch(["-m", f"hydra.sweep.dir={sweep}", "tasks.end=2", "run.num_trials=2", "agent=tool_calling,act"],
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report_cli([str(sweep)])
+    rows = read_report(sweep)
+    assert [(row["agent"], row["tasks"], row["results"]) for row in rows] == [("act", "2", "4"), ("tool_calling", "2", "4")]
+    assert all(float(row["avg_reward"]) == 1.0 and float(row["pass^2"]) == 1.0 for row in rows)
+    metrics = json.loads((sweep / "0_retail_tool_calling_oracle" / "metrics.json").read_text())
+    tool_calling = next(row for row in rows if row["agent"] == "tool_calling")
+    assert float(tool_calling["pass^2"]) == metrics["pass_hat_k"]["2"]  # the same numbers as the job's own
+    assert_png(sweep / "pass_hat_k.png")
+    assert_png(sweep / "avg_reward.png")
+
+
+def test_a_path_without_results_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report_cli([str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "holds no tau_exp results" in capsys.readouterr().err
