@@ -193,6 +193,18 @@ class RunConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """Where a job's metrics go (`conf/tracking/` ↔ `tau_exp/tracking.py`)."""
+
+    name: str = "wandb"  # wandb | none
+    mode: str = "offline"  # online | offline | disabled (conf: ${oc.env:WANDB_MODE,offline})
+    project: str = "tau_exp"
+    entity: Optional[str] = None
+    group: Optional[str] = None  # null: the sweep (<date>/<time>) for a sweep's jobs
+    tags: list[str] = field(default_factory=list)  # besides env, agent, model, user, user_strategy
+
+
+@dataclass
 class ExperimentConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -200,6 +212,7 @@ class ExperimentConfig:
     user: UserConfig = field(default_factory=UserConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def register_configs() -> None:
@@ -269,18 +282,22 @@ def validate(cfg: ExperimentConfig) -> None:
                           "least 1 and shard in 0..num_shards-1")
     for role, model in (("model", cfg.model), ("user", cfg.user)):
         _validate_model(role, model)
+    if cfg.tracking.name not in ("wandb", "none"):
+        raise ConfigError(f"tracking.name={cfg.tracking.name!r} is unknown; choose wandb or none")
+    if cfg.tracking.mode not in ("online", "offline", "disabled"):
+        raise ConfigError(f"tracking.mode={cfg.tracking.mode!r} is not a W&B mode; choose online, offline or disabled")
 
 
 # Set by tau_exp for every call; an llm_args entry must not override them.
 RESERVED_LLM_ARGS = frozenset({"model", "messages", "tools", "tool_choice", "api_base", "base_url", "api_key",
                                "extra_headers", "timeout", "max_retries", "num_retries", "seed", "temperature",
                                "max_tokens"})
-_SECRET_NAME = re.compile(r"(^|_)(api_?key|key|token|secret|password|authorization|credentials?)$", re.IGNORECASE)
+SECRET_NAME = re.compile(r"(^|_)(api_?key|key|token|secret|password|authorization|credentials?)$", re.IGNORECASE)
 
 
 def _validate_model(role: str, model: ModelConfig) -> None:
     for name in model.llm_args:
-        if _SECRET_NAME.search(name):
+        if SECRET_NAME.search(name):
             raise ConfigError(
                 f"{role}.llm_args.{name} looks like a secret, and configs are saved with the results: put it "
                 f"in an environment variable and name that variable in {role}.server.api_key_env"

@@ -1,5 +1,6 @@
-"""One job, top to bottom: validate → select tasks → open the result store → provide the model
-servers → run the (task, trial) pairs → metrics → release the servers.
+"""One job, top to bottom: validate → select tasks → open the result store and the tracking run
+→ provide the model servers → run the (task, trial) pairs → metrics (file, tracking) → release
+the servers.
 
 Everything that can be wrong with the input is checked before any server starts and before
 anything is written to the job directory.
@@ -27,6 +28,7 @@ from tau_exp.errors import IncompleteRun
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
+from tau_exp.tracking import Tracker, tracking_run
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,10 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     tasks_by_id = {task.id: task for task in tasks}
     pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
 
-    # 3. The result store: lock the directory, refuse another experiment's results, read what is done.
-    with ResultStore.open(job_dir, _manifest(experiment)) as store:
+    # 3. The result store: lock the directory, refuse another experiment's results, read what is
+    #    done; and the tracking run (W&B, continued when the job is resumed; or nothing).
+    with ResultStore.open(job_dir, _manifest(experiment)) as store, \
+            tracking_run(experiment, cfg, job_dir) as tracker:
         bench.route_tau2_logs(job_dir / "tau2.log")
         todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
         log.info("%s: %d tasks × %d trials, %d to run (%d already finished) in %s",
@@ -54,14 +58,15 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
 
         try:
             if todo:
-                _run_with_servers(experiment, tasks_by_id, pairs, store, job_dir)
+                _run_with_servers(experiment, tasks_by_id, pairs, store, job_dir, tracker)
         finally:
-            # 6. Metrics over this selection, written next to the results (also when stopped early;
+            # 6. Metrics over this selection, written next to the results and tracked (also when stopped early;
             # not when nothing ran, e.g. a server that never came up: the directory stays as it was).
             metrics = compute_metrics(store.results(), list(tasks_by_id), experiment.run.num_trials,
                                       _names(experiment))
             if store.appended or not todo:
                 (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
+            tracker.finish(metrics, store.results(), store.path)
     _print_summary(metrics, job_dir)
     if metrics.n_infra_errors or metrics.n_harness_errors:
         raise IncompleteRun(
@@ -73,7 +78,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
 
 
 def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: list[Pair], store: ResultStore,
-                      job_dir: Path) -> None:
+                      job_dir: Path, tracker: Tracker) -> None:
     with ExitStack() as stack:
         # 4. The model servers: attached to, or started here and stopped on the way out.
         assistant = stack.enter_context(servers.provide("assistant", experiment.model, job_dir / "servers"))
@@ -90,7 +95,7 @@ def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: li
             return bench.run_episode(spec, cancel)
 
         run_pairs(pairs, run_one, store, experiment.run.max_concurrency,
-                  experiment.run.max_consecutive_errors, experiment.run.progress)
+                  experiment.run.max_consecutive_errors, experiment.run.progress, tracker.progress)
 
 
 def _names(experiment: ExperimentConfig) -> dict[str, str]:

@@ -64,17 +64,20 @@ def run_pairs(
     max_concurrency: int,
     max_consecutive_errors: int,
     progress: bool = True,
+    on_progress: Callable[[int, float | None], None] | None = None,
 ) -> None:
     """Run every pair not yet finished in `store`; append each result as it arrives.
 
     Raises TooManyErrors when `max_consecutive_errors` pairs in a row ended in infra or harness
     errors, and Interrupted on Ctrl-C or SIGTERM; either way after the pairs in flight ended and
-    everything finished was appended (rerun to resume)."""
+    everything finished was appended (rerun to resume). `on_progress(done, avg_reward)` runs after
+    each append (e.g. to log running metrics)."""
     finished = store.finished()
     todo = [pair for pair in pairs if (pair.task_id, pair.trial) not in finished]
     selected = {(pair.task_id, pair.trial) for pair in pairs}
     cancel = threading.Event()
     consecutive_errors = 0
+    appended = 0
     scored = [r.reward for r in store.results() if r.key in selected and r.status == Status.scored and r.reward is not None]
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
     _show_reward(bar, scored)
@@ -94,6 +97,7 @@ def run_pairs(
                     except Cancelled:
                         continue
                     store.append(result)  # also while stopping: a finished episode is kept
+                    appended += 1
                     bar.update(1)
                     if result.status == Status.scored:
                         consecutive_errors = 0
@@ -105,6 +109,8 @@ def run_pairs(
                         bar.write(f"{result.status.value}, task {result.task_id} trial {result.trial}: {_message(result)}")
                         if consecutive_errors >= max_consecutive_errors:
                             cancel.set()
+                    if on_progress is not None:
+                        on_progress(len(pairs) - len(todo) + appended, sum(scored) / len(scored) if scored else None)
                     if not cancel.is_set() and (pair := next(pending, None)) is not None:
                         in_flight.add(executor.submit(run_one, pair, cancel))
         finally:

@@ -1,0 +1,142 @@
+"""Experiment tracking (`conf/tracking/`): every job is a W&B run — offline unless asked
+otherwise — with the config (no secrets), running metrics, the final metrics in the summary, a
+per-episode table and the trajectories as an artifact. `tracking=none` turns it off.
+
+A job keeps its run id in `<job dir>/wandb_run_id`, so a resumed job continues its run instead
+of starting a second one. Offline runs are under `<job dir>/wandb/`; `wandb sync` uploads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional, Protocol
+
+from omegaconf import DictConfig, OmegaConf
+
+from tau_exp.config import SECRET_NAME, ExperimentConfig
+from tau_exp.errors import ConfigError
+from tau_exp.metrics import Metrics
+from tau_exp.records import EpisodeResult
+
+log = logging.getLogger(__name__)
+
+RUN_ID_FILE = "wandb_run_id"
+EPISODE_COLUMNS = ["task_id", "trial", "status", "reward", "termination_reason", "num_turns", "prompt_tokens",
+                   "completion_tokens", "duration_s"]
+
+
+class Tracker(Protocol):
+    def progress(self, done: int, avg_reward: Optional[float]) -> None: ...
+
+    def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None: ...
+
+
+class NoTracker:
+    """`tracking=none`."""
+
+    def progress(self, done: int, avg_reward: Optional[float]) -> None:
+        pass
+
+    def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None:
+        pass
+
+
+class WandbTracker:
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def progress(self, done: int, avg_reward: Optional[float]) -> None:
+        self.run.log({"progress/done": done, **({"progress/avg_reward": avg_reward} if avg_reward is not None else {})})
+
+    def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None:
+        import wandb
+
+        self.run.summary.update(summary_of(metrics))
+        table = wandb.Table(columns=EPISODE_COLUMNS, data=[episode_row(result) for result in results])
+        self.run.log({"episodes": table})
+        if results_file.exists():
+            artifact = wandb.Artifact(f"trajectories-{self.run.id}", type="trajectories",
+                                      description="results.jsonl: one tau2 conversation and its scoring per line")
+            artifact.add_file(str(results_file))
+            self.run.log_artifact(artifact)
+
+
+@contextmanager
+def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job_dir: Path) -> Iterator[Tracker]:
+    """The job's tracker: a W&B run (started or resumed) or nothing; finished on the way out."""
+    settings = experiment.tracking
+    if settings.name == "none" or settings.mode == "disabled":
+        yield NoTracker()
+        return
+    import wandb
+
+    run_id_file = job_dir / RUN_ID_FILE
+    run_id = run_id_file.read_text().strip() if run_id_file.exists() else uuid.uuid4().hex[:12]
+    try:
+        run = wandb.init(
+            id=run_id, resume="allow", dir=str(job_dir), mode=settings.mode, project=settings.project,
+            entity=settings.entity, group=settings.group or sweep_group(job_dir), name=job_dir.name,
+            job_type="experiment", tags=tags_of(experiment), config=public_config(cfg),
+        )
+    except Exception as error:  # wandb's own error types; online without a key is the usual one
+        raise ConfigError(f"W&B could not start a run in mode {settings.mode!r}: {str(error).splitlines()[0]} — "
+                          "run `wandb login` or export WANDB_API_KEY, or use tracking.mode=offline") from None
+    run_id_file.write_text(run_id)
+    log.info("W&B run %s (%s) in %s", run.id, settings.mode, run.dir if settings.mode == "offline" else run.url)
+    try:
+        yield WandbTracker(run)
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run.finish()
+
+
+def sweep_group(job_dir: Path) -> Optional[str]:
+    """For a sweep's jobs: the sweep directory as `<date>/<time>` (Hydra writes multirun.yaml there)."""
+    sweep_dir = job_dir.parent
+    return f"{sweep_dir.parent.name}/{sweep_dir.name}" if (sweep_dir / "multirun.yaml").exists() else None
+
+
+def tags_of(experiment: ExperimentConfig) -> list[str]:
+    # W&B tags are at most 64 characters.
+    tags = [f"env:{experiment.env.name}", f"agent:{experiment.agent.name}", f"model:{experiment.model.name}",
+            f"user:{experiment.user.name}", f"user_strategy:{experiment.user.strategy}",
+            *experiment.tracking.tags]
+    return [tag[:64] for tag in tags]
+
+
+def public_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config with anything named like a secret left out (keys never are in configs,
+    but a W&B project may be shared: belt and braces)."""
+    def scrub(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: scrub(value) for key, value in node.items() if not SECRET_NAME.search(str(key))}
+        if isinstance(node, list):
+            return [scrub(item) for item in node]
+        return node
+
+    return scrub(OmegaConf.to_container(cfg, resolve=True))
+
+
+def summary_of(metrics: Metrics) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "avg_reward": metrics.avg_reward, "n_results": metrics.n_results, "n_tasks": metrics.n_tasks,
+        "n_trials": metrics.n_trials, "n_infra_errors": metrics.n_infra_errors,
+        "n_harness_errors": metrics.n_harness_errors, "n_pending": metrics.n_pending,
+        "avg_duration_s": metrics.avg_duration_s,
+    }
+    summary.update({f"pass^{k}": value for k, value in metrics.pass_hat_k.items()})
+    for role, usage in metrics.usage.items():
+        summary.update({f"{role}/{field}": getattr(usage, field) for field in type(usage).model_fields})
+    return summary
+
+
+def episode_row(result: EpisodeResult) -> list[Any]:
+    usage = result.usage.values()
+    return [result.task_id, result.trial, result.status.value, result.reward, result.termination_reason,
+            result.num_turns, sum(u.prompt_tokens for u in usage), sum(u.completion_tokens for u in usage),
+            round(result.duration_s, 3)]
+
