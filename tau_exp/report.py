@@ -222,15 +222,37 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tau_exp.report", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="sweep directories or job directories")
     parser.add_argument("-o", "--output", type=Path, help="where to write the report (default: the first path)")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log the table and plots as a W&B run of job type 'report' (mode from WANDB_MODE, "
+                             "default offline; project from --project)")
+    parser.add_argument("--project", default="tau_exp", help="W&B project for --wandb (default: %(default)s)")
     args = parser.parse_args(argv)
     rows = build_report(args.paths)
     out_dir = args.output or args.paths[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [*write_tables(rows, out_dir), plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"),
                plot_rewards(rows, out_dir / "avg_reward.png")]
+    if args.wandb:
+        log_to_wandb(rows, written, out_dir, args.project)
     print((out_dir / "report.md").read_text())
     for path in written:
         print(path)
+
+
+def log_to_wandb(rows: list[ConfigRow], written: list[Path], out_dir: Path, project: str) -> None:
+    """The report as a W&B run: the table, and the plots as images."""
+    import os
+
+    import wandb
+
+    csv_path, _, *plots = written
+    with open(csv_path) as csv_file:
+        header, *lines = list(csv.reader(csv_file))
+    run = wandb.init(project=project, job_type="report", dir=str(out_dir), name=f"report {out_dir.name}",
+                     mode=os.environ.get("WANDB_MODE", "offline"))  # type: ignore[arg-type]
+    run.log({"report": wandb.Table(columns=header, data=lines),
+             **{plot.stem: wandb.Image(str(plot)) for plot in plots}})
+    run.finish()
 
 
 if __name__ == "__main__":

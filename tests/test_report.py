@@ -82,6 +82,19 @@ def test_a_report_on_a_real_oracle_sweep(tmp_path, launch):
     assert_png(sweep / "avg_reward.png")
 
 
+def test_the_report_can_be_a_wandb_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    hand_made_job(tmp_path / "sweep" / "0_retail_react_m", "retail", "m", {"a": [1.0, 0.0]})
+    report_cli([str(tmp_path / "sweep"), "--wandb"])
+    [run_dir] = (tmp_path / "sweep" / "wandb").glob("offline-run-*")
+    table = json.loads(next(run_dir.glob("files/media/table/report_*.json")).read_text())
+    assert table["columns"][:3] == ["env", "agent", "model"] and table["data"][0][7] == "0.5"  # avg_reward
+    images = sorted(path.name.split("_")[0] for path in run_dir.glob("files/media/images/*.png"))
+    assert images == ["avg", "pass"]
+
+
 def test_a_path_without_results_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report_cli([str(tmp_path)])
