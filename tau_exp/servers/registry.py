@@ -92,7 +92,8 @@ class Registry:
     def record_job(self, job: ServerJob) -> None:
         directory = self.entry_dir(job.key)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (directory / "endpoint.json").unlink(missing_ok=True)
+        # An address left by an earlier job stays until replaced; `ready` ignores it. (Removing
+        # it here could remove the new job's own, if that job came up before this write.)
         write_atomically(directory / "job.json", job.model_dump_json(indent=2))
 
     def record_address(self, key: str, address: ServerAddress, api_key: str | None) -> None:
