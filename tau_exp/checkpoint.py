@@ -66,6 +66,19 @@ class ResultStore:
         return list(self._latest.values())
 
     def append(self, result: EpisodeResult) -> None:
+        """Append one record (one write of a whole line, then fsync). On a full disk or another
+        write error, the partial line is taken back out and CheckpointError says what to do."""
+        try:
+            self._append(result)
+        except OSError as error:
+            raise CheckpointError(
+                f"cannot write to {self.job_dir}: {error.strerror} — free space (or quota) there and rerun the same "
+                "command to resume; every result written before is intact"
+            ) from None
+        self._latest[result.key] = result
+        self.appended += 1
+
+    def _append(self, result: EpisodeResult) -> None:
         if self._fd is None:
             # The manifest is written with the first result, not before: a job that fails at
             # start-up (a typo in a model name) leaves nothing that would block its corrected rerun.
@@ -74,13 +87,19 @@ class ResultStore:
                 write_atomically(manifest_path, self._manifest.model_dump_json(indent=2))
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         line = (result.model_dump_json() + "\n").encode()
+        size_before = os.fstat(self._fd).st_size
         view = memoryview(line)
-        while view:  # O_APPEND: each write lands at the end, even after a short write
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
-        self._latest[result.key] = result
-        self.appended += 1
+        try:
+            while view:  # O_APPEND: each write lands at the end, even after a short write
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, size_before)
+            except OSError:
+                pass  # left as a torn tail, which the next open sets aside
+            raise
 
     def close(self) -> None:
         if self._fd is not None:

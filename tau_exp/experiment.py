@@ -25,6 +25,7 @@ from tau_exp.bench import tau2 as bench
 from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, to_experiment_config
 from tau_exp.errors import IncompleteRun
+from tau_exp.files import write_atomically
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
@@ -65,7 +66,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             metrics = compute_metrics(store.results(), list(tasks_by_id), experiment.run.num_trials,
                                       _names(experiment))
             if store.appended or not todo:
-                (job_dir / METRICS_FILE).write_text(metrics.model_dump_json(indent=2))
+                _write_metrics(job_dir / METRICS_FILE, metrics)
             tracker.finish(metrics, store.results(), store.path)
     _print_summary(metrics, job_dir)
     if metrics.n_infra_errors or metrics.n_harness_errors:
@@ -96,6 +97,14 @@ def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: li
 
         run_pairs(pairs, run_one, store, experiment.run.max_concurrency,
                   experiment.run.max_consecutive_errors, experiment.run.progress, tracker.progress)
+
+
+def _write_metrics(path: Path, metrics: Metrics) -> None:
+    # On a full disk this must not hide the error that stopped the run: say so, and go on.
+    try:
+        write_atomically(path, metrics.model_dump_json(indent=2))
+    except OSError as error:
+        log.error("could not write %s (%s); rerun the same command to write it", path, error.strerror)
 
 
 def _names(experiment: ExperimentConfig) -> dict[str, str]:

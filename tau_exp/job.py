@@ -77,8 +77,12 @@ def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | 
 
 
 def _write(job_dir: Path, status: JobStatus) -> None:
-    job_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(job_dir / STATUS_FILE, status.model_dump_json(indent=2))
+    # Best effort: on a full disk, the error that stopped the job is the one to report.
+    try:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(job_dir / STATUS_FILE, status.model_dump_json(indent=2))
+    except OSError as error:
+        log.error("could not write %s (%s)", job_dir / STATUS_FILE, error.strerror)
 
 
 def _now() -> str:

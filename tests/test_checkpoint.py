@@ -3,7 +3,11 @@ experiments' directories and a second writer."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -95,3 +99,38 @@ def test_the_manifest_is_written_with_the_first_result_only(tmp_path: Path):
     with ResultStore.open(tmp_path, other) as store:
         store.append(result("1"))
     assert Manifest.model_validate_json((tmp_path / "manifest.json").read_text()) == other
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 320 KB tmpfs: room for a job's start and a dozen results, not for 30."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
+
+
+def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_space(small_disk, tmp_path, launch,
+                                                                                      attached):
+    job_dir = small_disk / "job"
+    args = [f"hydra.run.dir={job_dir}", "tasks.end=30", "run.max_concurrency=2", "tracking=none", *attached]
+    full = launch(args, cwd=tmp_path)
+    assert full.returncode == 2, full.stderr[-2000:]
+    last_line = full.stderr.strip().splitlines()[-1]
+    assert "No space left on device" in last_line and "rerun the same command to resume" in last_line
+    lines = (job_dir / RESULTS_FILE).read_bytes().split(b"\n")
+    assert lines[-1] == b""  # no torn line left behind: every record is whole
+    written = [json.loads(line) for line in lines[:-1]]
+    assert 0 < len(written) < 30
+
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)  # space again
+    resumed = launch(args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    keys = [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / RESULTS_FILE).open())]
+    assert len(keys) == len(set(keys)) == 30  # the records from before kept, none duplicated
+    assert keys[:len(written)] == [(record["task_id"], record["trial"]) for record in written]
