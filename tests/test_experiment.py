@@ -4,16 +4,20 @@ servers, scored by tau2's own evaluation; outputs as DESIGN.md's contract says."
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import oracle_model
 from tau_exp import experiment
 from tau_exp.checkpoint import RESULTS_FILE
 from tau_exp.errors import IncompleteRun, TauExpError
 from tau_exp.records import EpisodeResult, Status
+from tau_exp.servers import provide
 
 
 def results(job_dir: Path) -> list[EpisodeResult]:
@@ -123,3 +127,55 @@ def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, co
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
     tool_errors = [m for r in results(tmp_path) for m in r.messages if m["role"] == "tool" and m["error"]]
     assert tool_errors and "__unparsed_arguments__" in tool_errors[0]["content"]
+
+
+def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resume_completes(tmp_path, compose_cfg,
+                                                                                               attached):
+    model = oracle_model(latency_s=0.2)
+    job_dir = tmp_path / "job"
+    outcome: dict[str, BaseException] = {}
+    with provide("assistant", model, tmp_path / "servers") as server:
+        overrides = [*attached, "model.server.kind=attach", f"model.server.base_url={server.base_url}",
+                     "model.server.api_key_env=KILLED_SERVER_KEY", "tasks.end=10", "run.max_concurrency=2",
+                     "run.retry.attempts=2", "run.retry.initial_backoff_s=0.05", "run.max_consecutive_errors=2"]
+        os.environ["KILLED_SERVER_KEY"] = server.api_key or ""
+
+        def run() -> None:
+            try:
+                experiment.run(compose_cfg(*overrides), job_dir)
+            except BaseException as error:  # noqa: BLE001 — the test inspects it
+                outcome["error"] = error
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        while not (job_dir / RESULTS_FILE).exists() or len((job_dir / RESULTS_FILE).read_text().splitlines()) < 3:
+            assert runner.is_alive(), outcome
+            threading.Event().wait(0.1)
+    # Leaving the block stopped the assistant's server in the middle of the run.
+    runner.join(timeout=120)
+    assert isinstance(outcome.get("error"), TauExpError)
+    records = results(job_dir)
+    assert {r.status for r in records} == {Status.scored, Status.infra_error}
+    assert all(r.reward == 1.0 for r in records if r.status == Status.scored)  # no failure was scored as 0
+    assert all(r.reward is None for r in records if r.status == Status.infra_error)
+
+    # A restarted server (another port: the URL may change on resume) completes the job.
+    metrics = experiment.run(compose_cfg(*attached, "tasks.end=10", "run.max_concurrency=2"), job_dir)
+    assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (10, 1.0, 0)
+
+
+def test_faults_at_thirty_percent_are_told_apart_and_the_run_finishes(tmp_path, compose_cfg):
+    # 30% of the assistant's replies are faulty: infra faults (5xx, hangs, dropped connections,
+    # non-JSON bodies) are retried away; malformed tool arguments are the model's mistakes, scored.
+    cfg = compose_cfg("tasks.end=6", "model.server.oracle.latency_s=0.05",
+                      "model.server.oracle.faults.error_rate=0.06", "model.server.oracle.faults.timeout_rate=0.06",
+                      "model.server.oracle.faults.hang_s=3", "model.timeout_s=1",
+                      "model.server.oracle.faults.drop_rate=0.06", "model.server.oracle.faults.malformed_rate=0.06",
+                      "model.server.oracle.faults.bad_arguments_rate=0.06",
+                      "run.retry.attempts=12", "run.retry.initial_backoff_s=0.01", "run.retry.max_backoff_s=0.05")
+    metrics = experiment.run(cfg, tmp_path)
+    assert (metrics.n_results, metrics.n_infra_errors, metrics.n_harness_errors) == (6, 0, 0)  # all scored
+    assert metrics.usage["assistant"].retries > 0  # the infra faults happened, and were retried
+    # The model faults reached the conversations as failed tool calls (the fault seed is fixed).
+    tool_errors = [m for r in results(tmp_path) for m in r.messages if m["role"] == "tool" and m["error"]]
+    assert any("__unparsed_arguments__" in m["content"] for m in tool_errors)
