@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -70,7 +71,7 @@ SLOW_RUN = ("tasks.end=6", "run.num_trials=2", "run.max_concurrency=3", "model.s
 
 def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metrics(tmp_path):
     job_dir = tmp_path / "job"
-    for kill_after in (2, 6):  # killed twice, at different points
+    for kill_after in (2, 6):  # killed twice after results, at different points
         process = _start(job_dir, *SLOW_RUN)
         _wait_for_results(job_dir, kill_after, process)
         servers = _server_pids(job_dir)
@@ -78,6 +79,13 @@ def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metri
         process.send_signal(signal.SIGKILL)
         process.communicate()
         assert _wait_gone(servers), "a SIGKILLed job left its model servers running"
+    # ...and at random moments (start-up, server start, mid-append, shutdown), seeded to be replayable.
+    rng = random.Random(2026)
+    for delay in [rng.uniform(0.5, 9.0) for _ in range(5)]:
+        process = _start(job_dir, *SLOW_RUN)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
 
     done = subprocess.run([sys.executable, str(ROOT / "launch.py"), f"hydra.run.dir={job_dir}", "run.progress=false",
                            *SLOW_RUN], cwd=tmp_path, capture_output=True, text=True)
