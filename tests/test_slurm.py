@@ -1,5 +1,5 @@
 """slurm.py: Slurm's time formats (the live commands are exercised by the Slurm tier in
-tests/servers/test_shared_servers.py and tests/hydra_plugins/)."""
+tests/servers/test_shared_servers.py and tests/tau_exp_launcher/)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """sweep.py and job.py with the local launcher: every job records its outcome in status.json,
 a failed job does not stop the sweep, and the sweep summary lists every job with its state and
-metrics (the Slurm tier is in tests/hydra_plugins/). The old 120-job array preset expands to
+metrics (the Slurm tier is in tests/tau_exp_launcher/). The old 120-job array preset expands to
 120 jobs whose shards partition the split."""
 
 from __future__ import annotations
