@@ -13,9 +13,10 @@ from pathlib import Path
 from tau_exp.errors import SlurmError
 
 COMMAND_TIMEOUT_S = 30.0
-# States in which a job still holds (or waits for) its allocation.
-ACTIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-                           "RESIZING", "SUSPENDED"})
+# States after which a job will not run again. Everything else counts as still there: pending,
+# running, and the transitions in between — COMPLETING lasts a while when a job is requeued.
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+                          "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT"})
 
 
 def _slurm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -52,7 +53,7 @@ def job_state(job_id: str) -> str | None:
             return None
         raise _failed(result)
     states = result.stdout.split()
-    return states[0] if states and states[0] in ACTIVE_STATES else None
+    return states[0] if states and states[0] not in FINAL_STATES else None
 
 
 def cancel(job_id: str) -> None:

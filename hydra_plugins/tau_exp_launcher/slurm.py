@@ -31,7 +31,7 @@ from tau_exp.errors import SlurmError, exit_on_user_error
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 2.0
-RESULT_GRACE_S = 15.0  # a shared filesystem may show a finished job's result file late
+RESULT_GRACE_S = 30.0  # a shared filesystem may show a finished job's result file late
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):

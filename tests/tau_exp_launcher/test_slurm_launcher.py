@@ -153,20 +153,24 @@ def _release_when_requeued(job_id: str, *updates: str, timeout_s: float = 120) -
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now", *updates], check=True)
 
 
+PAIRS = 20  # at one pair at a time, ~70 s: longer than Slurm's timer takes to send the warning
+
+
 @pytest.mark.parametrize("how", ["time_limit", "preemption"])
 def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, how):
     outcome: dict[str, subprocess.CompletedProcess] = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("result", sweep(
-        tmp_path, "tasks.end=8", "run.max_concurrency=1", "model.server.oracle.latency_s=0.2",
-        "hydra.launcher.signal_delay_s=120")))
+        tmp_path, f"tasks.end={PAIRS}", "run.max_concurrency=1", "model.server.oracle.latency_s=0.3",
+        "hydra.launcher.signal_delay_s=110")))
     runner.start()
     try:
         job_dir, job_id = _wait_for_results("0_*", tmp_path / "sweep", count=3)
         if how == "time_limit":
-            # The job's time limit is moved to 1 minute from its start: Slurm itself sends
-            # submitit's warning signal (USR2, signal_delay_s before the limit); the job stops at
-            # a safe point and submitit requeues it. The limit is restored for the second run.
-            subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=1"], check=True)
+            # The job's time limit is moved to 2 minutes from its start, so the warning
+            # (signal_delay_s = 110 s before the limit) is due now: Slurm itself sends submitit's
+            # USR2 at its next timer pass (within ~30 s; the job runs longer than that), the job
+            # stops at a safe point and submitit requeues it. The limit is restored for the rerun.
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=2"], check=True)
             _release_when_requeued(job_id, "TimeLimit=60")
         else:
             # Preemption with requeue: Slurm sends SIGTERM and puts the job back in the queue.
@@ -177,9 +181,10 @@ def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, how):
     result = outcome["result"]
     assert result.returncode == 0, result.stderr[-3000:]
     keys = result_keys(job_dir)
-    assert len(keys) == 8 and len(set(keys)) == 8  # every pair once: none redone after the requeue
+    assert len(keys) == PAIRS and len(set(keys)) == PAIRS  # every pair once: none redone after the requeue
     log = next(job_dir.glob("slurm_*.log")).read_text()
-    assert "stopping (SIG" in log  # the first run stopped at a safe point...
+    signal_name = "SIGUSR2" if how == "time_limit" else "SIGTERM"  # Slurm's warning, or preemption's TERM
+    assert f"stopping ({signal_name})" in log  # the first run stopped at a safe point...
     assert log.count("Starting with JobEnvironment") == 2  # ...and the job ran a second time
     assert "already finished" in (job_dir / "launch.log").read_text()
     assert json.loads((job_dir / "status.json").read_text())["state"] == "completed"
