@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import math
 from collections import defaultdict
 from datetime import datetime
@@ -25,6 +24,7 @@ from omegaconf import OmegaConf
 from pydantic import BaseModel
 
 from tau_exp.checkpoint import RESULTS_FILE, read_results
+from tau_exp.display import write_table
 from tau_exp.errors import TauExpError, exit_on_user_error
 from tau_exp.job import read_status
 from tau_exp.metrics import pass_hat_k
@@ -133,15 +133,7 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
               row.infra_errors, row.harness_errors, row.prompt_tokens, row.completion_tokens, round(row.wall_time_s)]
              for row in rows]
     csv_path, md_path = out_dir / "report.csv", out_dir / "report.md"
-    with open(csv_path, "w", newline="") as csv_file:
-        writer = csv.writer(csv_file)
-        writer.writerow(header)
-        writer.writerows(["" if cell is None else cell for cell in line] for line in table)
-    markdown = io.StringIO()
-    markdown.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
-    for line in table:
-        markdown.write("| " + " | ".join(_cell(cell) for cell in line) + " |\n")
-    md_path.write_text(markdown.getvalue())
+    write_table(header, table, csv_path, md_path)
     return csv_path, md_path
 
 
@@ -209,12 +201,6 @@ def _wall_time(job_dir: Path) -> float:
 
 def _short(model: str) -> str:
     return model.rsplit("/", 1)[-1]
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 @exit_on_user_error

@@ -10,8 +10,6 @@ recorded, not raised), and on demand, e.g. while a sweep still runs:
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 from typing import Optional
 
@@ -20,7 +18,7 @@ from pydantic import BaseModel
 from rich.table import Table
 
 from tau_exp import slurm
-from tau_exp.display import console
+from tau_exp.display import cell, console, write_table
 from tau_exp.errors import SlurmError, TauExpError, exit_on_user_error
 from tau_exp.job import read_status
 from tau_exp.metrics import Metrics
@@ -100,11 +98,8 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
     if not rows:
         raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
     fields = list(JobRow.model_fields)
-    with open(sweep_dir / SUMMARY_CSV, "w", newline="") as csv_file:
-        writer = csv.DictWriter(csv_file, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(row.model_dump() for row in rows)
-    (sweep_dir / SUMMARY_MD).write_text(_markdown(rows, fields))
+    write_table(fields, [[getattr(row, name) for name in fields] for row in rows],
+                sweep_dir / SUMMARY_CSV, sweep_dir / SUMMARY_MD)
     return rows
 
 
@@ -114,24 +109,9 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
         table.add_column(column, overflow="fold")
     table.add_column("error (whole in summary.md)", overflow="ellipsis", no_wrap=True, max_width=60)
     for row in rows:
-        table.add_row(row.job, row.state, _cell(row.avg_reward), row.pass_hat_k, _cell(row.scored),
-                      _cell(row.infra_errors), row.error)
+        table.add_row(row.job, row.state, cell(row.avg_reward), row.pass_hat_k, cell(row.scored),
+                      cell(row.infra_errors), row.error)
     console(stderr=True).print(table)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _markdown(rows: list[JobRow], fields: list[str]) -> str:
-    out = io.StringIO()
-    out.write("| " + " | ".join(fields) + " |\n| " + " | ".join("---" for _ in fields) + " |\n")
-    for row in rows:
-        cells = [_cell(getattr(row, name)).replace("|", "\\|") for name in fields]
-        out.write("| " + " | ".join(cells) + " |\n")
-    return out.getvalue()
 
 
 @exit_on_user_error
