@@ -63,11 +63,11 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
         finally:
             # 6. Metrics over this selection, written next to the results and tracked (also when stopped early;
             # not when nothing ran, e.g. a server that never came up: the directory stays as it was).
-            metrics = compute_metrics(store.results(), list(tasks_by_id), experiment.run.num_trials,
-                                      _names(experiment))
+            results = store.results()
+            metrics = compute_metrics(results, list(tasks_by_id), experiment.run.num_trials, _names(experiment))
             if store.appended or not todo:
                 _write_metrics(job_dir / METRICS_FILE, metrics)
-            tracker.finish(metrics, store.results(), store.path)
+            tracker.finish(metrics, results, store.path)
     _print_summary(metrics, job_dir)
     if metrics.n_infra_errors or metrics.n_harness_errors:
         raise IncompleteRun(

@@ -77,7 +77,6 @@ def run_pairs(
     selected = {(pair.task_id, pair.trial) for pair in pairs}
     cancel = threading.Event()
     consecutive_errors = 0
-    appended = 0
     scored = [r.reward for r in store.results() if r.key in selected and r.status == Status.scored and r.reward is not None]
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
     _show_reward(bar, scored)
@@ -97,7 +96,6 @@ def run_pairs(
                     except Cancelled:
                         continue
                     store.append(result)  # also while stopping: a finished episode is kept
-                    appended += 1
                     bar.update(1)
                     if result.status == Status.scored:
                         consecutive_errors = 0
@@ -110,7 +108,7 @@ def run_pairs(
                         if consecutive_errors >= max_consecutive_errors:
                             cancel.set()
                     if on_progress is not None:
-                        on_progress(len(pairs) - len(todo) + appended, sum(scored) / len(scored) if scored else None)
+                        on_progress(len(pairs) - len(todo) + store.appended, sum(scored) / len(scored) if scored else None)
                     if not cancel.is_set() and (pair := next(pending, None)) is not None:
                         in_flight.add(executor.submit(run_one, pair, cancel))
         finally:
