@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary sibling, then rename it over `path` (atomic on POSIX)."""
+def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
+    """Write `text` to a temporary sibling, then rename it over `path` (atomic on POSIX).
+
+    With `mode` (e.g. 0o600 for a key), the file has that mode from its creation on."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        if mode is None:
+            tmp.write_text(text)
+        else:
+            tmp.unlink(missing_ok=True)  # O_EXCL: never write into a file someone else prepared
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as file:
+                file.write(text)
         tmp.replace(path)
     except OSError:
         tmp.unlink(missing_ok=True)  # e.g. a full disk: no half-written temporary left behind

@@ -13,13 +13,12 @@ import logging
 import os
 import signal
 import socket
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from tau_exp.errors import CheckpointError, ConfigError, IncompleteRun, TauExpError
 from tau_exp.files import write_atomically
-from tau_exp.records import JobState, JobStatus
+from tau_exp.records import JobState, JobStatus, utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ T = TypeVar("T")
 def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | None:
     """Run `job`, keeping `<job_dir>/status.json` up to date; see the module docstring."""
     previous = read_status(job_dir)
-    status = JobStatus(state=JobState.running, started_at=_now(), host=socket.gethostname(),
+    status = JobStatus(state=JobState.running, started_at=utc_timestamp(), host=socket.gethostname(),
                        slurm_job_id=os.environ.get("SLURM_JOB_ID"))
     _write(job_dir, status)
     try:
@@ -72,7 +71,7 @@ def read_status(job_dir: Path) -> JobStatus | None:
 
 
 def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | None, error: str | None) -> None:
-    _write(job_dir, status.model_copy(update={"state": state, "finished_at": _now(), "exit_code": exit_code,
+    _write(job_dir, status.model_copy(update={"state": state, "finished_at": utc_timestamp(), "exit_code": exit_code,
                                               "error": error}))
 
 
@@ -83,7 +82,3 @@ def _write(job_dir: Path, status: JobStatus) -> None:
         write_atomically(job_dir / STATUS_FILE, status.model_dump_json(indent=2))
     except OSError as error:
         log.error("could not write %s (%s)", job_dir / STATUS_FILE, error.strerror)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

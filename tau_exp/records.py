@@ -12,6 +12,11 @@ from pydantic import BaseModel, Field
 SCHEMA_VERSION = 1
 
 
+def utc_timestamp() -> str:
+    """Now, in UTC, ISO 8601 to the second: the time stamps of status and registry records."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 class Status(str, Enum):
     scored = "scored"  # the conversation ran and tau2's evaluation gave the reward
     infra_error = "infra_error"  # a model server failed after retries: not scored, rerun on resume

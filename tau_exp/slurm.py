@@ -7,6 +7,7 @@ minute before they give up."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -35,9 +36,14 @@ def _slurm(*args: str) -> subprocess.CompletedProcess[str]:
                          "reachable from this node?") from None
 
 
+def last_line(message: str, default: str) -> str:
+    """The last non-empty line of a Slurm or submitit message, spaces collapsed: its cause."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return re.sub(r"\s+", " ", lines[-1]) if lines else default
+
+
 def _failed(result: subprocess.CompletedProcess[str]) -> SlurmError:
-    cause = (result.stderr.strip().splitlines() or ["no message"])[-1]
-    return SlurmError(f"`{' '.join(result.args)}` failed: {cause}")
+    return SlurmError(f"`{' '.join(result.args)}` failed: {last_line(result.stderr, 'no message')}")
 
 
 def current_job_id() -> str:

@@ -15,7 +15,6 @@ and resume from their `results.jsonl`: the launcher's `checkpoint` resubmits the
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -60,7 +59,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         try:
             jobs = executor.map_array(self, *zip(*job_params))
         except Exception as error:  # sbatch's refusal, as one line
-            raise SlurmError(f"sbatch refused the sweep: {_last_line(error)}") from None
+            raise SlurmError(f"sbatch refused the sweep: {slurm.last_line(str(error), type(error).__name__)}") from None
         log.info("submitted Slurm job array %s", jobs[0].job_id.split("_")[0] if jobs else "-")
         return [collect(job, overrides) for job, overrides in zip(jobs, job_overrides)]
 
@@ -82,7 +81,7 @@ def collect(job: Any, overrides: Sequence[str]) -> JobReturn:
     try:
         return job.results()[0]
     except Exception as error:
-        return _failed(job, overrides, _last_line(error))
+        return _failed(job, overrides, slurm.last_line(str(error), type(error).__name__))
 
 
 def _failed(job: Any, overrides: Sequence[str], cause: str) -> JobReturn:
@@ -90,8 +89,3 @@ def _failed(job: Any, overrides: Sequence[str], cause: str) -> JobReturn:
     # Hydra's sweeper raises on a FAILED return and skips the end-of-sweep callbacks; the job's
     # failure is told by the sweep summary (its row says "died"), so the sweep goes on.
     return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=None)
-
-
-def _last_line(error: BaseException) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return re.sub(r"\s+", " ", lines[-1]) if lines else type(error).__name__

@@ -14,7 +14,6 @@ Every file is written to a temporary sibling and renamed, so a reader never sees
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,12 +99,7 @@ class Registry:
         """Publish a ready server: its key first (0600), then the address readers wait for."""
         directory = self.entry_dir(key)
         if api_key is not None:
-            tmp = directory / f".{KEY_FILE}.tmp"
-            tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as key_file:
-                key_file.write(api_key)
-            tmp.replace(directory / KEY_FILE)
+            write_atomically(directory / KEY_FILE, api_key, mode=0o600)
         write_atomically(directory / "endpoint.json", address.model_dump_json(indent=2))
 
     def withdraw_address(self, key: str, job_id: str) -> None:

@@ -25,7 +25,6 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +35,7 @@ from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
 from tau_exp.errors import ServerError, SlurmError
 from tau_exp.servers.endpoint import Endpoint
 from tau_exp.servers.health import NotReady, log_tail, served_models, wait_until_ready
+from tau_exp.records import utc_timestamp
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,9 @@ def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
                 os.environ["SLURM_CONF"] = slurm_conf
             job = executor.submit(serve, key, str(registry.root), model)
     except Exception as error:  # submitit raises its own error types with sbatch's message
-        cause = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+        cause = slurm.last_line(str(error), type(error).__name__)
         raise SlurmError(f"sbatch refused the shared server job for {model.name}: {cause}") from None
-    registry.record_job(ServerJob(key=key, model=model.name, job_id=str(job.job_id), submitted_at=_now()))
+    registry.record_job(ServerJob(key=key, model=model.name, job_id=str(job.job_id), submitted_at=utc_timestamp()))
     return str(job.job_id)
 
 
@@ -175,7 +175,7 @@ def serve(key: str, registry_root: str, model: ModelConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):  # submitit ignores SIGTERM; a server job must not
         signal.signal(signum, lambda *_: stop.set())
     with provide("shared", local, registry.entry_dir(key) / "logs") as endpoint:
-        address = ServerAddress(base_url=announced_url(endpoint.base_url, local), job_id=job_id, ready_at=_now())
+        address = ServerAddress(base_url=announced_url(endpoint.base_url, local), job_id=job_id, ready_at=utc_timestamp())
         registry.record_address(key, address, endpoint.api_key)
         log.info("serving %s at %s for every job that needs it", model.name, address.base_url)
         try:
@@ -203,7 +203,3 @@ def keep_serving(endpoint: Endpoint, stop: threading.Event) -> None:
             log.warning("health check %d/%d failed: %s", failures, HEALTH_FAILURES, error)
             if failures >= HEALTH_FAILURES:
                 raise ServerError(f"the shared server at {endpoint.base_url} stopped answering") from None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
