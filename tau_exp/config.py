@@ -181,6 +181,10 @@ class RetryConfig:
 class RunConfig:
     num_trials: int = 1
     max_concurrency: int = 8  # (task, trial) pairs in flight at once
+    # Worker processes that run the episodes (tau2's environments and scoring hold the GIL: one
+    # process uses one core). null: one per CPU the job may use (none on one CPU); 0: every
+    # episode in the job's own process.
+    workers: Optional[int] = None
     seed: int = 10  # every (task, trial) seed derives from it
     shuffle: bool = False  # shuffle the task order (with `seed`)
     max_steps: int = 200  # tau2 orchestrator steps per conversation
@@ -268,6 +272,9 @@ def validate(cfg: ExperimentConfig) -> None:
     for key in ("num_trials", "max_concurrency", "max_steps", "max_errors", "max_consecutive_errors"):
         if getattr(run, key) < 1:
             raise ConfigError(f"run.{key}={getattr(run, key)} must be at least 1")
+    if run.workers is not None and run.workers < 0:
+        raise ConfigError(f"run.workers={run.workers} must be 0 (episodes in the job's own process), more, or null "
+                          "(one per CPU the job may use)")
     if run.retry.attempts < 1:
         raise ConfigError(f"run.retry.attempts={run.retry.attempts} must be at least 1")
     tasks = cfg.tasks

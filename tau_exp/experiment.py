@@ -30,6 +30,7 @@ from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
 from tau_exp.tracking import Tracker, tracking_run
+from tau_exp.workers import EpisodeWorkers, default_processes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     tasks = bench.select_tasks(experiment.env.name, experiment.tasks)
     tasks_by_id = {task.id: task for task in tasks}
     pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
+    bench.tune_gc()  # after the imports and the tasks: they are never collected
 
     # 3. The result store: lock the directory, refuse another experiment's results, read what is
     #    done; and the tracking run (W&B, continued when the job is resumed; or nothing).
@@ -81,7 +83,12 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
 def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: list[Pair], store: ResultStore,
                       job_dir: Path, tracker: Tracker) -> None:
     with ExitStack() as stack:
-        # 4. The model servers: attached to, or started here and stopped on the way out.
+        # 4. The worker processes that run the episodes (they start while the servers start), and
+        #    the model servers: attached to, or started here and stopped on the way out.
+        processes = default_processes() if experiment.run.workers is None else experiment.run.workers
+        cancel = threading.Event()  # set by the run loop to stop the episodes in flight
+        workers = (stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel,
+                                                      job_dir / "tau2.log")) if processes else None)
         assistant = stack.enter_context(servers.provide("assistant", experiment.model, job_dir / "servers"))
         user = stack.enter_context(servers.provide("user", experiment.user, job_dir / "servers"))
 
@@ -93,10 +100,10 @@ def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: li
                 assistant_settings=experiment.model, user_settings=experiment.user, retry=experiment.run.retry,
                 max_steps=experiment.run.max_steps, max_errors=experiment.run.max_errors,
             )
-            return bench.run_episode(spec, cancel)
+            return workers.run(spec) if workers else bench.run_episode(spec, cancel)
 
-        run_pairs(pairs, run_one, store, experiment.run.max_concurrency,
-                  experiment.run.max_consecutive_errors, experiment.run.progress, tracker.progress)
+        run_pairs(pairs, run_one, store, experiment.run.max_concurrency, experiment.run.max_consecutive_errors,
+                  experiment.run.progress, tracker.progress, cancel)
 
 
 def _write_metrics(path: Path, metrics: Metrics) -> None:

@@ -65,17 +65,19 @@ def run_pairs(
     max_consecutive_errors: int,
     progress: bool = True,
     on_progress: Callable[[int, float | None], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Run every pair not yet finished in `store`; append each result as it arrives.
 
     Raises TooManyErrors when `max_consecutive_errors` pairs in a row ended in infra or harness
     errors, and Interrupted on Ctrl-C or SIGTERM; either way after the pairs in flight ended and
     everything finished was appended (rerun to resume). `on_progress(done, avg_reward)` runs after
-    each append (e.g. to log running metrics)."""
+    each append (e.g. to log running metrics). `cancel` is set to stop the episodes in flight
+    (pass the one the worker processes watch; a new one by default)."""
     finished = store.finished()
     todo = [pair for pair in pairs if (pair.task_id, pair.trial) not in finished]
     selected = {(pair.task_id, pair.trial) for pair in pairs}
-    cancel = threading.Event()
+    cancel = cancel if cancel is not None else threading.Event()
     consecutive_errors = 0
     scored = [r.reward for r in store.results() if r.key in selected and r.status == Status.scored and r.reward is not None]
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)

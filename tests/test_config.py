@@ -57,6 +57,7 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
     [
         ("run.num_trials=0", "run.num_trials=0 must be at least 1"),
         ("run.max_concurrency=0", "run.max_concurrency=0 must be at least 1"),
+        ("run.workers=-1", "run.workers=-1 must be 0"),
         ("run.max_steps=0", "run.max_steps=0 must be at least 1"),
         ("tasks.start=5", None),  # fine alone...
         ("env.name=banking", "not a tau2 domain"),

@@ -35,10 +35,10 @@ def test_shuffle_and_seeds_are_deterministic_in_run_seed():
     assert pair_seed(10, "5", 0) == 283986603  # stable across Python versions and machines
 
 
-def _start(job_dir: Path, *args: str) -> subprocess.Popen:
+def _start(job_dir: Path, *args: str, new_session: bool = False) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "launch.py"), f"hydra.run.dir={job_dir}", "run.progress=false", *args],
-        cwd=job_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=job_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session,
     )
 
 
@@ -56,6 +56,16 @@ def _server_pids(job_dir: Path) -> list[int]:
     return [int(pid) for pid in found.stdout.split()]
 
 
+def _worker_pids(job_pid: int) -> list[int]:
+    """The job's forkserver and the episode workers forked from it."""
+    def children(pid: int) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        return [int(child) for child in found.stdout.split()]
+
+    forkservers = [pid for pid in children(job_pid) if "forkserver" in Path(f"/proc/{pid}/cmdline").read_text()]
+    return forkservers + [worker for pid in forkservers for worker in children(pid)]
+
+
 def _wait_gone(pids: list[int], timeout_s: float = 10) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -66,7 +76,8 @@ def _wait_gone(pids: list[int], timeout_s: float = 10) -> bool:
     return False
 
 
-SLOW_RUN = ("tasks.end=6", "run.num_trials=2", "run.max_concurrency=3", "model.server.oracle.latency_s=0.05")
+SLOW_RUN = ("tasks.end=6", "run.num_trials=2", "run.max_concurrency=3", "model.server.oracle.latency_s=0.05",
+            "run.workers=2")
 
 
 def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metrics(tmp_path):
@@ -74,11 +85,13 @@ def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metri
     for kill_after in (2, 6):  # killed twice after results, at different points
         process = _start(job_dir, *SLOW_RUN)
         _wait_for_results(job_dir, kill_after, process)
-        servers = _server_pids(job_dir)
+        servers, workers = _server_pids(job_dir), _worker_pids(process.pid)
         assert servers, "the oracle servers should be running"
+        assert len(workers) == 3, "a forkserver and two episode workers (one per CPU) should be running"
         process.send_signal(signal.SIGKILL)
         process.communicate()
         assert _wait_gone(servers), "a SIGKILLed job left its model servers running"
+        assert _wait_gone(workers), "a SIGKILLed job left its worker processes running"
     # ...and at random moments (start-up, server start, mid-append, shutdown), seeded to be replayable.
     rng = random.Random(2026)
     for delay in [rng.uniform(0.5, 9.0) for _ in range(5)]:
@@ -103,16 +116,19 @@ def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metri
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_stops_cleanly_saves_finished_results_and_stops_the_servers(tmp_path, signum):
+@pytest.mark.parametrize("to_group", [False, True], ids=["to the job", "to its process group"])
+def test_ctrl_c_or_sigterm_stops_cleanly_saves_finished_results_and_stops_the_servers(tmp_path, signum, to_group):
+    """Sent to the job alone, or as a terminal's Ctrl-C and Slurm's scancel do: to every process
+    of the job (its worker processes too)."""
     job_dir = tmp_path / "job"
-    process = _start(job_dir, *SLOW_RUN)
+    process = _start(job_dir, *SLOW_RUN, new_session=to_group)
     _wait_for_results(job_dir, 2, process)
-    servers = _server_pids(job_dir)
-    process.send_signal(signum)
+    servers, workers = _server_pids(job_dir), _worker_pids(process.pid)
+    (os.killpg if to_group else os.kill)(process.pid, signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert _wait_gone(servers)
+    assert _wait_gone(servers) and _wait_gone(workers)
     lines = (job_dir / RESULTS_FILE).read_text().splitlines()
     assert all(EpisodeResult.model_validate_json(line) for line in lines)  # nothing half-written
     assert json.loads((job_dir / "metrics.json").read_text())["n_pending"] == 12 - len(lines)

@@ -1,0 +1,97 @@
+"""workers.py: episodes in worker processes give the same records as in the job's own process,
+a worker that dies costs only its episodes in flight (harness errors, rerun on resume), cancel
+reaches the workers, and the signals a job gets do not kill them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tau_exp import experiment
+from tau_exp.bench.tau2 import EpisodeSpec, select_tasks
+from tau_exp.checkpoint import read_results
+from tau_exp.config import to_experiment_config
+from tau_exp.llm import Cancelled
+from tau_exp.records import Status
+from tau_exp.runloop import pair_seed
+from tau_exp.servers import provide
+from tau_exp.workers import EpisodeWorkers
+
+from conftest import compose_config, oracle_model
+
+
+def _comparable(job_dir):
+    return sorted((r.task_id, r.trial, r.status.value, r.reward, r.termination_reason, len(r.messages),
+                   {role: u.calls for role, u in r.usage.items()}) for r in read_results(job_dir))
+
+
+def test_episodes_in_worker_processes_give_the_same_records_as_in_the_jobs_process(tmp_path, attached):
+    for workers in (0, 2):
+        cfg = compose_config("tasks.end=6", "run.num_trials=2", "run.max_concurrency=4", f"run.workers={workers}",
+                             *attached)
+        experiment.run(cfg, tmp_path / f"workers{workers}")
+    assert _comparable(tmp_path / "workers0") == _comparable(tmp_path / "workers2")
+    assert len(_comparable(tmp_path / "workers2")) == 12
+
+
+@pytest.fixture
+def slow_oracle(tmp_path):
+    """An oracle taking 0.5 s per reply, so that episodes are in flight long enough to act on."""
+    with provide("assistant", oracle_model(latency_s=0.5), tmp_path / "servers") as endpoint:
+        yield endpoint
+
+
+def _specs(endpoint, n: int) -> list[EpisodeSpec]:
+    experiment_cfg = to_experiment_config(compose_config())
+    tasks = select_tasks("retail", experiment_cfg.tasks)[:n]
+    return [EpisodeSpec(domain="retail", task=task, trial=0, seed=pair_seed(10, task.id, 0), agent=experiment_cfg.agent,
+                        assistant=endpoint, user=endpoint, assistant_settings=experiment_cfg.model,
+                        user_settings=experiment_cfg.user, retry=experiment_cfg.run.retry, max_steps=200, max_errors=10)
+            for task in tasks]
+
+
+def _run_all(workers: EpisodeWorkers, specs: list[EpisodeSpec]) -> list:
+    def run(spec):
+        try:
+            return workers.run(spec)
+        except Cancelled as cancelled:
+            return cancelled
+
+    with ThreadPoolExecutor(len(specs)) as pool:
+        return list(pool.map(run, specs))
+
+
+def test_a_worker_that_dies_turns_only_its_episodes_in_flight_into_harness_errors(slow_oracle):
+    specs = _specs(slow_oracle, 6)
+    with EpisodeWorkers(2, 6, threading.Event()) as workers:
+        victim = workers.pids[0]
+        threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
+        results = _run_all(workers, specs)
+        later = workers.run(specs[0])  # the other worker goes on
+    died = [r for r in results if r.status == Status.harness_error]
+    assert len(died) == 3 and all(r.error.type == "WorkerDied" and str(victim) in r.error.message for r in died)
+    assert [r.reward for r in results if r.status == Status.scored] == [1.0] * 3
+    assert later.reward == 1.0
+
+
+def test_cancel_stops_the_episodes_in_the_workers_at_their_next_model_call(slow_oracle):
+    cancel = threading.Event()
+    with EpisodeWorkers(2, 4, cancel) as workers:
+        threading.Timer(1.5, cancel.set).start()
+        started = time.monotonic()
+        results = _run_all(workers, _specs(slow_oracle, 4))
+    assert all(isinstance(r, Cancelled) for r in results)
+    assert time.monotonic() - started < 10  # an oracle episode takes ~5 s at 0.5 s per reply
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR2])
+def test_workers_ignore_the_signals_that_reach_every_process_of_a_job(slow_oracle, signum):
+    with EpisodeWorkers(1, 2, threading.Event()) as workers:
+        threading.Timer(1.0, os.kill, (workers.pids[0], signum)).start()
+        results = _run_all(workers, _specs(slow_oracle, 2))
+    assert [r.reward for r in results] == [1.0, 1.0]
