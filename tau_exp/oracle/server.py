@@ -59,10 +59,13 @@ def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None,
     script = OracleScript()
     rng = random.Random(faults.seed)
     stats: Counter[str] = Counter()
+    first_request_at: list[float] = []  # unix time; the benchmark's time-to-first-request reads it from the log
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        print(f"oracle stopping; answered {dict(stats)}", flush=True)
+        first = f"; first request at {first_request_at[0]:.3f} (unix time)" if first_request_at else ""
+        print(f"oracle stopping; answered {dict(stats)}{first}", flush=True)
 
     app = FastAPI(title="tau_exp oracle", docs_url=None, redoc_url=None, lifespan=lifespan)
 
@@ -91,6 +94,8 @@ def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None,
         if (refusal := unauthorized(request)) is not None:
             return refusal
         stats["requests"] += 1
+        if not first_request_at:
+            first_request_at.append(time.time())
         body = await request.json()
         tag = EpisodeTag.from_headers(request.headers)
         if tag is None:

@@ -1,0 +1,201 @@
+"""The harness benchmark: this project against tau2's own runner and the old run.py loop.
+
+    python -m benchmarks            # the full run (~10 min on 2 cores); writes benchmarks/results.json
+    python -m benchmarks --small    # the version CI runs (~3 min)
+
+Sections (all against oracle servers on this machine, the same tasks for every harness):
+1. throughput: (task, trial) pairs per second and CPU seconds per pair, zero model latency;
+2. latency: 200 ms per model call, concurrency 1/8/32/64: wall time against calls × latency ÷
+   concurrency;
+3. checkpoint: bytes written and time per result at 100, 1,000 and 10,000 results;
+4. start-up: time from `python launch.py` to the first model request; peak memory per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import tau_exp  # noqa: F401  (the environment litellm and tau2 need before import)
+from benchmarks import checkpoint_cost, startup
+from benchmarks.measure import HarnessRun, become_subreaper, machine, run_harness
+from benchmarks.oracle import KEY_ENV, oracle_server
+from tau_exp.records import EpisodeResult
+
+console = Console()
+LATENCY_S = 0.2
+
+
+@dataclass(frozen=True)
+class Scale:
+    domains: dict[str, int]  # domain → tasks (the first N of its test split)
+    trials: int
+    concurrencies: list[int]
+    checkpoint_sizes: list[int]
+    legacy_checkpoint_sizes: list[int]
+
+
+FULL = Scale({"retail": 40, "airline": 20}, 2, [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000])
+SMALL = Scale({"retail": 10}, 1, [1, 8, 32], [100, 1_000], [100])
+
+# What is compared in section 1 (tau_exp twice: with its worker processes and without).
+HARNESSES = {
+    "tau_exp": ["tau_exp"],
+    "tau_exp (workers=0)": ["tau_exp", "--workers", "0"],
+    "tau2 run_tasks": ["tau2"],
+    "old run.py loop": ["legacy"],
+}
+
+
+def throughput(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) -> dict:
+    section: dict = {"concurrency": 8, "trials": scale.trials, "domains": {}}
+    for domain, tasks in scale.domains.items():
+        rows = {}
+        for name, harness in HARNESSES.items():
+            console.print(f"throughput: {domain}, {name}")
+            run = run_harness([*harness, "--url", url, "--domain", domain, "--tasks", str(tasks), "--trials",
+                               str(scale.trials), "--concurrency", "8", "--workdir", str(_fresh(workdir, domain, name))],
+                              keep, {KEY_ENV: key})
+            rows[name] = _throughput_row(run)
+        for row in rows.values():
+            row["cpu_vs_tau2"] = row["cpu_s_per_pair"] / rows["tau2 run_tasks"]["cpu_s_per_pair"]
+            row["pairs_per_s_vs_tau2"] = row["pairs_per_s"] / rows["tau2 run_tasks"]["pairs_per_s"]
+            row["pairs_per_s_vs_old_loop"] = row["pairs_per_s"] / rows["old run.py loop"]["pairs_per_s"]
+        section["domains"][domain] = rows
+    return section
+
+
+def _throughput_row(run: HarnessRun) -> dict:
+    report, pairs = run.report, len(run.report["rewards"])
+    row = {
+        "pairs": pairs,
+        "mean_reward": sum(report["rewards"]) / pairs,
+        "wall_s": report["wall_s"],
+        "pairs_per_s": pairs / report["wall_s"],
+        "cpu_s": run.cpu_s,
+        "cpu_s_per_pair": run.cpu_s / pairs,
+        "peak_rss_mb": report["peak_rss_mb"],
+        "results_bytes": report["results_bytes"],
+    }
+    if "workers" in report:
+        row["workers"] = [{"peak_rss_mb": w["rss_mb"], "peak_pss_mb": w["pss_mb"]} for w in report["workers"]]
+    return row
+
+
+def latency(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) -> dict:
+    rows = []
+    for concurrency in scale.concurrencies:
+        pairs = max(8 if scale is FULL else 4, (4 if scale is FULL else 2) * concurrency)
+        trials = math.ceil(pairs / 114)  # retail's base split has 114 tasks
+        tasks = math.ceil(pairs / trials)
+        console.print(f"latency: concurrency {concurrency}, {tasks} tasks × {trials} trials")
+        run = run_harness(["tau_exp", "--url", url, "--split", "base", "--tasks", str(tasks), "--trials", str(trials),
+                           "--concurrency", str(concurrency), "--workdir", str(_fresh(workdir, f"latency{concurrency}"))],
+                          keep, {KEY_ENV: key})
+        report = run.report
+        # The run loop's span: first episode start to last episode end (server checks and the
+        # start of the scoring workers before it are in job_wall_s).
+        starts = [start for start, _ in report["episodes"]]
+        span = max(start + duration for start, duration in report["episodes"]) - min(starts)
+        ideal = report["calls"] * LATENCY_S / concurrency
+        rows.append({"concurrency": concurrency, "pairs": len(report["rewards"]), "calls": report["calls"],
+                     "mean_reward": sum(report["rewards"]) / len(report["rewards"]), "ideal_s": ideal,
+                     "run_loop_s": span, "job_wall_s": report["wall_s"], "efficiency": ideal / span,
+                     "cpu_s": run.cpu_s})
+    return {"latency_s": LATENCY_S, "rows": rows}
+
+
+def _fresh(workdir: Path, *parts: str) -> Path:
+    path = workdir / "_".join(part.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "")
+                              for part in parts)
+    path.mkdir(parents=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="the small version (CI)")
+    parser.add_argument("-o", "--output", type=Path, help="the JSON file (default benchmarks/results[-small].json)")
+    args = parser.parse_args(argv)
+    scale = SMALL if args.small else FULL
+    output = args.output or Path(__file__).parent / ("results-small.json" if args.small else "results.json")
+
+    become_subreaper()  # the CPU time of harnesses' orphaned workers is counted here
+    results: dict = {"scale": "small" if args.small else "full", "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="tau_exp_bench_", dir=os.environ.get("TMPDIR")) as tmp:
+        workdir = Path(tmp)
+        with oracle_server(0.0, workdir / "servers") as instant, \
+                oracle_server(LATENCY_S, workdir / "servers") as slow:
+            keep = {pid for pid in _child_pids()}  # the oracle servers: not a harness's orphans
+            results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
+            results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
+        record = _real_record(workdir)
+        console.print("checkpoint cost")
+        results["checkpoint"] = checkpoint_cost.measure(record, scale.checkpoint_sizes, scale.legacy_checkpoint_sizes,
+                                                        workdir)
+        console.print("start-up")
+        results["startup"] = {"embedded_default_s": startup.embedded_default(workdir),
+                              "attached_s": startup.attached(workdir)}
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print_summary(results)
+    console.print(f"written to {output}")
+
+
+def _child_pids() -> list[int]:
+    from benchmarks.measure import descendants
+
+    return descendants(os.getpid())
+
+
+def _real_record(workdir: Path) -> EpisodeResult:
+    """A scored retail record from the throughput run: the checkpoint is fed realistic lines."""
+    results = next(workdir.glob("retail_tau_exp/job/results.jsonl"))
+    return EpisodeResult.model_validate_json(results.read_text().splitlines()[0])
+
+
+def print_summary(results: dict) -> None:
+    machine_ = results["machine"]
+    console.print(f"[bold]{machine_['cpu']}, {machine_['usable_cpus']} CPUs, {machine_['memory_gb']} GB[/bold]")
+    for domain, rows in results["throughput"]["domains"].items():
+        table = Table(title=f"1. throughput, {domain} (zero latency, concurrency 8)")
+        for column in ("harness", "pairs", "reward", "pairs/s", "CPU s/pair", "CPU vs tau2", "speed vs tau2",
+                       "speed vs old loop"):
+            table.add_column(column, justify="left" if column == "harness" else "right")
+        for name, row in rows.items():
+            table.add_row(name, str(row["pairs"]), f"{row['mean_reward']:.3f}", f"{row['pairs_per_s']:.2f}",
+                          f"{row['cpu_s_per_pair']:.3f}", f"{row['cpu_vs_tau2']:.2f}",
+                          f"{row['pairs_per_s_vs_tau2']:.2f}×", f"{row['pairs_per_s_vs_old_loop']:.2f}×")
+        console.print(table)
+    table = Table(title=f"2. latency-bound efficiency ({results['latency']['latency_s'] * 1000:.0f} ms per call)")
+    for column in ("concurrency", "pairs", "calls", "ideal s", "run loop s", "efficiency"):
+        table.add_column(column, justify="right")
+    for row in results["latency"]["rows"]:
+        table.add_row(str(row["concurrency"]), str(row["pairs"]), str(row["calls"]), f"{row['ideal_s']:.1f}",
+                      f"{row['run_loop_s']:.1f}", f"{row['efficiency']:.2f}")
+    console.print(table)
+    checkpoint = results["checkpoint"]
+    table = Table(title=f"3. checkpoint cost ({checkpoint['record_bytes']:,} bytes per record)")
+    for column in ("writer", "results", "ms/result", "written ÷ final size", "reopen s"):
+        table.add_column(column, justify="left" if column == "writer" else "right")
+    for writer, key in (("ResultStore (append)", "result_store"), ("old run.py (rewrite)", "legacy_rewrite")):
+        for row in checkpoint[key]:
+            reopen = f"{row['reopen_s']:.2f}" if "reopen_s" in row else ""
+            table.add_row(writer, f"{row['results']:,}", f"{row['ms_per_result']:.2f}",
+                          f"{row['written_over_final']:.2f}", reopen)
+    console.print(table)
+    console.print(f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
+                  f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
+                  "(attached to running servers)")
+
+
+if __name__ == "__main__":
+    main()

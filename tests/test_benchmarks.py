@@ -1,0 +1,39 @@
+"""benchmarks/: the small benchmark (what CI runs) completes and reports every section, with every
+harness doing the same, correct work. Nothing here asserts a speed: the numbers are reported,
+not tested (README, "Performance")."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path):
+    output = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--small", "-o", str(output)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    print(done.stdout)  # the summary tables, in the test log
+    results = json.loads(output.read_text())
+
+    assert results["machine"]["usable_cpus"] >= 1
+    for domain, rows in results["throughput"]["domains"].items():
+        assert set(rows) == {"tau_exp", "tau_exp (workers=0)", "tau2 run_tasks", "old run.py loop"}
+        # Every harness ran the same pairs and the oracle scored 1.0 everywhere: a like-for-like comparison.
+        assert {row["pairs"] for row in rows.values()} == {10}
+        assert {row["mean_reward"] for row in rows.values()} == {1.0}
+        assert all(row["cpu_s_per_pair"] > 0 and row["pairs_per_s"] > 0 for row in rows.values())
+        cpus = results["machine"]["usable_cpus"]
+        assert len(rows["tau_exp"]["workers"]) == (cpus if cpus > 1 else 0)  # one worker process per CPU
+    latency = results["latency"]["rows"]
+    assert [row["concurrency"] for row in latency] == [1, 8, 32]
+    assert all(row["mean_reward"] == 1.0 and row["calls"] > row["pairs"] and 0 < row["efficiency"] for row in latency)
+    checkpoint = results["checkpoint"]
+    assert [row["results"] for row in checkpoint["result_store"]] == [100, 1000]
+    assert all(row["final_bytes"] >= row["results"] * checkpoint["record_bytes"] for row in checkpoint["result_store"])
+    assert [row["results"] for row in checkpoint["legacy_rewrite"]] == [100]
+    assert results["startup"]["embedded_default_s"] > results["startup"]["attached_s"] > 0
