@@ -91,7 +91,8 @@ def run_tau2(args: argparse.Namespace) -> dict:
 def run_legacy(args: argparse.Namespace) -> dict:
     from tau2.run import get_tasks
 
-    from tau_exp.bench.tau2 import EpisodeSpec, route_tau2_logs, run_episode
+    from tau_exp.bench import EpisodeSpec
+    from tau_exp.bench.tau2 import route_tau2_logs, run_episode
     from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, UserConfig
     from tau_exp.runloop import pair_seed
     from tau_exp.servers.endpoint import Endpoint

@@ -142,12 +142,29 @@ def _command(pid: int) -> str:
         return ""
 
 
+def process_cpu_s(pids: set[int]) -> float:
+    """User + system CPU seconds that the running processes `pids` have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def bytes_written() -> int:
     """Bytes this process has passed to write() so far (`wchar` of /proc/self/io)."""
     for line in Path("/proc/self/io").read_text().splitlines():
         if line.startswith("wchar:"):
             return int(line.split()[1])
     raise RuntimeError("no wchar in /proc/self/io")
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 def machine() -> dict:
@@ -158,7 +175,7 @@ def machine() -> dict:
                      if line.startswith("MemTotal"))
     return {
         "cpu": cpu,
-        "usable_cpus": len(os.sched_getaffinity(0)),
+        "usable_cpus": usable_cpus(),
         "memory_gb": round(memory_kb / 1024**2, 1),
         "os": platform.platform(),
         "python": platform.python_version(),

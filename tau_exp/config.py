@@ -24,7 +24,8 @@ from tau_exp.errors import ConfigError
 class Split(str, Enum):
     train = "train"
     test = "test"
-    base = "base"  # every task of the domain
+    base = "base"  # tau2: every task of the domain
+    dev = "dev"  # tau-bench v1: retail only
 
 
 class ServerKind(str, Enum):
@@ -140,6 +141,14 @@ class UserConfig(ModelConfig):
 
 
 @dataclass
+class BenchConfig:
+    """Which benchmark package runs the episodes (`conf/bench/` ↔ `tau_exp/bench/`)."""
+
+    name: str = "tau2"  # tau2 | tau_bench (the original tau-bench v1, when installed)
+    path: Optional[str] = None  # tau_bench: a checkout of tau-bench to import it from (else: installed)
+
+
+@dataclass
 class EnvConfig:
     name: str = MISSING  # tau2 domain: retail | airline
 
@@ -210,6 +219,7 @@ class TrackingConfig:
 
 @dataclass
 class ExperimentConfig:
+    bench: BenchConfig = field(default_factory=BenchConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -254,8 +264,16 @@ def validate(cfg: ExperimentConfig) -> None:
     from tau_exp.agents import AGENTS
     from tau_exp.users import USER_STRATEGIES
 
-    if cfg.env.name not in KNOWN_ENVS:
+    if cfg.bench.name == "tau_bench":
+        from tau_exp.bench.tau_bench import validate as validate_tau_bench
+
+        validate_tau_bench(cfg)
+    elif cfg.bench.name != "tau2":
+        raise ConfigError(f"bench.name={cfg.bench.name!r} is unknown; choose tau2 or tau_bench")
+    elif cfg.env.name not in KNOWN_ENVS:
         raise ConfigError(f"env.name={cfg.env.name!r} is not a tau2 domain; choose one of {', '.join(KNOWN_ENVS)}")
+    elif cfg.tasks.split == Split.dev:
+        raise ConfigError("tasks.split=dev is a tau-bench v1 split (bench=tau_bench); tau2 has train, test and base")
     if cfg.agent.name not in AGENTS:
         raise ConfigError(f"agent.name={cfg.agent.name!r} is unknown; choose one of {', '.join(sorted(AGENTS))}")
     if cfg.user.strategy not in USER_STRATEGIES:
@@ -264,7 +282,7 @@ def validate(cfg: ExperimentConfig) -> None:
         )
     if cfg.user.verify_attempts < 1:
         raise ConfigError(f"user.verify_attempts={cfg.user.verify_attempts} must be at least 1")
-    if cfg.agent.name == "few_shot":
+    if cfg.agent.name == "few_shot" and cfg.bench.name == "tau2":
         from tau_exp.agents.few_shot import check_examples
 
         check_examples(cfg.agent.few_shot)

@@ -21,7 +21,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from tau_exp import servers
-from tau_exp.bench import tau2 as bench
+from tau_exp import bench
+from tau_exp.bench.tau2 import route_tau2_logs, tune_gc
 from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, to_experiment_config
 from tau_exp.errors import IncompleteRun
@@ -41,19 +42,19 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     """Run the experiment that `cfg` describes, with its outputs in `job_dir`; return its metrics."""
     # 1. Validate the whole config (schema, ranges, combinations).
     experiment = to_experiment_config(cfg)
-    bench.route_tau2_logs(None)
+    route_tau2_logs(None)
 
-    # 2. The tasks: tau2's split, narrowed by ids or a range (bad ids name the valid range).
-    tasks = bench.select_tasks(experiment.env.name, experiment.tasks)
+    # 2. The tasks: the benchmark's split, narrowed by ids or a range (bad ids name the valid range).
+    tasks = bench.select_tasks(experiment.bench, experiment.env.name, experiment.tasks)
     tasks_by_id = {task.id: task for task in tasks}
     pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
-    bench.tune_gc()  # after the imports and the tasks: they are never collected
+    tune_gc()  # after the imports and the tasks: they are never collected
 
     # 3. The result store: lock the directory, refuse another experiment's results, read what is
     #    done; and the tracking run (W&B, continued when the job is resumed; or nothing).
     with ResultStore.open(job_dir, _manifest(experiment)) as store, \
             tracking_run(experiment, cfg, job_dir) as tracker:
-        bench.route_tau2_logs(job_dir / "tau2.log")
+        route_tau2_logs(job_dir / "tau2.log")
         todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
         log.info("%s: %d tasks × %d trials, %d to run (%d already finished) in %s",
                  experiment.env.name, len(tasks), experiment.run.num_trials, len(todo),
@@ -99,6 +100,7 @@ def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: li
                 agent=experiment.agent, assistant=assistant, user=user,
                 assistant_settings=experiment.model, user_settings=experiment.user, retry=experiment.run.retry,
                 max_steps=experiment.run.max_steps, max_errors=experiment.run.max_errors,
+                bench=experiment.bench.name, split=experiment.tasks.split.value,
             )
             return workers.run(spec) if workers else bench.run_episode(spec, cancel)
 
@@ -133,6 +135,7 @@ def _manifest(experiment: ExperimentConfig) -> Manifest:
                 "max_tokens": model.max_tokens, "llm_args": json.loads(json.dumps(model.llm_args, default=str))}
 
     identity = {
+        **({"bench": experiment.bench.name} if experiment.bench.name != "tau2" else {}),  # tau2 dirs stay as they were
         "env": experiment.env.name,
         "agent": experiment.agent.name,
         "few_shot": dataclasses.asdict(experiment.agent.few_shot) if experiment.agent.name == "few_shot" else None,

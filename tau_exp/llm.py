@@ -109,6 +109,12 @@ class ChatModel:
 
         `purpose` says what the call is for (a reply, or a strategy's verify/reflect step); it
         travels as a header with the episode's tag, for tracing and for the oracle."""
+        return self._to_message(self.response(messages, tools, purpose))
+
+    def response(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+                 purpose: str = "reply") -> Any:
+        """The same call, returning litellm's response as it came (for code that reads it
+        itself, such as tau-bench v1's agents); token counts are recorded either way."""
         kwargs: dict[str, Any] = dict(
             model=self.endpoint.litellm_model,
             messages=messages,
@@ -154,7 +160,11 @@ class ChatModel:
         finally:
             self.stats.calls += 1
             self.stats.latency_s += time.perf_counter() - started
-        return self._to_message(response)
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            self.stats.prompt_tokens += usage.prompt_tokens or 0
+            self.stats.completion_tokens += usage.completion_tokens or 0
+        return response
 
     def _sleep(self, seconds: float) -> None:
         if self.cancel.wait(seconds):
@@ -173,9 +183,6 @@ class ChatModel:
 
     def _to_message(self, response: Any) -> AssistantMessage:
         usage = getattr(response, "usage", None)
-        if usage is not None:
-            self.stats.prompt_tokens += usage.prompt_tokens or 0
-            self.stats.completion_tokens += usage.completion_tokens or 0
         try:
             choice = response.choices[0].message
         except (AttributeError, IndexError) as error:

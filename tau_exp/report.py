@@ -5,8 +5,9 @@ CSV, and plots as PNG.
     python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR]
 
 Jobs of the same configuration (e.g. the shards of a sweep) are pooled: their results are
-scored together, as one run over all their tasks. Rewards and successes are tau2's, as recorded
-in each job's results.jsonl; nothing is re-scored.
+scored together, as one run over all their tasks. Rewards and successes are the benchmark's, as
+recorded in each job's results.jsonl; nothing is re-scored. The results files of tau-bench v1's
+run.py (`<strategy>-<model>-..._user-....json`, or a folder of them) are read too.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from statistics import NormalDist, fmean, stdev
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from omegaconf import OmegaConf
 from pydantic import BaseModel
 
+from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results
 from tau_exp.checkpoint import RESULTS_FILE, read_results
 from tau_exp.display import write_table
 from tau_exp.errors import TauExpError, exit_on_user_error
@@ -42,7 +44,7 @@ class ConfigRow(BaseModel):
     model: str
     user: str
     user_strategy: str
-    jobs: int
+    jobs: int  # job directories (or v1 results files) pooled
     tasks: int  # tasks with at least one scored trial
     avg_reward: Optional[float]
     ci_low: Optional[float]  # 95% normal interval of the mean over tasks of each task's mean reward
@@ -60,27 +62,46 @@ class ConfigRow(BaseModel):
         return f"{self.env} · {self.agent} · {_short(self.model)} · {_short(self.user)} ({self.user_strategy})"
 
 
-def find_job_dirs(paths: list[Path]) -> list[Path]:
-    """Job directories: each path is a job directory or a sweep directory of them."""
-    found: list[Path] = []
+class Source(NamedTuple):
+    """The results of one job directory or one v1 results file, with its configuration."""
+
+    key: tuple[str, str, str, str, str]  # env, agent, model, user, user strategy
+    results: list[EpisodeResult]
+    wall_time_s: float  # the job's last invocation (0 for v1 files: they do not say)
+
+
+def find_sources(paths: list[Path]) -> list[Source]:
+    """Each path is a job directory, a sweep directory of them, a v1 results file or a folder of them."""
+    found: list[Source] = []
     for path in paths:
-        if (path / RESULTS_FILE).exists():
-            found.append(path)
+        if is_v1_results_file(path):
+            found.append(_v1_source(path))
+        elif (path / RESULTS_FILE).exists():
+            found.append(_job_source(path))
         elif path.is_dir() and (jobs := [job for job in job_dirs(path) if (job / RESULTS_FILE).exists()]):
-            found.extend(jobs)
+            found.extend(_job_source(job) for job in jobs)
+        elif path.is_dir() and (files := sorted(file for file in path.glob("*.json") if is_v1_results_file(file))):
+            found.extend(_v1_source(file) for file in files)
         else:
-            raise TauExpError(f"{path} holds no tau_exp results (no {RESULTS_FILE} in it or in its job directories): "
-                              "give sweep directories (outputs/multirun/<date>/<time>) or job directories")
+            raise TauExpError(f"{path} holds no results (no {RESULTS_FILE} in it or in its job directories, and no "
+                              "tau-bench v1 results file): give sweep directories (outputs/multirun/<date>/<time>), job "
+                              "directories, or v1 results files")
     return found
 
 
-def config_key(job_dir: Path) -> tuple[str, str, str, str, str]:
+def _job_source(job_dir: Path) -> Source:
     cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-    return (str(cfg.env.name), str(cfg.agent.name), str(cfg.model.name), str(cfg.user.name), str(cfg.user.strategy))
+    key = (str(cfg.env.name), str(cfg.agent.name), str(cfg.model.name), str(cfg.user.name), str(cfg.user.strategy))
+    return Source(key, read_results(job_dir), _wall_time(job_dir))
 
 
-def config_row(key: tuple[str, str, str, str, str], job_dirs_of_config: list[Path]) -> ConfigRow:
-    results: list[EpisodeResult] = [r for job in job_dirs_of_config for r in read_results(job)]
+def _v1_source(path: Path) -> Source:
+    configuration, results = read_v1_results(path)
+    return Source(tuple(configuration), results, 0.0)  # type: ignore[arg-type]
+
+
+def config_row(key: tuple[str, str, str, str, str], sources: list[Source]) -> ConfigRow:
+    results: list[EpisodeResult] = [r for source in sources for r in source.results]
     scored = [r for r in results if r.status == Status.scored and r.reward is not None]
     rewards_by_task: dict[str, list[float]] = defaultdict(list)
     successes: dict[str, list[bool]] = defaultdict(list)
@@ -94,14 +115,14 @@ def config_row(key: tuple[str, str, str, str, str], job_dirs_of_config: list[Pat
     passes = {k: value for k in range(1, max_trials + 1) if (value := pass_hat_k(counts, k)) is not None}
     env, agent, model, user, strategy = key
     return ConfigRow(
-        env=env, agent=agent, model=model, user=user, user_strategy=strategy, jobs=len(job_dirs_of_config),
+        env=env, agent=agent, model=model, user=user, user_strategy=strategy, jobs=len(sources),
         tasks=len(rewards_by_task), avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
         ci_low=low, ci_high=high, pass_hat_k=passes, results=len(scored),
         infra_errors=sum(r.status == Status.infra_error for r in results),
         harness_errors=sum(r.status == Status.harness_error for r in results),
         prompt_tokens=sum(u.prompt_tokens for r in results for u in r.usage.values()),
         completion_tokens=sum(u.completion_tokens for r in results for u in r.usage.values()),
-        wall_time_s=sum(_wall_time(job) for job in job_dirs_of_config),
+        wall_time_s=sum(source.wall_time_s for source in sources),
     )
 
 
@@ -117,10 +138,10 @@ def mean_interval(values: list[float]) -> tuple[Optional[float], Optional[float]
 
 
 def build_report(paths: list[Path]) -> list[ConfigRow]:
-    by_config: dict[tuple[str, str, str, str, str], list[Path]] = defaultdict(list)
-    for job_dir in find_job_dirs(paths):
-        by_config[config_key(job_dir)].append(job_dir)
-    return [config_row(key, jobs) for key, jobs in sorted(by_config.items())]
+    by_config: dict[tuple[str, str, str, str, str], list[Source]] = defaultdict(list)
+    for source in find_sources(paths):
+        by_config[source.key].append(source)
+    return [config_row(key, sources) for key, sources in sorted(by_config.items())]
 
 
 def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:

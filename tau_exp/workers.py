@@ -22,12 +22,14 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from tau_exp.bench.tau2 import EpisodeSpec, route_tau2_logs, run_episode, tune_gc
+from tau_exp.bench import EpisodeSpec, run_episode
+from tau_exp.bench.tau2 import route_tau2_logs, tune_gc
 from tau_exp.llm import Cancelled
 from tau_exp.records import EpisodeResult, ErrorInfo, Status
 
@@ -60,8 +62,8 @@ class EpisodeWorkers:
         self._workers: list[_Worker] = []
         for _ in range(processes):
             ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, shared_cancel, threads, tau2_log), daemon=True,
-                                      name="tau_exp-episodes")
+            process = context.Process(target=_serve, args=(theirs, shared_cancel, threads, tau2_log, sys.path),
+                                      daemon=True, name="tau_exp-episodes")
             process.start()
             theirs.close()
             self._workers.append(_Worker(process, ours))
@@ -168,8 +170,11 @@ def _died(spec: EpisodeSpec, cause: str) -> EpisodeResult:
                          error=ErrorInfo(type="WorkerDied", message=cause))
 
 
-def _serve(connection: Connection, cancel, threads: int, tau2_log: Path | None) -> None:
+def _serve(connection: Connection, cancel, threads: int, tau2_log: Path | None, job_sys_path: list[str]) -> None:
     """A worker process: run the episodes it is sent, `threads` at a time, and send back results."""
+    # The forkserver keeps the import path of its first job: add what this job imports from
+    # (e.g. a tau-bench checkout named by bench.path).
+    sys.path[:0] = [entry for entry in job_sys_path if entry not in sys.path]
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
         signal.signal(signum, signal.SIG_IGN)
     route_tau2_logs(tau2_log)

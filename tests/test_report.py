@@ -99,4 +99,4 @@ def test_a_path_without_results_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report_cli([str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "holds no tau_exp results" in capsys.readouterr().err
+    assert "holds no results" in capsys.readouterr().err

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tau_exp import experiment
-from tau_exp.bench.tau2 import EpisodeSpec, select_tasks
+from tau_exp.bench import EpisodeSpec
+from tau_exp.bench.tau2 import select_tasks
 from tau_exp.checkpoint import read_results
 from tau_exp.config import to_experiment_config
 from tau_exp.llm import Cancelled

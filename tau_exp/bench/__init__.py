@@ -1,2 +1,141 @@
-"""Benchmark adapters: which tasks exist and how one (task, trial) episode is run and scored.
-`tau2.py` is the tau2-bench adapter (retail, airline, telecom)."""
+"""Benchmark adapters: which tasks exist, and how one (task, trial) episode is run and scored.
+
+`tau2.py` is the tau2-bench adapter (`bench=tau2`, the default); `tau_bench.py` runs the original
+tau-bench v1 package when it is installed (`bench=tau_bench`). Both take an `EpisodeSpec` and
+return an `EpisodeResult`; the reward is always the benchmark's own. This module holds what
+they share: the spec, the task selection, the models and the record of one episode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol, Sequence
+
+from tau_exp.config import AgentConfig, BenchConfig, ModelConfig, RetryConfig, TasksConfig, UserConfig
+from tau_exp.errors import ConfigError, InfraError
+from tau_exp.records import EpisodeResult, ErrorInfo, Status, TokenUsage
+from tau_exp.servers.endpoint import Endpoint
+from tau_exp.tags import EpisodeTag
+
+log = logging.getLogger(__name__)
+
+
+class Task(Protocol):
+    id: str
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """Everything one (task, trial) needs, and nothing from the job around it (picklable: it
+    goes to the worker processes)."""
+
+    domain: str
+    task: object  # the adapter's task
+    trial: int
+    seed: int
+    agent: AgentConfig
+    assistant: Endpoint
+    user: Endpoint
+    assistant_settings: ModelConfig
+    user_settings: UserConfig
+    retry: RetryConfig
+    max_steps: int
+    max_errors: int
+    bench: str = "tau2"
+    split: str = "test"
+
+
+def select_tasks(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig) -> list:
+    """The job's tasks (each with an `id`): the split, narrowed by ids or a range, then the shard."""
+    if bench.name == "tau_bench":
+        from tau_exp.bench import tau_bench as adapter
+    else:
+        from tau_exp.bench import tau2 as adapter  # type: ignore[no-redef]
+    return select(adapter.load_tasks(domain, tasks_cfg.split.value), domain, tasks_cfg)
+
+
+def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
+    """Run and score one episode with its benchmark's adapter."""
+    if spec.bench == "tau_bench":
+        from tau_exp.bench import tau_bench as adapter
+    else:
+        from tau_exp.bench import tau2 as adapter  # type: ignore[no-redef]
+    return adapter.run_episode(spec, cancel)
+
+
+def select(tasks: Sequence[Task], domain: str, tasks_cfg: TasksConfig) -> list:
+    """Apply `tasks.ids` or `tasks.start`/`tasks.end`, then the shard, to a split's tasks;
+    ConfigError names the valid range."""
+    split = tasks_cfg.split.value
+    if tasks_cfg.ids is not None:
+        by_id = {task.id: task for task in tasks}
+        unknown = [task_id for task_id in tasks_cfg.ids if str(task_id) not in by_id]
+        if unknown:
+            raise ConfigError(
+                f"task id(s) {', '.join(map(str, unknown))} not in {domain}/{split}, which has "
+                f"{len(tasks)} tasks with ids {_describe_ids(list(by_id))}"
+            )
+        selected = [by_id[str(task_id)] for task_id in dict.fromkeys(tasks_cfg.ids)]
+    else:
+        end = len(tasks) if tasks_cfg.end is None else tasks_cfg.end
+        if tasks_cfg.start >= len(tasks) or end > len(tasks):
+            raise ConfigError(
+                f"tasks.start={tasks_cfg.start}, tasks.end={tasks_cfg.end} is out of range: {domain}/{split} "
+                f"has {len(tasks)} tasks, so start must be in 0..{len(tasks) - 1} and end in 1..{len(tasks)}"
+            )
+        selected = list(tasks[tasks_cfg.start:end])
+    shard = selected[tasks_cfg.shard::tasks_cfg.num_shards]
+    if not shard:
+        raise ConfigError(f"tasks.shard={tasks_cfg.shard} of tasks.num_shards={tasks_cfg.num_shards} is empty: the "
+                          f"selection has only {len(selected)} tasks")
+    return shard
+
+
+def _describe_ids(ids: list[str]) -> str:
+    if all(i.isdigit() for i in ids):
+        numbers = sorted(int(i) for i in ids)
+        if numbers == list(range(numbers[0], numbers[-1] + 1)):
+            return f"{numbers[0]}..{numbers[-1]}"
+        return ", ".join(map(str, numbers))
+    return ", ".join(ids[:20]) + (" ..." if len(ids) > 20 else "")
+
+
+class Episode:
+    """One episode's two models (tagged with the episode) and the record it ends with."""
+
+    def __init__(self, spec: EpisodeSpec, task_id: str, cancel: threading.Event | None) -> None:
+        from tau_exp.llm import ChatModel  # litellm: slow to import, and not needed to read results
+
+        self.spec = spec
+        self.task_id = task_id
+        split = spec.split if spec.bench != "tau2" else None  # tau2's task ids are unique in a domain
+        self.models = {
+            role: ChatModel(endpoint, settings, spec.retry,
+                            EpisodeTag(spec.domain, task_id, spec.trial, role, spec.bench, split), cancel)
+            for role, endpoint, settings in (("assistant", spec.assistant, spec.assistant_settings),
+                                             ("user", spec.user, spec.user_settings))
+        }
+        self.started_at = datetime.now(timezone.utc).isoformat()
+        self._started = time.perf_counter()
+
+    def record(self, status: Status, **fields) -> EpisodeResult:
+        return EpisodeResult(
+            task_id=self.task_id, trial=self.spec.trial, seed=self.spec.seed, status=status,
+            usage={role: TokenUsage(**vars(model.stats)) for role, model in self.models.items()},
+            started_at=self.started_at, duration_s=time.perf_counter() - self._started, **fields,
+        )
+
+    def failed(self, error: Exception) -> EpisodeResult:
+        """The record of an episode that raised: an infra error (a model server failed after
+        retries) or a harness error (a bug in tau_exp or the benchmark). Neither is scored; both
+        are rerun on resume."""
+        if isinstance(error, InfraError):
+            return self.record(Status.infra_error, error=ErrorInfo(type="InfraError", message=str(error)))
+        log.error("task %s trial %d failed unexpectedly", self.task_id, self.spec.trial, exc_info=error)
+        return self.record(Status.harness_error, error=ErrorInfo(
+            type=type(error).__name__, message=str(error)[:2000], traceback="".join(traceback.format_exception(error))))

@@ -3,8 +3,8 @@
 An episode is self-contained (no config, no files): a fresh tau2 environment, the assistant
 strategy and the user simulator talking to their endpoints, tau2's Orchestrator driving the
 conversation and tau2's own `evaluate_simulation` giving the reward. The reward is never
-computed here. Everything an episode needs is in its picklable `EpisodeSpec`, so episodes can
-run in worker processes as well as in threads.
+computed here. Everything an episode needs is in its picklable `EpisodeSpec`, so episodes run in
+worker processes as well as in threads.
 """
 
 from __future__ import annotations
@@ -12,18 +12,12 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
-import traceback
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, TasksConfig, UserConfig
-from tau_exp.errors import ConfigError, InfraError
-from tau_exp.llm import Cancelled, ChatModel, ModelFault
-from tau_exp.records import EpisodeResult, ErrorInfo, Status, TokenUsage
-from tau_exp.servers.endpoint import Endpoint
-from tau_exp.tags import EpisodeTag
+from tau_exp.bench import Episode, EpisodeSpec, select
+from tau_exp.config import TasksConfig
+from tau_exp.llm import Cancelled, ModelFault
+from tau_exp.records import EpisodeResult, Status
 
 log = logging.getLogger(__name__)
 
@@ -64,62 +58,8 @@ def load_tasks(domain: str, split: str) -> list:
 
 
 def select_tasks(domain: str, tasks_cfg: TasksConfig) -> list:
-    """Apply `tasks.ids` or `tasks.start`/`tasks.end`, then the shard, to the split; ConfigError
-    names the valid range."""
-    selected = _select(domain, tasks_cfg)
-    shard = selected[tasks_cfg.shard::tasks_cfg.num_shards]
-    if not shard:
-        raise ConfigError(f"tasks.shard={tasks_cfg.shard} of tasks.num_shards={tasks_cfg.num_shards} is empty: the "
-                          f"selection has only {len(selected)} tasks")
-    return shard
-
-
-def _select(domain: str, tasks_cfg: TasksConfig) -> list:
-    split = tasks_cfg.split.value
-    tasks = load_tasks(domain, split)
-    if tasks_cfg.ids is not None:
-        by_id = {task.id: task for task in tasks}
-        unknown = [task_id for task_id in tasks_cfg.ids if str(task_id) not in by_id]
-        if unknown:
-            raise ConfigError(
-                f"task id(s) {', '.join(map(str, unknown))} not in {domain}/{split}, which has "
-                f"{len(tasks)} tasks with ids {_describe_ids(list(by_id))}"
-            )
-        return [by_id[str(task_id)] for task_id in dict.fromkeys(tasks_cfg.ids)]
-    end = len(tasks) if tasks_cfg.end is None else tasks_cfg.end
-    if tasks_cfg.start >= len(tasks) or end > len(tasks):
-        raise ConfigError(
-            f"tasks.start={tasks_cfg.start}, tasks.end={tasks_cfg.end} is out of range: {domain}/{split} "
-            f"has {len(tasks)} tasks, so start must be in 0..{len(tasks) - 1} and end in 1..{len(tasks)}"
-        )
-    return tasks[tasks_cfg.start:end]
-
-
-def _describe_ids(ids: list[str]) -> str:
-    if all(i.isdigit() for i in ids):
-        numbers = sorted(int(i) for i in ids)
-        if numbers == list(range(numbers[0], numbers[-1] + 1)):
-            return f"{numbers[0]}..{numbers[-1]}"
-        return ", ".join(map(str, numbers))
-    return ", ".join(ids[:20]) + (" ..." if len(ids) > 20 else "")
-
-
-@dataclass(frozen=True)
-class EpisodeSpec:
-    """Everything one (task, trial) needs, and nothing from the job around it."""
-
-    domain: str
-    task: object  # tau2 Task
-    trial: int
-    seed: int
-    agent: AgentConfig
-    assistant: Endpoint
-    user: Endpoint
-    assistant_settings: ModelConfig
-    user_settings: UserConfig
-    retry: RetryConfig
-    max_steps: int
-    max_errors: int
+    """The tasks of the split that `tasks_cfg` selects (see tau_exp.bench.select)."""
+    return select(load_tasks(domain, tasks_cfg.split.value), domain, tasks_cfg)
 
 
 def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
@@ -135,20 +75,8 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     from tau_exp.users import user_class
 
     task = spec.task
-    started_at = datetime.now(timezone.utc).isoformat()
-    started = time.perf_counter()
-    models = {
-        role: ChatModel(endpoint, settings, spec.retry, EpisodeTag(spec.domain, task.id, spec.trial, role), cancel)
-        for role, endpoint, settings in (("assistant", spec.assistant, spec.assistant_settings),
-                                         ("user", spec.user, spec.user_settings))
-    }
-
-    def record(status: Status, **fields) -> EpisodeResult:
-        return EpisodeResult(
-            task_id=task.id, trial=spec.trial, seed=spec.seed, status=status,
-            usage={role: TokenUsage(**vars(model.stats)) for role, model in models.items()},
-            started_at=started_at, duration_s=time.perf_counter() - started, **fields,
-        )
+    episode = Episode(spec, task.id, cancel)
+    models = episode.models
 
     try:
         environment = registry.get_env_constructor(spec.domain)()
@@ -170,15 +98,11 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
                                           solo_mode=False, domain=spec.domain)
     except Cancelled:
         raise
-    except InfraError as error:
-        return record(Status.infra_error, error=ErrorInfo(type="InfraError", message=str(error)))
-    except Exception as error:  # a bug in tau_exp or tau2: recorded, not scored, rerun on resume
-        log.exception("task %s trial %d failed unexpectedly", task.id, spec.trial)
-        return record(Status.harness_error, error=ErrorInfo(
-            type=type(error).__name__, message=str(error)[:2000], traceback=traceback.format_exc()))
+    except Exception as error:  # infra (a server failed after retries) or a bug: not scored, rerun on resume
+        return episode.failed(error)
 
     messages = [m.model_dump(mode="json", exclude={"raw_data"}) for m in simulation.messages]
-    return record(
+    return episode.record(
         Status.scored,
         reward=reward_info.reward,
         termination_reason=TerminationReason(simulation.termination_reason).value,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from tau_exp.agents.parsing import RESPOND, Action, ParseError, format_action, parse_action
@@ -36,19 +37,19 @@ class OracleScript:
     """Knows every task of every domain (loaded on first use) and answers for either role."""
 
     def __init__(self) -> None:
-        self._tasks: dict[str, dict[str, Any]] = {}
+        self._tasks: dict[tuple[str, str, str | None], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def task(self, domain: str, task_id: str):
+    def task(self, domain: str, task_id: str, bench: str = "tau2", split: str | None = None):
+        """The task a request is about: a tau2 task, or a tau-bench v1 task in tau2's shape."""
+        source = (bench, domain, split if bench != "tau2" else None)
         with self._lock:
-            if domain not in self._tasks:
-                from tau2.run import load_tasks
-
-                self._tasks[domain] = {task.id: task for task in load_tasks(domain, None)}
+            if source not in self._tasks:
+                self._tasks[source] = _load_tasks(*source)
         try:
-            return self._tasks[domain][task_id]
+            return self._tasks[source][task_id]
         except KeyError:
-            raise KeyError(f"no task {task_id!r} in tau2 domain {domain!r}") from None
+            raise KeyError(f"no task {task_id!r} in {bench} domain {domain!r}" + (f", split {split}" if split else "")) from None
 
     def reply(self, role: str, purpose: str, task, messages: list[dict[str, Any]], tools_offered: bool) -> Reply:
         if role == "user":
@@ -59,6 +60,26 @@ class OracleScript:
         if reply.tool_calls:  # no tools offered: the same action, written as text
             return Reply(content=_as_text_action(Action(reply.tool_calls[0].name, reply.tool_calls[0].arguments)))
         return Reply(content=_as_text_action(Action(RESPOND, {"content": reply.content})))
+
+
+def _load_tasks(bench: str, domain: str, split: str | None) -> dict[str, Any]:
+    if bench == "tau_bench":
+        from tau_exp.bench.tau_bench import import_tau_bench, load_tasks as load_v1_tasks
+
+        import_tau_bench(None)  # the oracle's own environment must be able to import tau_bench
+        return {task.id: _v1_as_tau2(task.task) for task in load_v1_tasks(domain, split or "test")}
+    from tau2.run import load_tasks
+
+    return {task.id: task for task in load_tasks(domain, None)}
+
+
+def _v1_as_tau2(task) -> SimpleNamespace:
+    """A tau-bench v1 task in the shape this script reads: gold actions (respond actions are the
+    conversation, not tool calls), the outputs to communicate, the user's instruction."""
+    actions = [SimpleNamespace(name=a.name, arguments=a.kwargs, requestor="assistant")
+               for a in task.actions if a.name != RESPOND]
+    return SimpleNamespace(evaluation_criteria=SimpleNamespace(actions=actions, communicate_info=list(task.outputs)),
+                           user_scenario=SimpleNamespace(instructions=task.instruction))
 
 
 def _as_text_action(action: Action) -> str:

@@ -102,7 +102,7 @@ def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None,
             stats["untagged"] += 1
             return _error(400, "the oracle needs the X-Tau-Exp-* headers that tau_exp sends with every call")
         try:
-            task = script.task(tag.domain, tag.task_id)
+            task = script.task(tag.domain, tag.task_id, tag.bench, tag.split)
         except KeyError as error:
             return _error(404, str(error))
         if latency_s:

@@ -4,6 +4,7 @@ process on 127.0.0.1, like any other model server, and stop it when the job ends
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 import time
@@ -53,7 +54,9 @@ def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoi
     api_key = secrets.token_urlsafe(24)
     command = oracle_command(model, port_file)
     log.info("starting %s oracle server: %s (log %s)", role, " ".join(command), log_path)
-    process = start_process(command, log_path, env={API_KEY_ENV: api_key})
+    # The oracle imports what the job imports (e.g. a tau-bench checkout named by bench.path).
+    python_path = os.pathsep.join(entry for entry in (os.environ.get("PYTHONPATH", ""), *sys.path) if entry)
+    process = start_process(command, log_path, env={API_KEY_ENV: api_key, "PYTHONPATH": python_path})
     try:
         port = _wait_for_port(port_file, process, model.server.ready_timeout_s, log_path)
         endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", model.name, model.provider, api_key)

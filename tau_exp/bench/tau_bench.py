@@ -1,0 +1,204 @@
+"""The tau-bench v1 adapter (`bench=tau_bench`): the original tau-bench package's environments,
+splits, agent strategies, user strategies and reward, run by tau_exp's servers, run loop,
+metrics and tracking.
+
+Thin on purpose: v1 runs each episode itself — `get_env(...)` builds the environment with its
+user simulator, the strategy's `agent.solve(env, task_index)` talks and returns v1's own reward.
+What this adapter adds is where the model calls go. v1's agents and user simulators call
+`litellm.completion` with a model name only (the old workflow exported USER_MODEL_API_BASE and
+patched run.py); here the module-level `completion` of v1's agent and user modules is routed,
+per episode and thread, to the episode's `ChatModel`: its endpoint and key, retries, headers, and
+infra errors that are recorded as such instead of as reward 0 (v1's run.py scored every
+exception 0).
+
+Task ids are positions in v1's split ("0", "1", ...), as in v1's results files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tau_exp.bench import Episode, EpisodeSpec
+from tau_exp.config import ExperimentConfig
+from tau_exp.errors import ConfigError
+from tau_exp.llm import Cancelled, ChatModel, ModelFault
+from tau_exp.records import EpisodeResult, ErrorInfo, Status
+
+SPLITS = {"retail": ("train", "test", "dev"), "airline": ("test",)}
+AGENT_STRATEGIES = {"tool_calling": "tool-calling", "act": "act", "react": "react", "few_shot": "few-shot"}
+USER_STRATEGIES = ("llm", "react", "verify", "reflection")  # v1's `human` needs a person at the terminal
+INSTALL_HINT = ("install a checkout of it (git clone https://github.com/sierra-research/tau-bench && "
+                "pip install -e tau-bench), or point bench.path at the checkout")
+# What v1 itself raises on a model's malformed output (tool-call arguments that are not JSON, a
+# ReAct action without name/arguments): the model's mistake, scored 0 as v1 scores it.
+MODEL_MISTAKES = (json.JSONDecodeError, AssertionError, ValidationError)
+
+
+def import_tau_bench(path: str | None) -> None:
+    """Make `tau_bench` importable (from `path`, a checkout, when given) or raise ConfigError."""
+    if path is not None:
+        checkout = Path(path).expanduser().resolve()
+        if not (checkout / "tau_bench" / "__init__.py").is_file():
+            raise ConfigError(f"bench.path={path} is not a tau-bench checkout (no tau_bench/__init__.py in it): "
+                              f"{INSTALL_HINT}")
+        if str(checkout) not in sys.path:
+            sys.path.insert(0, str(checkout))
+    try:
+        importlib.import_module("tau_bench.envs")
+    except ImportError as error:
+        raise ConfigError(f"bench=tau_bench needs the original tau-bench package, which cannot be imported here "
+                          f"({error}): {INSTALL_HINT}") from None
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """The checks of `bench=tau_bench`, before anything starts."""
+    import_tau_bench(cfg.bench.path)
+    if cfg.env.name not in SPLITS:
+        raise ConfigError(f"env.name={cfg.env.name!r} is not a tau-bench v1 environment; choose retail or airline")
+    if cfg.tasks.split.value not in SPLITS[cfg.env.name]:
+        raise ConfigError(f"tasks.split={cfg.tasks.split.value} does not exist in tau-bench v1's {cfg.env.name}; "
+                          f"choose {' or '.join(SPLITS[cfg.env.name])}")
+    if cfg.user.strategy not in USER_STRATEGIES:
+        raise ConfigError(f"user.strategy={cfg.user.strategy} is not a tau-bench v1 user strategy here; choose one of "
+                          f"{', '.join(USER_STRATEGIES)}")
+    if cfg.agent.name == "few_shot":
+        few_shot_displays(cfg.agent.few_shot.path, cfg.agent.few_shot.num)
+
+
+def few_shot_displays(path: str, num: int) -> list[str]:
+    """v1's few-shot file: JSONL, one example conversation per line in its `messages_display`."""
+    try:
+        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+        displays = [json.loads(line)["messages_display"] for line in lines]
+    except OSError as error:
+        raise ConfigError(f"agent.few_shot.path={path}: {error.strerror}") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(f"agent.few_shot.path={path} is not a tau-bench v1 few-shot file (JSONL, each line an "
+                          "object with `messages_display`), e.g. tau_bench/agents/few_shot_data/*.jsonl") from None
+    if len(displays) < num:
+        raise ConfigError(f"agent.few_shot.path={path} has {len(displays)} examples; agent.few_shot.num={num} needs "
+                          "that many")
+    return displays
+
+
+@dataclass(frozen=True)
+class IndexedTask:
+    """A v1 task and its position in the split (v1 tasks have no other id)."""
+
+    id: str
+    index: int
+    task: Any  # tau_bench.types.Task
+
+
+def load_tasks(domain: str, split: str) -> list[IndexedTask]:
+    """The tasks of a v1 split, in v1's order."""
+    from tau_bench.envs import get_env
+
+    # The `human` user simulator calls no model when the environment is built.
+    env = get_env(domain, user_strategy="human", user_model="none", task_split=split, task_index=0)
+    return [IndexedTask(str(index), index, task) for index, task in enumerate(env.tasks)]
+
+
+def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
+    """Run one v1 episode (v1's environment, agent, user simulator and reward). Infra failures
+    and unexpected exceptions become records with an error status; `Cancelled` propagates."""
+    from tau_bench.envs import get_env
+
+    _route_completions()
+    task: IndexedTask = spec.task  # type: ignore[assignment]
+    episode = Episode(spec, task.id, cancel)
+    _episode.models = episode.models
+    _episode.user_purpose = "react" if spec.user_settings.strategy == "react" else "reply"
+    try:
+        env = get_env(spec.domain, user_strategy=spec.user_settings.strategy, user_model=spec.user.model,
+                      task_split=spec.split, user_provider=spec.user.provider, task_index=task.index)
+        solved = _agent(spec, env).solve(env, task_index=task.index, max_num_steps=spec.max_steps)
+    except Cancelled:
+        raise
+    except (ModelFault, *MODEL_MISTAKES) as error:
+        role = error.role if isinstance(error, ModelFault) else "assistant"
+        return episode.record(Status.scored, reward=0.0, termination_reason=f"{'agent' if role == 'assistant' else 'user'}_error",
+                              error=ErrorInfo(type=type(error).__name__, message=str(error)[:2000]))
+    except Exception as error:
+        return episode.failed(error)
+    finally:
+        _episode.models = None
+    return episode.record(
+        Status.scored,
+        reward=solved.reward,
+        termination_reason=_termination_reason(solved.info),
+        reward_info=solved.info.get("reward_info"),
+        messages=json.loads(json.dumps(solved.messages, default=str)),
+        num_turns=sum(1 for m in solved.messages if m.get("role") in ("user", "assistant")),
+    )
+
+
+def _agent(spec: EpisodeSpec, env: Any) -> Any:
+    """The v1 agent of the strategy, as v1's run.py `agent_factory` builds it."""
+    common = dict(tools_info=env.tools_info, wiki=env.wiki, model=spec.assistant.model,
+                  provider=spec.assistant.provider, temperature=spec.assistant_settings.temperature)
+    name = spec.agent.name
+    if name == "tool_calling":
+        from tau_bench.agents.tool_calling_agent import ToolCallingAgent
+
+        return ToolCallingAgent(**common)
+    if name in ("act", "react"):
+        from tau_bench.agents.chat_react_agent import ChatReActAgent
+
+        return ChatReActAgent(**common, use_reasoning=name == "react")
+    from tau_bench.agents.few_shot_agent import FewShotToolCallingAgent
+
+    return FewShotToolCallingAgent(**common, few_shot_displays=few_shot_displays(spec.agent.few_shot.path,
+                                                                                spec.agent.few_shot.num),
+                                   num_few_shots=spec.agent.few_shot.num)
+
+
+def _termination_reason(info: dict[str, Any]) -> str:
+    if not info.get("reward_info"):
+        return "max_steps"  # solve() ran out of steps before the episode was done
+    return "user_stop" if info.get("source") == "user" else "agent_stop"  # ###STOP###, or a transfer
+
+
+# The model calls of v1's agents (assistant) and user simulators (user): module-level names
+# bound by `from litellm import completion`, replaced once per process by the episode router.
+_COMPLETION_MODULES = {
+    "tau_bench.agents.tool_calling_agent": "assistant",
+    "tau_bench.agents.chat_react_agent": "assistant",
+    "tau_bench.agents.few_shot_agent": "assistant",
+    "tau_bench.envs.user": "user",
+}
+_episode = threading.local()  # the models of the episode this thread runs
+_routing_lock = threading.Lock()
+
+
+def _route_completions() -> None:
+    with _routing_lock:
+        for module_name, role in _COMPLETION_MODULES.items():
+            module = importlib.import_module(module_name)
+            if not getattr(module.completion, "routed_by_tau_exp", False):
+                module.completion = _routed_completion(role)
+
+
+def _routed_completion(role: str):
+    def completion(*, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, **_: Any) -> Any:
+        # The model name, provider and temperature v1 passes are the episode's own settings.
+        models: dict[str, ChatModel] | None = getattr(_episode, "models", None)
+        if models is None:
+            raise RuntimeError("tau-bench called a model outside a tau_exp episode")
+        purpose = _episode.user_purpose if role == "user" else "reply"
+        response = models[role].response(messages, tools, purpose)
+        hidden = getattr(response, "_hidden_params", None)
+        if isinstance(hidden, dict) and hidden.get("response_cost") is None:
+            hidden["response_cost"] = 0.0  # unpriced (local) models: v1's agents add the costs up
+        return response
+
+    completion.routed_by_tau_exp = True  # type: ignore[attr-defined]
+    return completion

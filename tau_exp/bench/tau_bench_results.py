@@ -1,0 +1,68 @@
+"""The results files of tau-bench v1's `run.py`, read as tau_exp records (for the report).
+
+A file is a JSON list of v1's `EnvRunResult` (`task_id`, `reward`, `info`, `traj`, `trial`),
+named `{agent_strategy}-{model}-{temperature}_range_{start}-{end}_user-{user_model}-{user_strategy}_{time}.json`.
+The name gives the configuration; the environment is read from the agent's policy (the first
+message of each trajectory). v1's run.py scored an episode that raised (e.g. a server that did
+not answer) as reward 0 and wrote the error into `info`: such episodes are read as harness
+errors, not scored, as tau_exp records its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from tau_exp.errors import TauExpError
+from tau_exp.records import EpisodeResult, ErrorInfo, Status
+
+_NAME = re.compile(r"^(?P<agent>tool-calling|act|react|few-shot)-(?P<model>.+)-(?P<temperature>[0-9.]+)"
+                   r"_range_(?P<start>-?\d+)-(?P<end>-?\d+)_user-(?P<user>.+)-(?P<user_strategy>[a-z]+)_\d{10}$")
+
+
+class V1Configuration(NamedTuple):
+    env: str
+    agent: str  # tau_exp's name of the strategy (tool_calling, act, react, few_shot)
+    model: str
+    user: str
+    user_strategy: str
+
+
+def is_v1_results_file(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".json" and bool(_NAME.match(path.stem))
+
+
+def read_v1_results(path: Path) -> tuple[V1Configuration, list[EpisodeResult]]:
+    """The configuration and the records of one v1 results file; TauExpError if it is not one."""
+    try:
+        entries = json.loads(path.read_text())
+        if not isinstance(entries, list):
+            raise ValueError("not a list")
+        results = [_record(entry) for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise TauExpError(f"{path} is not a tau-bench v1 results file (a JSON list of task_id, reward, info, traj, "
+                          f"trial): {error}") from None
+    name = _NAME.match(path.stem)
+    assert name is not None  # is_v1_results_file
+    env = next((found for entry in entries if (found := _env(entry))), "unknown")
+    return V1Configuration(env, name["agent"].replace("-", "_"), name["model"], name["user"],
+                           name["user_strategy"]), results
+
+
+def _record(entry: dict[str, Any]) -> EpisodeResult:
+    info = entry.get("info") or {}
+    common = dict(task_id=str(entry["task_id"]), trial=int(entry["trial"]), seed=0, messages=entry.get("traj") or [])
+    if "error" in info:
+        return EpisodeResult(status=Status.harness_error, error=ErrorInfo(
+            type="tau-bench v1 error", message=str(info["error"])[:2000], traceback=info.get("traceback")), **common)
+    return EpisodeResult(status=Status.scored, reward=float(entry["reward"]), reward_info=info.get("reward_info"),
+                         **common)
+
+
+def _env(entry: dict[str, Any]) -> str | None:
+    """retail or airline, from the heading of the agent's policy (v1's wiki) in the trajectory."""
+    traj = entry.get("traj") or []
+    policy = str(traj[0].get("content") or "")[:200].lower() if traj and isinstance(traj[0], dict) else ""
+    return next((env for env in ("retail", "airline") if env in policy), None)

@@ -1,0 +1,171 @@
+"""bench/tau_bench.py and bench/tau_bench_results.py: the tau-bench v1 adapter.
+
+The v1 package cannot be installed here (not on any registry), so these tests run it from a
+TEST DOUBLE, tests/support/tau_bench_standin/tau_bench: a small package that follows v1's API
+(get_env, Env, the agents and user simulators calling litellm's `completion` as v1 does, v1's
+reward, run.py's results file) with two tiny domains. Everything else is real: the oracle
+server over HTTP through litellm (it replays the double's gold actions), tau_exp's run loop,
+worker processes and store, and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from litellm import ModelResponse
+
+from tau_exp import experiment
+from tau_exp.checkpoint import read_results
+from tau_exp.errors import ConfigError, IncompleteRun
+from tau_exp.records import Status
+from tau_exp.report import build_report
+from tau_exp.servers import provide
+
+from conftest import ROOT, attach_overrides, compose_config, oracle_model, run_launch
+
+STANDIN = ROOT / "tests" / "support" / "tau_bench_standin"
+V1 = ("bench=tau_bench", f"bench.path={STANDIN}")
+
+
+@pytest.fixture(scope="module")
+def v1_oracle(tmp_path_factory):
+    """Oracle servers that can read the double's tasks (tau_bench importable in their process)."""
+    servers_dir = tmp_path_factory.mktemp("v1_oracle")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", str(STANDIN))
+        with provide("assistant", oracle_model(), servers_dir) as assistant, \
+                provide("user", oracle_model(), servers_dir) as user:
+            yield {"assistant": assistant, "user": user}
+
+
+def _run(job_dir: Path, v1_oracle, *overrides: str):
+    return experiment.run(compose_config(*V1, *attach_overrides(v1_oracle), "run.max_concurrency=4", *overrides),
+                          job_dir)
+
+
+@pytest.mark.parametrize("agent", ["tool_calling", "act", "react", "few_shot"])
+def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tmp_path, v1_oracle, agent):
+    few_shot = tmp_path / "few_shot.jsonl"
+    few_shot.write_text("".join(json.dumps({"messages_display": f"user: hi {i}\nassistant: hello"}) + "\n"
+                                for i in range(5)))
+    metrics = _run(tmp_path / "job", v1_oracle, f"agent={agent}", f"agent.few_shot.path={few_shot}")
+    records = read_results(tmp_path / "job")
+    assert sorted(r.task_id for r in records) == ["0", "1", "2", "3"]  # the double's retail test split
+    assert [(r.status, r.reward) for r in records] == [(Status.scored, 1.0)] * 4
+    assert all(r.reward_info and r.termination_reason in ("user_stop", "agent_stop") for r in records)
+    assert metrics.avg_reward == 1.0 and metrics.n_infra_errors == 0
+    assert all(r.usage["assistant"].calls > 0 and r.usage["user"].calls > 0 for r in records)
+
+
+@pytest.mark.parametrize("strategy", ["llm", "react"])
+@pytest.mark.parametrize("env, split", [("retail", "dev"), ("retail", "train"), ("airline", "test")])
+def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, env, split, strategy):
+    metrics = _run(tmp_path, v1_oracle, f"env={env}", f"tasks.split={split}", f"user.strategy={strategy}")
+    assert metrics.avg_reward == 1.0 and metrics.n_results == metrics.n_tasks > 0
+
+
+def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle):
+    for workers in (0, 2):
+        _run(tmp_path / str(workers), v1_oracle, f"run.workers={workers}", "run.num_trials=2")
+    records = {workers: sorted((r.task_id, r.trial, r.reward, len(r.messages)) for r in read_results(tmp_path / workers))
+               for workers in ("0", "2")}
+    assert records["0"] == records["2"] and len(records["0"]) == 8
+
+
+def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_path):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", str(STANDIN))
+        with provide("assistant", oracle_model(error_rate=1.0), tmp_path / "servers") as broken, \
+                provide("user", oracle_model(), tmp_path / "servers") as user:
+            with pytest.raises(IncompleteRun):
+                _run(tmp_path / "job", {"assistant": broken, "user": user}, "tasks.end=2", "run.retry.attempts=1")
+    records = read_results(tmp_path / "job")
+    assert [(r.status, r.reward) for r in records] == [(Status.infra_error, None)] * 2
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["env=airline", "tasks.split=dev"], "tasks.split=dev does not exist in tau-bench v1's airline; choose test"),
+    (["tasks.split=base"], "tasks.split=base does not exist in tau-bench v1's retail"),
+    (["env.name=telecom"], "not a tau-bench v1 environment"),
+    (["agent=few_shot", "agent.few_shot.path=/nonexistent.jsonl"], "agent.few_shot.path=/nonexistent.jsonl"),
+])
+def test_bad_v1_settings_are_refused_before_anything_runs(overrides, message):
+    from tau_exp.config import to_experiment_config
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        to_experiment_config(compose_config(*V1, *overrides))
+
+
+def test_tau2_has_no_dev_split():
+    from tau_exp.config import to_experiment_config
+
+    with pytest.raises(ConfigError, match="tasks.split=dev is a tau-bench v1 split"):
+        to_experiment_config(compose_config("tasks.split=dev"))
+
+
+@pytest.mark.parametrize("path, message", [
+    (None, "needs the original tau-bench package, which cannot be imported here"),
+    ("/tmp", "bench.path=/tmp is not a tau-bench checkout"),
+])
+def test_without_the_package_bench_tau_bench_says_how_to_install_it(tmp_path, path, message):
+    args = ["bench=tau_bench", *([f"bench.path={path}"] if path else []), f"hydra.run.dir={tmp_path / 'job'}"]
+    done = run_launch(args, tmp_path, env={"PYTHONPATH": ""})
+    assert done.returncode == 2
+    assert message in done.stderr and "pip install -e tau-bench" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "job" / "results.jsonl").exists()
+
+
+def _reply(content: str) -> ModelResponse:
+    response = ModelResponse(choices=[{"message": {"role": "assistant", "content": content}}])
+    response._hidden_params["response_cost"] = 0.0
+    return response
+
+
+def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(STANDIN))
+    for module in [name for name in sys.modules if name == "tau_bench" or name.startswith("tau_bench.")]:
+        monkeypatch.delitem(sys.modules, module)  # fresh modules: the adapter's routing is not installed in them
+    import tau_bench.agents.tool_calling_agent as agent_module
+    import tau_bench.envs.user as user_module
+    from tau_bench.run import run
+    from tau_bench.types import RunConfig
+
+    # Scripted models (a results file needs some): the user says its instruction, then stops;
+    # the agent only ever answers, so v1's reward is 1 only where nothing had to change. For the
+    # water-bottle task the agent's server fails: v1's run.py scores that 0, error in `info`.
+    def agent(*, messages, **kwargs):
+        if "water bottle" in messages[1]["content"]:
+            raise ConnectionError("server unreachable")
+        return _reply("Sorry, I cannot help with that.")
+
+    def user(*, messages, **kwargs):
+        opened = any(m.get("role") == "assistant" for m in messages)
+        return _reply("###STOP###" if opened else messages[0]["content"].split("Instruction:", 1)[-1].strip())
+
+    monkeypatch.setattr(agent_module, "completion", agent)
+    monkeypatch.setattr(user_module, "completion", user)
+    log_dir = tmp_path / "results"
+    v1_results = run(RunConfig(model_provider="openai", user_model_provider="openai", model="org/agent-model",
+                               user_model="user-model", num_trials=2, env="retail", log_dir=str(log_dir)))
+    [results_file] = log_dir.glob("*.json")
+    assert results_file.name.startswith("tool-calling-agent-model-0.0_range_0--1_user-user-model-llm_")
+
+    [row] = build_report([log_dir])
+    errors = [r for r in v1_results if "error" in r.info]
+    scored = [r.reward for r in v1_results if "error" not in r.info]
+    assert (row.env, row.agent, row.model, row.user, row.user_strategy) == \
+        ("retail", "tool_calling", "agent-model", "user-model", "llm")
+    assert (row.results, row.harness_errors) == (len(scored), len(errors)) == (6, 2)
+    assert row.avg_reward == pytest.approx(sum(scored) / len(scored))
+    per_task: dict[int, list[float]] = {}
+    for result in v1_results:
+        if "error" not in result.info:
+            per_task.setdefault(result.task_id, []).append(result.reward)
+    expected_pass_2 = sum(all(r == 1.0 for r in rewards) for rewards in per_task.values()) / len(per_task)
+    assert row.pass_hat_k[2] == pytest.approx(expected_pass_2)
+    assert [build_report([results_file])[0]] == [row]  # the file alone, or its folder
