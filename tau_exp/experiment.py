@@ -84,9 +84,11 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
 def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: list[Pair], store: ResultStore,
                       job_dir: Path, tracker: Tracker) -> None:
     with ExitStack() as stack:
-        # 4. The worker processes that run the episodes (they start while the servers start), and
-        #    the model servers: attached to, or started here and stopped on the way out.
-        processes = default_processes() if experiment.run.workers is None else experiment.run.workers
+        # 4. The worker processes that run the episodes (their forkserver imports tau2 while the
+        #    servers start), and the model servers: attached to, or started here and stopped on
+        #    the way out.
+        processes = (default_processes(experiment.run.max_concurrency) if experiment.run.workers is None
+                     else experiment.run.workers)
         cancel = threading.Event()  # set by the run loop to stop the episodes in flight
         workers = (stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel,
                                                       job_dir / "tau2.log")) if processes else None)

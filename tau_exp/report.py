@@ -89,15 +89,22 @@ def find_sources(paths: list[Path]) -> list[Source]:
     return found
 
 
+V1_ENV = "{env} (tau-bench v1)"  # v1's domains are other tasks than tau2's of the same name: never pooled
+
+
 def _job_source(job_dir: Path) -> Source:
     cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-    key = (str(cfg.env.name), str(cfg.agent.name), str(cfg.model.name), str(cfg.user.name), str(cfg.user.strategy))
+    env = str(cfg.env.name)
+    if OmegaConf.select(cfg, "bench.name", default="tau2") == "tau_bench":
+        env = V1_ENV.format(env=env)
+    key = (env, str(cfg.agent.name), str(cfg.model.name), str(cfg.user.name), str(cfg.user.strategy))
     return Source(key, read_results(job_dir), _wall_time(job_dir))
 
 
 def _v1_source(path: Path) -> Source:
     configuration, results = read_v1_results(path)
-    return Source(tuple(configuration), results, 0.0)  # type: ignore[arg-type]
+    key = (V1_ENV.format(env=configuration.env), *configuration[1:])
+    return Source(key, results, 0.0)  # type: ignore[arg-type]
 
 
 def config_row(key: tuple[str, str, str, str, str], sources: list[Source]) -> ConfigRow:

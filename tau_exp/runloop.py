@@ -85,13 +85,15 @@ def run_pairs(
     pending = iter(todo)
     executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="episode")
     in_flight: set[Future] = set()
-    with _InterruptAtSafePoint(cancel) as interrupt:
+    with _InterruptAtSafePoint() as interrupt:
         try:
             # Submit lazily (at most max_concurrency in flight): a stop leaves the rest untouched.
             for pair in itertools.islice(pending, max_concurrency):
                 in_flight.add(executor.submit(run_one, pair, cancel))
             while in_flight:
                 done, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+                if interrupt.signum is not None:
+                    cancel.set()  # here, not in the signal handler: Event.set takes a lock
                 for future in done:
                     try:
                         result = future.result()
@@ -137,8 +139,7 @@ class _InterruptAtSafePoint:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 
-    def __init__(self, cancel: threading.Event) -> None:
-        self.cancel = cancel
+    def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
 
@@ -146,8 +147,7 @@ class _InterruptAtSafePoint:
         if self.signum is not None:
             print("stopped at once; rerun the same command to resume", file=sys.stderr, flush=True)
             os._exit(128 + signum)
-        self.signum = signum
-        self.cancel.set()
+        self.signum = signum  # the run loop sets `cancel` within half a second
         log.warning("stopping (%s): finishing the model calls in flight; signal again to stop at once",
                     signal.Signals(signum).name)
 

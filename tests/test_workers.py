@@ -1,9 +1,11 @@
 """workers.py: episodes in worker processes give the same records as in the job's own process,
-a worker that dies costs only its episodes in flight (harness errors, rerun on resume), cancel
-reaches the workers, and the signals a job gets do not kill them."""
+a worker that dies is replaced and its episodes run again, an exception inside a worker comes
+back as a record (never a hang), cancel reaches the workers, and the signals a job gets do not
+kill them."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -67,17 +69,22 @@ def _run_all(workers: EpisodeWorkers, specs: list[EpisodeSpec]) -> list:
         return list(pool.map(run, specs))
 
 
-def test_a_worker_that_dies_turns_only_its_episodes_in_flight_into_harness_errors(slow_oracle):
+def test_a_worker_that_dies_is_replaced_and_its_episodes_run_again(slow_oracle):
     specs = _specs(slow_oracle, 6)
     with EpisodeWorkers(2, 6, threading.Event()) as workers:
+        workers.start()
         victim = workers.pids[0]
         threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
         results = _run_all(workers, specs)
-        later = workers.run(specs[0])  # the other worker goes on
-    died = [r for r in results if r.status == Status.harness_error]
-    assert len(died) == 3 and all(r.error.type == "WorkerDied" and str(victim) in r.error.message for r in died)
-    assert [r.reward for r in results if r.status == Status.scored] == [1.0] * 3
-    assert later.reward == 1.0
+        assert len(workers.pids) == 2 and victim not in workers.pids  # replaced
+    assert [(r.status, r.reward) for r in results] == [(Status.scored, 1.0)] * 6  # the lost three ran again
+
+
+def test_an_exception_inside_a_worker_comes_back_as_a_harness_error_not_a_hang(slow_oracle):
+    broken = dataclasses.replace(_specs(slow_oracle, 1)[0], task="not a task")  # run_episode fails before its try
+    with EpisodeWorkers(1, 1, threading.Event()) as workers:
+        result = workers.run(broken)
+    assert result.status == Status.harness_error and result.error.type == "AttributeError"
 
 
 def test_cancel_stops_the_episodes_in_the_workers_at_their_next_model_call(slow_oracle):
@@ -93,6 +100,7 @@ def test_cancel_stops_the_episodes_in_the_workers_at_their_next_model_call(slow_
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR2])
 def test_workers_ignore_the_signals_that_reach_every_process_of_a_job(slow_oracle, signum):
     with EpisodeWorkers(1, 2, threading.Event()) as workers:
+        workers.start()
         threading.Timer(1.0, os.kill, (workers.pids[0], signum)).start()
         results = _run_all(workers, _specs(slow_oracle, 2))
     assert [r.reward for r in results] == [1.0, 1.0]

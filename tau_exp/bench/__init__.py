@@ -8,12 +8,14 @@ they share: the spec, the task selection, the models and the record of one episo
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import ModuleType
 from typing import Protocol, Sequence
 
 from tau_exp.config import AgentConfig, BenchConfig, ModelConfig, RetryConfig, TasksConfig, UserConfig
@@ -52,20 +54,17 @@ class EpisodeSpec:
 
 def select_tasks(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig) -> list:
     """The job's tasks (each with an `id`): the split, narrowed by ids or a range, then the shard."""
-    if bench.name == "tau_bench":
-        from tau_exp.bench import tau_bench as adapter
-    else:
-        from tau_exp.bench import tau2 as adapter  # type: ignore[no-redef]
-    return select(adapter.load_tasks(domain, tasks_cfg.split.value), domain, tasks_cfg)
+    return select(_adapter(bench.name).load_tasks(domain, tasks_cfg.split.value), domain, tasks_cfg)
 
 
 def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
     """Run and score one episode with its benchmark's adapter."""
-    if spec.bench == "tau_bench":
-        from tau_exp.bench import tau_bench as adapter
-    else:
-        from tau_exp.bench import tau2 as adapter  # type: ignore[no-redef]
-    return adapter.run_episode(spec, cancel)
+    return _adapter(spec.bench).run_episode(spec, cancel)
+
+
+def _adapter(bench: str) -> ModuleType:
+    # Imported when used: tau2 and tau-bench are slow to import, and v1 may not be installed.
+    return importlib.import_module(f"tau_exp.bench.{'tau_bench' if bench == 'tau_bench' else 'tau2'}")
 
 
 def select(tasks: Sequence[Task], domain: str, tasks_cfg: TasksConfig) -> list:

@@ -30,6 +30,7 @@ from tau_exp.bench import Episode, EpisodeSpec
 from tau_exp.config import ExperimentConfig
 from tau_exp.errors import ConfigError
 from tau_exp.llm import Cancelled, ChatModel, ModelFault
+from tau_exp.reasoning import strip_reasoning
 from tau_exp.records import EpisodeResult, ErrorInfo, Status
 
 SPLITS = {"retail": ("train", "test", "dev"), "airline": ("test",)}
@@ -66,6 +67,13 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.tasks.split.value not in SPLITS[cfg.env.name]:
         raise ConfigError(f"tasks.split={cfg.tasks.split.value} does not exist in tau-bench v1's {cfg.env.name}; "
                           f"choose {' or '.join(SPLITS[cfg.env.name])}")
+    if cfg.agent.name not in AGENT_STRATEGIES:
+        raise ConfigError(f"agent={cfg.agent.name} has no tau-bench v1 strategy; choose one of "
+                          f"{', '.join(AGENT_STRATEGIES)}")
+    missing = [name for name in _COMPLETION_MODULES if not hasattr(importlib.import_module(name), "completion")]
+    if missing:
+        raise ConfigError(f"this tau-bench does not call litellm's `completion` in {', '.join(missing)} as v1 does, "
+                          "so tau_exp cannot route its model calls: use sierra-research/tau-bench's main branch")
     if cfg.user.strategy not in USER_STRATEGIES:
         raise ConfigError(f"user.strategy={cfg.user.strategy} is not a tau-bench v1 user strategy here; choose one of "
                           f"{', '.join(USER_STRATEGIES)}")
@@ -118,9 +126,15 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     _episode.models = episode.models
     _episode.user_purpose = "react" if spec.user_settings.strategy == "react" else "reply"
     try:
-        env = get_env(spec.domain, user_strategy=spec.user_settings.strategy, user_model=spec.user.model,
-                      task_split=spec.split, user_provider=spec.user.provider, task_index=task.index)
-        solved = _agent(spec, env).solve(env, task_index=task.index, max_num_steps=spec.max_steps)
+        try:
+            env = get_env(spec.domain, user_strategy=spec.user_settings.strategy, user_model=spec.user.model,
+                          task_split=spec.split, user_provider=spec.user.provider, task_index=task.index)
+            agent = _agent(spec, env)
+        except Cancelled:
+            raise
+        except Exception as error:  # v1 could not set the episode up: not the model's doing
+            return episode.failed(error)
+        solved = agent.solve(env, task_index=task.index, max_num_steps=spec.max_steps)
     except Cancelled:
         raise
     except (ModelFault, *MODEL_MISTAKES) as error:
@@ -145,15 +159,15 @@ def _agent(spec: EpisodeSpec, env: Any) -> Any:
     """The v1 agent of the strategy, as v1's run.py `agent_factory` builds it."""
     common = dict(tools_info=env.tools_info, wiki=env.wiki, model=spec.assistant.model,
                   provider=spec.assistant.provider, temperature=spec.assistant_settings.temperature)
-    name = spec.agent.name
-    if name == "tool_calling":
+    strategy = AGENT_STRATEGIES[spec.agent.name]  # validated
+    if strategy == "tool-calling":
         from tau_bench.agents.tool_calling_agent import ToolCallingAgent
 
         return ToolCallingAgent(**common)
-    if name in ("act", "react"):
+    if strategy in ("act", "react"):
         from tau_bench.agents.chat_react_agent import ChatReActAgent
 
-        return ChatReActAgent(**common, use_reasoning=name == "react")
+        return ChatReActAgent(**common, use_reasoning=strategy == "react")
     from tau_bench.agents.few_shot_agent import FewShotToolCallingAgent
 
     return FewShotToolCallingAgent(**common, few_shot_displays=few_shot_displays(spec.agent.few_shot.path,
@@ -185,6 +199,24 @@ def _route_completions() -> None:
             module = importlib.import_module(module_name)
             if not getattr(module.completion, "routed_by_tau_exp", False):
                 module.completion = _routed_completion(role)
+        users = importlib.import_module("tau_bench.envs.user")
+        for step in ("verify", "reflect"):  # the verify and reflection users' extra calls
+            function = getattr(users, step, None)
+            if function is not None and not getattr(function, "routed_by_tau_exp", False):
+                setattr(users, step, _with_purpose(function, step))
+
+
+def _with_purpose(function, purpose: str):
+    """`function`, with the user calls it makes tagged with `purpose` (for traces and the oracle)."""
+    def tagged(*args: Any, **kwargs: Any) -> Any:
+        previous, _episode.purpose = getattr(_episode, "purpose", None), purpose
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _episode.purpose = previous
+
+    tagged.routed_by_tau_exp = True  # type: ignore[attr-defined]
+    return tagged
 
 
 def _routed_completion(role: str):
@@ -193,8 +225,11 @@ def _routed_completion(role: str):
         models: dict[str, ChatModel] | None = getattr(_episode, "models", None)
         if models is None:
             raise RuntimeError("tau-bench called a model outside a tau_exp episode")
-        purpose = _episode.user_purpose if role == "user" else "reply"
+        purpose = (getattr(_episode, "purpose", None) or _episode.user_purpose) if role == "user" else "reply"
         response = models[role].response(messages, tools, purpose)
+        message = response.choices[0].message
+        if message.content:  # as for every reply: the other side never sees the thinking
+            message.content = strip_reasoning(message.content)
         hidden = getattr(response, "_hidden_params", None)
         if isinstance(hidden, dict) and hidden.get("response_cost") is None:
             hidden["response_cost"] = 0.0  # unpriced (local) models: v1's agents add the costs up

@@ -110,6 +110,9 @@ def _actions_taken(messages: list[dict[str, Any]], text_protocol: bool) -> int:
 def user_reply(task, messages: list[dict[str, Any]], purpose: str = "reply") -> Reply:
     """The user's next message; for `verify` and `reflect` the request ends with the candidate
     reply and the instruction, and the oracle judges the candidate against its own script."""
+    if purpose in ("verify", "reflect") and len(messages) < 2:
+        # tau-bench v1 sends the transcript as one prompt; the oracle's own candidates keep to the script.
+        return Reply(content="true" if purpose == "verify" else f"Response:\n{_user_message(task, [])}")
     if purpose in ("verify", "reflect"):
         conversation, candidate = messages[:-2], messages[-2].get("content") or ""
         expected = _user_message(task, conversation)

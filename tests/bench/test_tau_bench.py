@@ -61,7 +61,7 @@ def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tm
     assert all(r.usage["assistant"].calls > 0 and r.usage["user"].calls > 0 for r in records)
 
 
-@pytest.mark.parametrize("strategy", ["llm", "react"])
+@pytest.mark.parametrize("strategy", ["llm", "react", "verify", "reflection"])
 @pytest.mark.parametrize("env, split", [("retail", "dev"), ("retail", "train"), ("airline", "test")])
 def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, env, split, strategy):
     metrics = _run(tmp_path, v1_oracle, f"env={env}", f"tasks.split={split}", f"user.strategy={strategy}")
@@ -159,7 +159,7 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     errors = [r for r in v1_results if "error" in r.info]
     scored = [r.reward for r in v1_results if "error" not in r.info]
     assert (row.env, row.agent, row.model, row.user, row.user_strategy) == \
-        ("retail", "tool_calling", "agent-model", "user-model", "llm")
+        ("retail (tau-bench v1)", "tool_calling", "agent-model", "user-model", "llm")
     assert (row.results, row.harness_errors) == (len(scored), len(errors)) == (6, 2)
     assert row.avg_reward == pytest.approx(sum(scored) / len(scored))
     per_task: dict[int, list[float]] = {}
