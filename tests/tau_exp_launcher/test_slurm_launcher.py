@@ -105,7 +105,8 @@ def _job_python(slurm_job_id: str) -> int:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except (OSError, ValueError):
             continue
-        if b"submitit.core._submit" in cmdline and f"SLURM_JOB_ID={slurm_job_id}".encode() in environ:
+        is_python = Path(cmdline[0].decode(errors="replace")).name.startswith("python")  # not the srun around it
+        if is_python and b"submitit.core._submit" in cmdline and f"SLURM_JOB_ID={slurm_job_id}".encode() in environ:
             return int(proc.name)
     raise AssertionError(f"no Python process of Slurm job {slurm_job_id}")
 
