@@ -1,0 +1,168 @@
+"""Live progress of a sweep, from its job directories: per job its state, pairs done of all,
+running average reward, infra and harness errors, and when it last wrote a result; finished,
+running, failed and pending jobs at a glance.
+
+    python -m tau_exp.status outputs/multirun/2026-11-24/10-00-00 [--watch [SECONDS]]
+
+Reads only what jobs write anyway (status.json, results.jsonl, .hydra/config.yaml, the sweep's
+multirun.yaml), so it works from a login node while the jobs run on the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import OmegaConf
+from pydantic import BaseModel
+from rich.live import Live
+from rich.table import Table
+
+from tau_exp.checkpoint import RESULTS_FILE
+from tau_exp.display import cell, console
+from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.sweep import job_dirs, job_row
+
+
+class JobProgress(BaseModel):
+    """One job of a running sweep."""
+
+    job: str
+    state: str  # running | completed | incomplete | failed | interrupted | died | unknown
+    done: int  # (task, trial) pairs with a scored result
+    total: Optional[int]  # pairs the job runs (None: its tasks could not be read here)
+    avg_reward: Optional[float]
+    infra_errors: int
+    harness_errors: int
+    last_result: Optional[str]  # when it last appended a result (UTC, to the second)
+    error: str = ""
+
+
+class SweepProgress(BaseModel):
+    jobs: list[JobProgress]
+    pending: Optional[int]  # jobs of the sweep that have not started (None: unknown)
+
+    def counts(self) -> Counter[str]:
+        return Counter(job.state for job in self.jobs)
+
+
+def sweep_progress(sweep_dir: Path) -> SweepProgress:
+    if not sweep_dir.is_dir():
+        raise TauExpError(f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>")
+    jobs = [job_progress(job_dir) for job_dir in job_dirs(sweep_dir)]
+    expected = expected_jobs(sweep_dir)
+    if not jobs and expected is None:
+        raise TauExpError(f"{sweep_dir} holds no job directories and no multirun.yaml: is it a sweep directory?")
+    return SweepProgress(jobs=jobs, pending=None if expected is None else max(0, expected - len(jobs)))
+
+
+def job_progress(job_dir: Path) -> JobProgress:
+    row = job_row(job_dir)  # state (a running job whose Slurm job is gone is "died"), error
+    latest: dict[tuple[str, int], dict] = {}
+    results = job_dir / RESULTS_FILE
+    if results.exists():
+        for line in results.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                latest[(record["task_id"], record["trial"])] = record
+            except (ValueError, KeyError, TypeError):  # a line being written right now
+                continue
+    statuses = Counter(record["status"] for record in latest.values())
+    rewards = [r["reward"] for r in latest.values() if r["status"] == "scored" and r.get("reward") is not None]
+    return JobProgress(
+        job=job_dir.name, state=row.state, done=statuses["scored"], total=_total_pairs(job_dir),
+        avg_reward=sum(rewards) / len(rewards) if rewards else None, infra_errors=statuses["infra_error"],
+        harness_errors=statuses["harness_error"], error=row.error,
+        last_result=(datetime.fromtimestamp(results.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+                     if results.exists() else None),
+    )
+
+
+def _total_pairs(job_dir: Path) -> Optional[int]:
+    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    tasks = OmegaConf.to_container(cfg.tasks, resolve=True)
+    try:
+        count = _task_count(OmegaConf.select(cfg, "bench.name", default="tau2"),
+                            OmegaConf.select(cfg, "bench.path", default=None), str(cfg.env.name), json.dumps(tasks))
+    except Exception:  # e.g. a tau-bench checkout that is not on this machine
+        return None
+    return count * int(cfg.run.num_trials)
+
+
+@functools.cache
+def _task_count(bench_name: str, bench_path: Optional[str], env: str, tasks_json: str) -> int:
+    from tau_exp import bench
+    from tau_exp.config import BenchConfig, TasksConfig
+
+    tasks_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TasksConfig), json.loads(tasks_json)))
+    if bench_name == "tau_bench":
+        from tau_exp.bench.tau_bench import import_tau_bench
+
+        import_tau_bench(bench_path)
+    return len(bench.select_tasks(BenchConfig(bench_name, bench_path), env, tasks_cfg))  # type: ignore[arg-type]
+
+
+def expected_jobs(sweep_dir: Path) -> Optional[int]:
+    """How many jobs the sweep launches: its overrides and sweeper params, expanded as Hydra's
+    basic sweeper does (None without multirun.yaml)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = sweep_dir / "multirun.yaml"
+    if not path.exists():
+        return None
+    hydra_cfg = OmegaConf.load(path).hydra
+    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
+    arguments = [*hydra_cfg.overrides.task, *(f"{key}={value}" for key, value in params.items())]
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+
+
+def render(sweep_dir: Path, progress: SweepProgress) -> Table:
+    counts = progress.counts()
+    summary = ", ".join(f"{counts[state]} {state}" for state in sorted(counts))
+    if progress.pending is not None:
+        summary += f", {progress.pending} pending"
+    table = Table(title=f"sweep {sweep_dir}: {summary}")
+    for column in ("job", "state", "done", "avg_reward", "infra", "harness", "last result (UTC)"):
+        table.add_column(column, justify="left" if column in ("job", "state") else "right")
+    table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
+    for job in progress.jobs:
+        done = f"{job.done}/{job.total if job.total is not None else '?'}"
+        table.add_row(job.job, job.state, done, cell(job.avg_reward), cell(job.infra_errors or None),
+                      cell(job.harness_errors or None), (job.last_result or "")[11:19], job.error)
+    return table
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tau_exp.status", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
+    parser.add_argument("--watch", nargs="?", type=float, const=5.0, metavar="SECONDS",
+                        help="refresh every SECONDS (default 5) until Ctrl-C")
+    parser.add_argument("--json", action="store_true", help="print the progress as JSON (for scripts)")
+    args = parser.parse_args(argv)
+    if args.json:
+        print(sweep_progress(args.sweep_dir).model_dump_json(indent=2))
+        return
+    out = console()
+    if args.watch is None:
+        out.print(render(args.sweep_dir, sweep_progress(args.sweep_dir)))
+        return
+    with Live(render(args.sweep_dir, sweep_progress(args.sweep_dir)), console=out, auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(args.watch)
+                live.update(render(args.sweep_dir, sweep_progress(args.sweep_dir)), refresh=True)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
