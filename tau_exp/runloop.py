@@ -159,12 +159,16 @@ class _InterruptAtSafePoint:
     def __exit__(self, *exc: object) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)  # type: ignore[arg-type]
+        self._previous = {}  # restored once (pass_on may restore them early)
 
     def pass_on(self) -> None:
         """After the safe stop, hand SIGUSR2 to the handler it interrupted: in a submitit job,
         that one requeues the job (which then resumes from its results) and exits."""
         previous = self._previous.get(signal.SIGUSR2)
         if self.signum == signal.SIGUSR2 and callable(previous):
+            # The safe stop is over: from here on the signals that come with the requeue (Slurm
+            # cancels the step with SIGTERM) are submitit's to handle, not a "second signal".
+            self.__exit__()
             previous(self.signum, None)
 
 

@@ -148,10 +148,23 @@ def _release_when_requeued(job_id: str, *updates: str, timeout_s: float = 120) -
     """Slurm holds a requeued job for a while before it may start again (fine on a cluster,
     slow in a test): once it is pending, make it eligible now."""
     deadline = time.monotonic() + timeout_s
-    while slurm.job_state(job_id) != "PENDING":
+    while slurm.job_state(job_id) != "PENDING" or _job_processes(job_id):
+        # Released while its last run's processes are still ending, the job fails to start
+        # ("Job credential revoked"); on a cluster the hold is long enough.
         assert time.monotonic() < deadline, f"job {job_id} was not requeued"
         time.sleep(0.2)
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now", *updates], check=True)
+
+
+def _job_processes(slurm_job_id: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if f"SLURM_JOB_ID={slurm_job_id}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 PAIRS = 20  # at one pair at a time, ~70 s: longer than Slurm's timer takes to send the warning
