@@ -26,7 +26,8 @@ from rich.table import Table
 
 import tau_exp  # noqa: F401  (the environment litellm and tau2 need before import)
 from benchmarks import checkpoint_cost, startup
-from benchmarks.measure import HarnessRun, become_subreaper, machine, process_cpu_s, run_harness, usable_cpus
+from benchmarks.measure import (HarnessRun, become_subreaper, descendants, machine, process_cpu_s, run_harness,
+                                usable_cpus)
 from benchmarks.oracle import KEY_ENV, oracle_server
 from tau_exp.records import EpisodeResult
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         with oracle_server(0.0, workdir / "servers") as instant, \
                 oracle_server(LATENCY_S, workdir / "servers") as slow:
-            keep = {pid for pid in _child_pids()}  # the oracle servers: not a harness's orphans
+            keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
             results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
             results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
         record = _real_record(workdir)
@@ -153,12 +154,6 @@ def main(argv: list[str] | None = None) -> None:
     output.write_text(json.dumps(results, indent=2) + "\n")
     print_summary(results)
     console.print(f"written to {output}")
-
-
-def _child_pids() -> list[int]:
-    from benchmarks.measure import descendants
-
-    return descendants(os.getpid())
 
 
 def _real_record(workdir: Path) -> EpisodeResult:

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tau_exp.workers import usable_cpus
+
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -37,12 +39,17 @@ def self_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _parent_pid(pid: int) -> int | None:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, ...), or None."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _parent_pid(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
 
 
 def _children(pid: int) -> list[int]:
@@ -147,11 +154,8 @@ def process_cpu_s(pids: set[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if fields := _stat(pid):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
 
 
@@ -161,10 +165,6 @@ def bytes_written() -> int:
         if line.startswith("wchar:"):
             return int(line.split()[1])
     raise RuntimeError("no wchar in /proc/self/io")
-
-
-def usable_cpus() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def machine() -> dict:

@@ -282,7 +282,7 @@ def validate(cfg: ExperimentConfig) -> None:
         )
     if cfg.user.verify_attempts < 1:
         raise ConfigError(f"user.verify_attempts={cfg.user.verify_attempts} must be at least 1")
-    if cfg.agent.name == "few_shot" and cfg.bench.name == "tau2":
+    if cfg.agent.name == "few_shot":  # tau_exp's and tau-bench v1's few-shot files have one format
         from tau_exp.agents.few_shot import check_examples
 
         check_examples(cfg.agent.few_shot)

@@ -64,6 +64,8 @@ def sweep_progress(sweep_dir: Path) -> SweepProgress:
 
 def job_progress(job_dir: Path) -> JobProgress:
     row = job_row(job_dir)  # state (a running job whose Slurm job is gone is "died"), error
+    # Not checkpoint.read_results: it validates every record, conversations included, which is
+    # too slow to refresh a 120-job sweep every few seconds; four fields of each line suffice.
     latest: dict[tuple[str, int], dict] = {}
     results = job_dir / RESULTS_FILE
     if results.exists():

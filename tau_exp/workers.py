@@ -50,11 +50,15 @@ _PRELOAD = ["tau_exp.workers", "litellm", "tau2.orchestrator.orchestrator", "tau
 _CLOSE_TIMEOUT_S = 60.0
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a Slurm allocation's, not the node's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_processes(max_concurrency: int) -> int:
-    """Worker processes when `run.workers` is null: one per CPU this job may use (a Slurm
-    allocation's, not the node's), no more than episodes run at once; none on a single CPU,
-    where a worker only adds overhead."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Worker processes when `run.workers` is null: one per usable CPU, no more than episodes
+    run at once; none on a single CPU, where a worker only adds overhead."""
+    cpus = usable_cpus()
     return min(cpus, max_concurrency) if cpus > 1 else 0
 
 

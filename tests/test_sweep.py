@@ -13,8 +13,9 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from conftest import CONF_DIR
-from tau_exp.bench.tau2 import load_tasks, select_tasks
-from tau_exp.config import TasksConfig
+from tau_exp.bench import select_tasks
+from tau_exp.bench.tau2 import load_tasks
+from tau_exp.config import BenchConfig, TasksConfig
 from tau_exp.sweep import main as sweep_cli
 
 
@@ -73,6 +74,6 @@ def test_the_old_120_job_array_preset_expands_to_120_jobs():
 
 def test_shards_partition_the_selection():
     tasks = [task.id for task in load_tasks("retail", "test")]
-    shards = [[task.id for task in select_tasks("retail", TasksConfig(num_shards=5, shard=shard))] for shard in range(5)]
+    shards = [[task.id for task in select_tasks(BenchConfig(), "retail", TasksConfig(num_shards=5, shard=shard))] for shard in range(5)]
     assert sorted(sum(shards, [])) == sorted(tasks)  # every task once
     assert max(map(len, shards)) - min(map(len, shards)) <= 1

@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tau_exp import experiment
-from tau_exp.bench import EpisodeSpec
-from tau_exp.bench.tau2 import select_tasks
+from tau_exp.bench import EpisodeSpec, select_tasks
 from tau_exp.checkpoint import read_results
 from tau_exp.config import to_experiment_config
 from tau_exp.llm import Cancelled
@@ -51,7 +50,7 @@ def slow_oracle(tmp_path):
 
 def _specs(endpoint, n: int) -> list[EpisodeSpec]:
     experiment_cfg = to_experiment_config(compose_config())
-    tasks = select_tasks("retail", experiment_cfg.tasks)[:n]
+    tasks = select_tasks(experiment_cfg.bench, "retail", experiment_cfg.tasks)[:n]
     return [EpisodeSpec(domain="retail", task=task, trial=0, seed=pair_seed(10, task.id, 0), agent=experiment_cfg.agent,
                         assistant=endpoint, user=endpoint, assistant_settings=experiment_cfg.model,
                         user_settings=experiment_cfg.user, retry=experiment_cfg.run.retry, max_steps=200, max_errors=10)

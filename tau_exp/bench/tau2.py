@@ -14,8 +14,7 @@ import logging
 import threading
 from pathlib import Path
 
-from tau_exp.bench import Episode, EpisodeSpec, select
-from tau_exp.config import TasksConfig
+from tau_exp.bench import Episode, EpisodeSpec
 from tau_exp.llm import Cancelled, ModelFault
 from tau_exp.records import EpisodeResult, Status
 
@@ -55,11 +54,6 @@ def load_tasks(domain: str, split: str) -> list:
     from tau2.run import load_tasks as tau2_load_tasks
 
     return tau2_load_tasks(domain, split)
-
-
-def select_tasks(domain: str, tasks_cfg: TasksConfig) -> list:
-    """The tasks of the split that `tasks_cfg` selects (see tau_exp.bench.select)."""
-    return select(load_tasks(domain, tasks_cfg.split.value), domain, tasks_cfg)
 
 
 def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:

@@ -77,24 +77,6 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.user.strategy not in USER_STRATEGIES:
         raise ConfigError(f"user.strategy={cfg.user.strategy} is not a tau-bench v1 user strategy here; choose one of "
                           f"{', '.join(USER_STRATEGIES)}")
-    if cfg.agent.name == "few_shot":
-        few_shot_displays(cfg.agent.few_shot.path, cfg.agent.few_shot.num)
-
-
-def few_shot_displays(path: str, num: int) -> list[str]:
-    """v1's few-shot file: JSONL, one example conversation per line in its `messages_display`."""
-    try:
-        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
-        displays = [json.loads(line)["messages_display"] for line in lines]
-    except OSError as error:
-        raise ConfigError(f"agent.few_shot.path={path}: {error.strerror}") from None
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ConfigError(f"agent.few_shot.path={path} is not a tau-bench v1 few-shot file (JSONL, each line an "
-                          "object with `messages_display`), e.g. tau_bench/agents/few_shot_data/*.jsonl") from None
-    if len(displays) < num:
-        raise ConfigError(f"agent.few_shot.path={path} has {len(displays)} examples; agent.few_shot.num={num} needs "
-                          "that many")
-    return displays
 
 
 @dataclass(frozen=True)
@@ -170,8 +152,9 @@ def _agent(spec: EpisodeSpec, env: Any) -> Any:
         return ChatReActAgent(**common, use_reasoning=strategy == "react")
     from tau_bench.agents.few_shot_agent import FewShotToolCallingAgent
 
-    return FewShotToolCallingAgent(**common, few_shot_displays=few_shot_displays(spec.agent.few_shot.path,
-                                                                                spec.agent.few_shot.num),
+    from tau_exp.agents.few_shot import load_examples  # v1's file format: one `messages_display` per line
+
+    return FewShotToolCallingAgent(**common, few_shot_displays=list(load_examples(spec.agent.few_shot.path)),
                                    num_few_shots=spec.agent.few_shot.num)
 
 

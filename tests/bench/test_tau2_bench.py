@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import compose_config
-from tau_exp.bench.tau2 import EpisodeSpec, load_tasks, run_episode, select_tasks
-from tau_exp.config import RetryConfig, TasksConfig, Split, to_experiment_config
+from tau_exp.bench import EpisodeSpec, select_tasks
+from tau_exp.bench.tau2 import load_tasks, run_episode
+from tau_exp.config import BenchConfig, RetryConfig, TasksConfig, Split, to_experiment_config
 from tau_exp.errors import ConfigError
 from tau_exp.records import Status
 from tau_exp.servers import Endpoint
@@ -19,8 +20,8 @@ def test_splits_have_tau2s_sizes():
 
 
 def test_select_by_range_and_by_ids():
-    assert [t.id for t in select_tasks("retail", TasksConfig(split=Split.base, start=3, end=6))] == ["3", "4", "5"]
-    assert [t.id for t in select_tasks("retail", TasksConfig(split=Split.test, ids=["12", "5"]))] == ["12", "5"]
+    assert [t.id for t in select_tasks(BenchConfig(), "retail", TasksConfig(split=Split.base, start=3, end=6))] == ["3", "4", "5"]
+    assert [t.id for t in select_tasks(BenchConfig(), "retail", TasksConfig(split=Split.test, ids=["12", "5"]))] == ["12", "5"]
 
 
 @pytest.mark.parametrize("tasks, message", [
@@ -31,7 +32,7 @@ def test_select_by_range_and_by_ids():
 ])
 def test_out_of_range_selection_names_the_valid_range(tasks, message):
     with pytest.raises(ConfigError, match=message):
-        select_tasks("retail", tasks)
+        select_tasks(BenchConfig(), "retail", tasks)
 
 
 def spec(servers, domain: str, task_id: str, **changes) -> EpisodeSpec:
