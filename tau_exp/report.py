@@ -2,7 +2,10 @@
 average reward and its 95% interval, pass^1…pass^k, counts, tokens and time, as Markdown and
 CSV, and plots as PNG.
 
-    python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR]
+    python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR] [--html]
+
+With --html it also writes browser.html, a page to read every conversation and compare
+configurations task by task (tau_exp/browser/).
 
 Jobs of the same configuration (e.g. the shards of a sweep) are pooled: their results are
 scored together, as one run over all their tasks. Rewards and successes are the benchmark's, as
@@ -25,6 +28,7 @@ from omegaconf import OmegaConf
 from pydantic import BaseModel
 
 from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results
+from tau_exp.browser import BROWSER_FILE, write_browser
 from tau_exp.checkpoint import RESULTS_FILE, read_results
 from tau_exp.display import write_table
 from tau_exp.errors import TauExpError, exit_on_user_error
@@ -144,11 +148,12 @@ def mean_interval(values: list[float]) -> tuple[Optional[float], Optional[float]
     return max(0.0, mean - half), min(1.0, mean + half)
 
 
-def build_report(paths: list[Path]) -> list[ConfigRow]:
+def build_report(paths: list[Path]) -> list[tuple[ConfigRow, list[Source]]]:
+    """One row per configuration, in the table's order, with the sources pooled into it."""
     by_config: dict[tuple[str, str, str, str, str], list[Source]] = defaultdict(list)
     for source in find_sources(paths):
         by_config[source.key].append(source)
-    return [config_row(key, sources) for key, sources in sorted(by_config.items())]
+    return [(config_row(key, sources), sources) for key, sources in sorted(by_config.items())]
 
 
 def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
@@ -240,14 +245,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="also log the table and plots as a W&B run of job type 'report' (mode from WANDB_MODE, "
                              "default offline; project from --project)")
     parser.add_argument("--project", default="tau_exp", help="W&B project for --wandb (default: %(default)s)")
+    parser.add_argument("--html", action="store_true",
+                        help=f"also write {BROWSER_FILE}: one self-contained page to browse every configuration, task "
+                             "and conversation, and to compare configurations task by task (opens from disk)")
     args = parser.parse_args(argv)
-    rows = build_report(args.paths)
+    groups = build_report(args.paths)
+    rows = [row for row, _ in groups]
     out_dir = args.output or args.paths[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [*write_tables(rows, out_dir), plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"),
                plot_rewards(rows, out_dir / "avg_reward.png")]
     if args.wandb:
         log_to_wandb(rows, written, out_dir, args.project)
+    if args.html:
+        written.append(write_browser(groups, args.paths, out_dir / BROWSER_FILE))
     print((out_dir / "report.md").read_text())
     for path in written:
         print(path)

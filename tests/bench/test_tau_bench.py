@@ -155,7 +155,7 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     [results_file] = log_dir.glob("*.json")
     assert results_file.name.startswith("tool-calling-agent-model-0.0_range_0--1_user-user-model-llm_")
 
-    [row] = build_report([log_dir])
+    [(row, _)] = build_report([log_dir])
     errors = [r for r in v1_results if "error" in r.info]
     scored = [r.reward for r in v1_results if "error" not in r.info]
     assert (row.env, row.agent, row.model, row.user, row.user_strategy) == \
@@ -168,4 +168,4 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
             per_task.setdefault(result.task_id, []).append(result.reward)
     expected_pass_2 = sum(all(r == 1.0 for r in rewards) for rewards in per_task.values()) / len(per_task)
     assert row.pass_hat_k[2] == pytest.approx(expected_pass_2)
-    assert [build_report([results_file])[0]] == [row]  # the file alone, or its folder
+    assert build_report([results_file])[0][0] == row  # the file alone, or its folder

@@ -1,0 +1,148 @@
+"""The sweep browser: one self-contained HTML page to see why an agent failed, across models.
+
+    python -m tau_exp.report SWEEP_DIR... --html     # writes browser.html next to report.md
+
+The page opens from disk, with no server and no network (its script and style are inline). It
+has four views: the sweep table (the report's rows, sortable), one configuration's tasks
+(filters by outcome and termination reason, search over task ids and text), one task (the
+conversation with tool calls and results, tau2's reward breakdown, tokens and timings), and the
+same task side by side across configurations (with a filter for tasks where they disagree).
+
+What it embeds, so that a sweep of 120 jobs × 100 tasks opens without freezing the browser:
+- an index, parsed at load: the configurations and one small entry per (task, trial);
+- the full records (conversation, reward breakdown, usage), one gzip+base64 block per job,
+  left as inert text until a view needs that job; the page decompresses it then, with the
+  browser's own DecompressionStream.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+import re
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel
+
+from tau_exp.records import EpisodeResult
+
+log = logging.getLogger(__name__)
+
+BROWSER_FILE = "browser.html"
+
+
+class EpisodeEntry(BaseModel):
+    """What the task lists show of one (task, trial), without opening its job's block."""
+
+    config: int  # index into the page's configurations
+    task: str
+    trial: int
+    status: str  # scored | infra_error | harness_error
+    reward: Optional[float]
+    success: bool
+    termination: Optional[str]
+    turns: int
+    tokens: int  # prompt + completion, both roles
+    duration_s: float
+    block: int  # which job's block holds the full record
+    position: int  # where in that block
+
+
+class BrowserConfig(BaseModel):
+    """One row of the sweep table: the report's row, with its place in the page."""
+
+    id: int
+    label: str
+    row: dict[str, Any]  # report.ConfigRow, as JSON
+
+
+class BrowserIndex(BaseModel):
+    title: str
+    generated_at: str
+    paths: list[str]
+    max_k: int
+    configs: list[BrowserConfig]
+    episodes: list[EpisodeEntry]
+    tasks: dict[str, dict[str, str]]  # env -> task id -> the user's instructions (tau2 tasks)
+
+
+def write_browser(groups: list[tuple[Any, list[Any]]], paths: list[Path], path: Path) -> Path:
+    """Write the page for the report's configurations.
+
+    `groups` is the report's (ConfigRow, [Source]) per configuration, in the table's order."""
+    configs: list[BrowserConfig] = []
+    episodes: list[EpisodeEntry] = []
+    blocks: list[str] = []
+    for config_id, (row, sources) in enumerate(groups):
+        configs.append(BrowserConfig(id=config_id, label=row.label, row=row.model_dump(mode="json")))
+        for source in sources:
+            episodes.extend(_entry(config_id, result, len(blocks), position)
+                            for position, result in enumerate(source.results))
+            blocks.append(_block(source.results))
+    max_k = max((max(row.pass_hat_k, default=0) for row, _ in groups), default=0)
+    index = BrowserIndex(
+        title="tau_exp sweep browser", generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        paths=[str(p) for p in paths], max_k=max_k, configs=configs, episodes=episodes,
+        tasks=_task_instructions({row.env for row, _ in groups}),
+    )
+    path.write_text(_page(index, blocks))
+    return path
+
+
+def _entry(config_id: int, result: EpisodeResult, block: int, position: int) -> EpisodeEntry:
+    return EpisodeEntry(
+        config=config_id, task=result.task_id, trial=result.trial, status=result.status.value, reward=result.reward,
+        success=result.success, termination=result.termination_reason, turns=result.num_turns or len(result.messages),
+        tokens=sum(u.prompt_tokens + u.completion_tokens for u in result.usage.values()),
+        duration_s=round(result.duration_s, 3), block=block, position=position,
+    )
+
+
+def _block(results: list[EpisodeResult]) -> str:
+    """A job's full records, as the page reads them: JSON, gzipped, base64."""
+    details = [result.model_dump(mode="json", include={"messages", "reward_info", "usage", "error", "started_at",
+                                                       "seed"}) for result in results]
+    return base64.b64encode(gzip.compress(json.dumps(details).encode(), compresslevel=9, mtime=0)).decode("ascii")
+
+
+def _task_instructions(envs: set[str]) -> dict[str, dict[str, str]]:
+    """The user simulator's instructions for each tau2 task of these envs (what the user wanted:
+    the first thing to read when asking why a conversation failed). Others are left out."""
+    texts: dict[str, dict[str, str]] = {}
+    for env in sorted(envs):
+        try:
+            from tau_exp.bench.tau2 import load_tasks
+
+            tasks = load_tasks(env, None)  # type: ignore[arg-type]  # None: every task of the domain
+        except Exception as error:  # a v1 env, or a domain this tau2 does not have
+            log.debug("no tau2 tasks for %s: %s", env, error)
+            continue
+        texts[env] = {task.id: _instructions(task) for task in tasks}
+    return texts
+
+
+def _instructions(task: Any) -> str:
+    purpose = getattr(task.description, "purpose", None) if task.description else None
+    text = str(task.user_scenario.instructions)
+    return f"Purpose: {purpose}\n{text}" if purpose else text
+
+
+def _page(index: BrowserIndex, blocks: list[str]) -> str:
+    assets = resources.files(__package__)
+    template = assets.joinpath("page.html").read_text()
+    block_tags = "\n".join(f'<script type="application/x-gzip-base64" id="block-{number}">{block}</script>'
+                           for number, block in enumerate(blocks))
+    parts = {"/*STYLE*/": assets.joinpath("style.css").read_text(), "/*INDEX*/": _script_json(index.model_dump_json()),
+             "/*APP*/": assets.joinpath("app.js").read_text(), "<!--BLOCKS-->": block_tags}
+    # One pass: a marker inside an inserted part (a task's text, say) is not replaced again.
+    return re.sub("|".join(re.escape(marker) for marker in parts), lambda match: parts[match.group(0)], template)
+
+
+def _script_json(text: str) -> str:
+    # Inside <script>, only "</script" (and "<!--") could end or change the element: escape every "<".
+    return text.replace("<", "\\u003c")
