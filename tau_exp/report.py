@@ -177,7 +177,7 @@ def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9, max(5.0, 0.2 * len(rows))), layout="constrained")  # room for the legend
     for row in rows:
         if row.pass_hat_k:
             ks = sorted(row.pass_hat_k)

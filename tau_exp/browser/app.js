@@ -213,7 +213,8 @@ function blockTexts(number) {
 }
 
 // Does the entry match the search? Task ids match at once; the text (the task's instructions and
-// the conversation) once its job's block is loaded.
+// the conversation) once its job's block is loaded. (A query that is a task id is that task: the
+// caller filters those before calling.)
 async function matches(entry, query) {
   if (!query) return true;
   if (entry.task.toLowerCase().includes(query)) return true;
@@ -226,7 +227,7 @@ function filterBar(params, onChange, terminations) {
   const select = (name, label, options) => h("label", {}, `${label} `, h("select", {
     name, onchange: (event) => { event.target.value ? params.set(name, event.target.value) : params.delete(name); onChange(); } },
     options.map(([value, text]) => h("option", { value, selected: (params.get(name) || "") === value }, text))));
-  const search = h("input", { type: "search", name: "q", placeholder: "search task ids and text", value: params.get("q") || "",
+  const search = h("input", { type: "search", name: "q", placeholder: "task id, or words of the conversation", value: params.get("q") || "",
                               oninput: () => { search.value ? params.set("q", search.value) : params.delete("q"); onChange(); } });
   return h("div", { className: "toolbar" },
     select("outcome", "Outcome", [["", "all"], ...OUTCOMES.map((o) => [o, o.replace("_", " ")])]),
@@ -250,7 +251,9 @@ function configView(id, params) {
     const current = ++filtering;
     const wanted = params.get("outcome"), term = params.get("term"), query = (params.get("q") || "").toLowerCase().trim();
     let rows = entries.filter((e) => (!wanted || outcome(e) === wanted) && (!term || e.termination === term));
-    if (query) {
+    if (query && rows.some((e) => e.task.toLowerCase() === query)) {
+      rows = rows.filter((e) => e.task.toLowerCase() === query); // "37" means task 37, not every "37" in the text
+    } else if (query) {
       status.textContent = "Searching conversations…";
       const keep = await Promise.all(rows.map((e) => matches(e, query)));
       rows = rows.filter((_, i) => keep[i]);

@@ -1,0 +1,272 @@
+"""The sweep browser (`report --html`), opened from disk in headless Chromium and clicked through:
+sweep → configuration → task → side by side, with what each view shows checked against the
+job's own results.jsonl.
+
+The sweep is real: two agents against an oracle assistant that makes mistakes (malformed tool
+arguments, unhelpful replies, server errors without retries), so the page has successes,
+failures scored 0 by tau2, infra errors, and tasks where the two agents disagree.
+
+Screenshots go to $TAU_EXP_SCREENSHOTS when set (the README's come from
+`TAU_EXP_SCREENSHOTS=docs/browser .venv/bin/python -m pytest tests/browser`), else to a temp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from conftest import run_launch
+from tau_exp.checkpoint import read_results
+from tau_exp.records import EpisodeResult, Status
+from tau_exp.report import build_report
+from tau_exp.report import main as report_cli
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+VIEWPORT = {"width": 1360, "height": 860}
+
+
+class Sweep:
+    """The sweep on disk, its page, and what the page should show, read from results.jsonl."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.page = directory / "browser.html"
+        self.configs = [row for row, _ in build_report([directory])]
+        self.records: dict[int, list[EpisodeResult]] = {
+            config_id: [r for source in sources for r in source.results]
+            for config_id, (_, sources) in enumerate(build_report([directory]))}
+
+    def config_id(self, agent: str) -> int:
+        return next(i for i, row in enumerate(self.configs) if row.agent == agent)
+
+    def outcome(self, record: EpisodeResult) -> str:
+        if record.status != Status.scored:
+            return record.status.value
+        return "success" if record.success else "failure"
+
+    def disagreements(self, config_ids: list[int]) -> set[str]:
+        rates: dict[str, set[float]] = defaultdict(set)
+        for config_id in config_ids:
+            by_task: dict[str, list[bool]] = defaultdict(list)
+            for r in self.records[config_id]:
+                if r.status == Status.scored:
+                    by_task[r.task_id].append(r.success)
+            for task, successes in by_task.items():
+                rates[task].add(sum(successes) / len(successes))
+        return {task for task, values in rates.items() if len(values) > 1}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Sweep:
+    directory = tmp_path_factory.mktemp("browser") / "sweep"
+    faults = "model.server.oracle.faults"
+    done = run_launch(["-m", f"hydra.sweep.dir={directory}", "agent=tool_calling,act", "tasks.end=6", "run.num_trials=2",
+                       f"{faults}.bad_arguments_rate=0.15", f"{faults}.unhelpful_rate=0.15", f"{faults}.error_rate=0.02",
+                       "run.retry.attempts=1", "run.max_concurrency=1", "run.workers=0", "tracking=none"],
+                      cwd=directory.parent)
+    assert list(directory.glob("*/results.jsonl")), done.stderr[-3000:]  # incomplete jobs (infra errors) exit 1
+    report_cli([str(directory), "--html"])
+    sweep = Sweep(directory)
+    outcomes = {sweep.outcome(r) for records in sweep.records.values() for r in records}
+    # The fault seed is fixed and the episodes run one at a time: the same mistakes every run.
+    assert {"success", "failure", "infra_error"} <= outcomes, outcomes
+    assert sweep.disagreements(list(sweep.records)), "the two agents should disagree on some task"
+    return sweep
+
+
+@pytest.fixture
+def page(chromium):
+    """A fresh tab; any JavaScript error or failed request fails the test."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
+    tab.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+    yield tab
+    context.close()
+    assert not problems, problems
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    directory = Path(os.environ.get("TAU_EXP_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def screenshot(tab, directory: Path, name: str) -> None:
+    path = directory / f"{name}.png"
+    tab.screenshot(path=str(path))
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 20_000, f"{path} is not a real screenshot"
+
+
+def rows(tab, table: str) -> list[str]:
+    return tab.locator(f"#{table} tbody tr").all_inner_texts()
+
+
+def test_click_through_sweep_configuration_task_and_side_by_side(sweep, page, screenshots):
+    """The path a researcher takes: the sweep table, one configuration's tasks, a failed task
+    (its conversation and why tau2 scored it 0), then the same task beside the other agent."""
+    page.goto(sweep.page.as_uri())
+    page.wait_for_selector("#sweep-table tbody tr")
+    assert page.evaluate("blocks.size") == 0  # nothing decompressed for the table
+    table = rows(page, "sweep-table")
+    assert len(table) == len(sweep.configs)
+    for line, row in zip(table, sweep.configs):
+        assert row.label in line and f"{row.avg_reward:.3f}" in line
+    screenshot(page, screenshots, "sweep")
+
+    tool_calling = sweep.config_id("tool_calling")
+    page.click(f'#sweep-table tr[data-config="{tool_calling}"] a')
+    page.wait_for_selector("#task-table tbody tr")
+    records = sweep.records[tool_calling]
+    assert len(rows(page, "task-table")) == len(records)
+    assert page.evaluate("blocks.size") == 0  # the list comes from the index alone
+    screenshot(page, screenshots, "configuration")
+
+    failed = next(r for r in records if sweep.outcome(r) == "failure" and r.reward_info["db_check"]["db_match"] is False)
+    page.click(f'#task-table tr[data-task="{failed.task_id}"][data-trial="{failed.trial}"] a')
+    page.wait_for_selector("#reward-breakdown")
+    header = page.inner_text(".episode-header")
+    assert "failure" in header and f"termination: {failed.termination_reason}" in header
+    assert "final database differs from the gold one" in page.inner_text(".db-check")
+    checks = failed.reward_info["action_checks"]
+    missed = page.locator("#action-checks li.missed").all_inner_texts()
+    assert len(page.locator("#action-checks li").all()) == len(checks)
+    assert [text.split("(")[0].lstrip("✗ ").strip() for text in missed] == [
+        c["action"]["name"] for c in checks if not c["action_match"]]
+    assert all(text.endswith("not taken") for text in missed)
+    # The conversation: every message, each tool call by name with its arguments, each tool error marked.
+    assert page.locator(".conversation > li").count() == len(failed.messages)
+    calls = [call["name"] for m in failed.messages for call in (m.get("tool_calls") or [])]
+    assert page.locator(".tool-call .tool-name").all_inner_texts() == [f"→ {name}" for name in calls]
+    assert page.locator(".message.tool-error").count() == sum(bool(m.get("error")) for m in failed.messages)
+    usage = page.locator("#usage tbody tr").all_inner_texts()
+    assert [line.split("\t")[:2] for line in usage] == [[role, str(u.calls)] for role, u in failed.usage.items()]
+    assert page.evaluate("blocks.size") == 1
+    screenshot(page, screenshots, "task")
+
+    page.click("#side-by-side")
+    page.wait_for_selector(".side-by-side .side")
+    sides = page.locator(".side")
+    assert sides.count() == len(sweep.configs)
+    for index in range(sides.count()):
+        side = sides.nth(index)
+        config_id = int(side.get_attribute("data-config"))
+        record = next(r for r in sweep.records[config_id] if r.key == failed.key)
+        assert side.locator(".conversation > li").count() == len(record.messages)
+        assert sweep.outcome(record) in side.locator(".episode-header").inner_text()
+    screenshot(page, screenshots, "side_by_side")
+
+
+def test_tasks_filter_by_outcome_termination_and_search(sweep, page):
+    """A configuration's list narrows to the outcome, the termination reason and the search
+    (a task id; or words of the task's instructions and conversation, once the job's records
+    are opened)."""
+    config_id = sweep.config_id("tool_calling")
+    records = sweep.records[config_id]
+    page.goto(f"{sweep.page.as_uri()}#/config/{config_id}")
+    page.wait_for_selector("#task-table tbody tr")
+
+    def shown() -> set[tuple[str, int]]:
+        page.wait_for_function("!document.getElementById('list-status').textContent.startsWith('Searching')")
+        return {(tr.get_attribute("data-task"), int(tr.get_attribute("data-trial")))
+                for tr in page.locator("#task-table tbody tr").all()}
+
+    for outcome in ("failure", "infra_error", "success"):
+        page.select_option("select[name=outcome]", outcome)
+        assert shown() == {r.key for r in records if sweep.outcome(r) == outcome}, outcome
+    page.select_option("select[name=outcome]", "")
+    terminations = sorted({r.termination_reason for r in records if r.termination_reason})
+    assert page.locator("select[name=term] option").all_inner_texts() == ["all", *terminations]
+    page.select_option("select[name=term]", terminations[0])
+    assert shown() == {r.key for r in records if r.termination_reason == terminations[0]}
+    page.select_option("select[name=term]", "")
+
+    task = records[0].task_id
+    page.fill("input[name=q]", task)  # a task id: that task, not every mention of the number
+    assert shown() == {r.key for r in records if r.task_id == task}
+    # A user id from a tool call: only the conversations that mention it.
+    needle = next(call["arguments"]["user_id"] for r in records for m in r.messages for call in (m.get("tool_calls") or [])
+                  if "user_id" in call["arguments"])
+    page.fill("input[name=q]", needle)
+    assert shown() == {r.key for r in records if needle in json.dumps(r.messages)}
+    assert "q=" in page.url  # the filters live in the URL: Back and shared links keep them
+
+
+def test_an_infra_error_shows_why_it_was_not_scored(sweep, page):
+    config_id, record = next((c, r) for c, records in sweep.records.items() for r in records
+                             if r.status == Status.infra_error)
+    page.goto(f"{sweep.page.as_uri()}#/config/{config_id}/task/{record.task_id}/{record.trial}")
+    page.wait_for_selector(".error-box")
+    assert "infra error" in page.inner_text(".episode-header")
+    assert record.error.message[:60] in page.inner_text(".error-box")
+    assert "Not scored." in page.inner_text("#reward-breakdown")
+
+
+def test_compare_selected_configurations_and_only_disagreements(sweep, page, screenshots):
+    """Tick configurations in the sweep table, compare them task by task, keep the tasks where
+    they disagree, open one side by side."""
+    page.goto(sweep.page.as_uri())
+    page.wait_for_selector("#sweep-table tbody tr")
+    assert "disabled" in page.get_attribute("#compare-selected", "class")
+    for checkbox in page.locator("#sweep-table tbody input[type=checkbox]").all():
+        checkbox.check()
+    page.click("#compare-selected")
+    page.wait_for_selector("#compare-table tbody tr")
+    all_tasks = {r.task_id for records in sweep.records.values() for r in records}
+    assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == all_tasks
+    page.check("#only-differ")
+    expected = sweep.disagreements(list(sweep.records))
+    assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == expected
+    screenshot(page, screenshots, "compare")
+    page.click("#compare-table tbody tr:first-child td:first-child a")
+    page.wait_for_selector(".side-by-side .side .conversation")
+    assert page.locator(".side").count() == len(sweep.configs)
+
+
+def test_sorting_the_sweep_table(sweep, page):
+    page.goto(sweep.page.as_uri())
+    page.wait_for_selector("#sweep-table tbody tr")
+    for direction, reverse in (("ascending", False), ("descending", True)):
+        page.click('#sweep-table th[data-key="avg_reward"]')
+        page.wait_for_selector(f'#sweep-table th[data-key="avg_reward"][aria-sort="{direction}"]')
+        shown = [int(tr.get_attribute("data-config")) for tr in page.locator("#sweep-table tbody tr").all()]
+        rewards = [sweep.configs[i].avg_reward for i in shown]
+        assert rewards == sorted(rewards, reverse=reverse)
+
+
+def test_a_large_sweep_opens_lazily(sweep, page, tmp_path):
+    """120 jobs × 100 tasks (copies of the real records under new task ids): the page lists
+    every configuration and opens a task while decompressing only that task's job."""
+    template = [r for records in sweep.records.values() for r in records if r.status == Status.scored]
+    for job in range(120):
+        job_dir = tmp_path / "big" / f"{job}_retail_a{job}_m"
+        (job_dir / ".hydra").mkdir(parents=True)
+        shutil.copy(next(sweep.directory.glob("*/.hydra/config.yaml")), job_dir / ".hydra" / "config.yaml")
+        config = (job_dir / ".hydra" / "config.yaml").read_text()
+        (job_dir / ".hydra" / "config.yaml").write_text(config.replace("name: tool_calling", f"name: agent{job:03d}")
+                                                        .replace("name: act", f"name: agent{job:03d}"))
+        with open(job_dir / "results.jsonl", "w") as results:
+            for task in range(100):
+                record = template[(job + task) % len(template)].model_copy(update={"task_id": str(task), "trial": 0})
+                results.write(record.model_dump_json() + "\n")
+    report_cli([str(tmp_path / "big"), "--html"])
+    big = tmp_path / "big" / "browser.html"
+    page.goto(big.as_uri())
+    page.wait_for_selector("#sweep-table tbody tr")
+    assert page.locator("#sweep-table tbody tr").count() == 120
+    page.click("#sweep-table tbody tr:nth-child(60) td:nth-child(2) a")
+    page.wait_for_selector("#task-table tbody tr")
+    assert page.locator("#task-table tbody tr").count() == 100
+    page.click("#task-table tbody tr:nth-child(50) a")
+    page.wait_for_selector(".conversation > li")
+    assert page.evaluate("blocks.size") == 1
+    assert len(read_results(next((tmp_path / "big").glob("0_*")))) == 100
