@@ -323,9 +323,9 @@ function episodeHeader(entry, record) {
     record.started_at ? ` · started ${record.started_at.replace("T", " ").slice(0, 19)} UTC` : "");
 }
 
-function instructions(configId, task) {
+function instructions(configId, task, open = true) {
   const text = INDEX.tasks[envOf(configId)]?.[task];
-  return text ? h("details", { className: "instructions", open: true }, h("summary", {}, "What the user was told (task instructions)"), h("pre", {}, text)) : null;
+  return text ? h("details", { className: "instructions", open }, h("summary", {}, "What the user was told (task instructions)"), h("pre", {}, text)) : null;
 }
 
 function check(ok) {
@@ -372,8 +372,8 @@ function rewardBreakdown(info) {
 
 function usageTable(entry, record) {
   const roles = Object.entries(record.usage || {});
-  return h("div", { className: "card", id: "usage" }, h("h2", {}, "Tokens and timings"),
-    h("table", {}, h("thead", {}, h("tr", {}, ["role", "calls", "retries", "prompt tok.", "completion tok.", "model time"].map((t) => h("th", {}, t)))),
+  return h("div", { className: "card", id: "usage" }, h("h2", {}, "Tokens and timings"), h("p", { className: "muted" }, "Tokens per role (prompt, completion); model time is the time spent waiting for the model."),
+    h("table", {}, h("thead", {}, h("tr", {}, ["role", "calls", "retries", "prompt", "completion", "model time"].map((t) => h("th", {}, t)))),
       h("tbody", {}, roles.map(([role, u]) => h("tr", {}, h("td", {}, role), h("td", { className: "num" }, u.calls), h("td", { className: "num" }, u.retries),
         h("td", { className: "num" }, fmtInt(u.prompt_tokens)), h("td", { className: "num" }, fmtInt(u.completion_tokens)),
         h("td", { className: "num" }, `${fmt(u.latency_s, 1)} s`))))),
@@ -491,7 +491,7 @@ async function sideBySideView(configIds, task, params) {
   return h("section", {},
     h("h1", {}, `Task ${task}`, h("span", { className: "muted" }, ` · trial ${trial} · side by side`)),
     trials.length > 1 ? h("p", {}, "Trials: ", trials.map((t) => t === trial ? h("b", {}, ` ${t} `) : h("a", { href: `${compareLink(configIds, task)}?trial=${t}` }, ` ${t} `))) : null,
-    instructions(configIds[0], task),
+    instructions(configIds[0], task, false),
     h("div", { className: "side-by-side", style: `grid-template-columns: repeat(${configIds.length}, minmax(380px, 1fr))` },
       configIds.map((id, i) => h("div", { className: "side", "data-config": id },
         h("h2", {}, h("a", { href: entries[i] ? taskLink(entries[i]) : configLink(id) }, CONFIGS[id].label)),
