@@ -8,7 +8,8 @@ Sections (all against oracle servers on this machine, the same tasks for every h
 2. latency: 200 ms per model call, concurrency 1/8/32/64: wall time against calls × latency ÷
    concurrency, and the CPU floor (the harness's and the server's CPU time over the cores);
 3. checkpoint: bytes written and time per result at 100, 1,000 and 10,000 results;
-4. start-up: time from `python launch.py` to the first model request; peak memory per process.
+4. start-up: time from `python launch.py` to the first model request; peak memory per process;
+5. the sweep browser: a page for JOBS × 100 tasks, written and opened in headless Chromium.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 import tau_exp  # noqa: F401  (the environment litellm and tau2 need before import)
-from benchmarks import checkpoint_cost, startup
+from benchmarks import browser_page, checkpoint_cost, startup
 from benchmarks.measure import (HarnessRun, become_subreaper, descendants, machine, process_cpu_s, run_harness,
                                 usable_cpus)
 from benchmarks.oracle import KEY_ENV, oracle_server
@@ -42,10 +43,11 @@ class Scale:
     concurrencies: list[int]
     checkpoint_sizes: list[int]
     legacy_checkpoint_sizes: list[int]
+    browser_jobs: int  # × 100 tasks
 
 
-FULL = Scale({"retail": 40, "airline": 20}, 2, [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000])
-SMALL = Scale({"retail": 10}, 1, [1, 8, 32], [100, 1_000], [100])
+FULL = Scale({"retail": 40, "airline": 20}, 2, [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000], 120)
+SMALL = Scale({"retail": 10}, 1, [1, 8, 32], [100, 1_000], [100], 12)
 
 # What is compared in section 1 (tau_exp twice: with its worker processes and without).
 HARNESSES = {
@@ -144,22 +146,25 @@ def main(argv: list[str] | None = None) -> None:
             keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
             results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
             results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
-        record = _real_record(workdir)
+        records = _real_records(workdir)
         console.print("checkpoint cost")
-        results["checkpoint"] = checkpoint_cost.measure(record, scale.checkpoint_sizes, scale.legacy_checkpoint_sizes,
-                                                        workdir)
+        results["checkpoint"] = checkpoint_cost.measure(records[0], scale.checkpoint_sizes,
+                                                        scale.legacy_checkpoint_sizes, workdir)
         console.print("start-up")
         results["startup"] = {"embedded_default_s": startup.embedded_default(workdir),
                               "attached_s": startup.attached(workdir)}
+        console.print("sweep browser")
+        results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
     output.write_text(json.dumps(results, indent=2) + "\n")
     print_summary(results)
     console.print(f"written to {output}")
 
 
-def _real_record(workdir: Path) -> EpisodeResult:
-    """A scored retail record from the throughput run: the checkpoint is fed realistic lines."""
+def _real_records(workdir: Path) -> list[EpisodeResult]:
+    """The scored retail records of the throughput run: the checkpoint and the browser are fed
+    realistic records."""
     results = next(workdir.glob("retail_tau_exp/job/results.jsonl"))
-    return EpisodeResult.model_validate_json(results.read_text().splitlines()[0])
+    return [EpisodeResult.model_validate_json(line) for line in results.read_text().splitlines()]
 
 
 def print_summary(results: dict) -> None:
@@ -195,6 +200,14 @@ def print_summary(results: dict) -> None:
     console.print(f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
                   f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
                   "(attached to running servers)")
+    page = results["browser"]
+    line = (f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "
+            f"{page['page_mb']:.1f} MB")
+    if "sweep_table_s" in page:
+        line += (f"; sweep table shown after {page['sweep_table_s']:.2f} s (page parsed {page['page_parsed_s']:.2f} s), "
+                 f"task list {page['task_list_s']:.2f} s, task {page['task_view_s']:.2f} s; longest main-thread block "
+                 f"{page['longest_main_thread_block_ms']:.0f} ms; JS heap {page['js_heap_mb']:.0f} MB")
+    console.print(line if "browser" not in page else f"{line}; {page['browser']}")
 
 
 if __name__ == "__main__":

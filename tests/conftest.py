@@ -136,22 +136,18 @@ def slurm_cluster() -> Iterator[Path]:
             subprocess.run([*script, "stop"], capture_output=True, timeout=120)
 
 
-CHROMIUM = Path(os.environ.get("TAU_EXP_CHROMIUM", "/usr/bin/chromium"))
-# Headless, and nothing that reaches out to the network (refused here, many connections at a time).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture(scope="session")
 def chromium():
     """Headless Chromium (Debian's package: scripts/install_chromium.sh), driven by playwright,
-    with a fresh empty profile."""
+    with a fresh empty profile and nothing that reaches out to the network."""
+    from benchmarks.browser_page import CHROMIUM, launch_chromium
+
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: bash scripts/install_chromium.sh (or set TAU_EXP_CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         try:
             yield browser
         finally:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from benchmarks.browser_page import TASKS_PER_JOB, synthetic_sweep
 from conftest import run_launch
-from tau_exp.checkpoint import read_results
 from tau_exp.records import EpisodeResult, Status
 from tau_exp.report import build_report
 from tau_exp.report import main as report_cli
@@ -246,27 +245,15 @@ def test_sorting_the_sweep_table(sweep, page):
 def test_a_large_sweep_opens_lazily(sweep, page, tmp_path):
     """120 jobs × 100 tasks (copies of the real records under new task ids): the page lists
     every configuration and opens a task while decompressing only that task's job."""
-    template = [r for records in sweep.records.values() for r in records if r.status == Status.scored]
-    for job in range(120):
-        job_dir = tmp_path / "big" / f"{job}_retail_a{job}_m"
-        (job_dir / ".hydra").mkdir(parents=True)
-        shutil.copy(next(sweep.directory.glob("*/.hydra/config.yaml")), job_dir / ".hydra" / "config.yaml")
-        config = (job_dir / ".hydra" / "config.yaml").read_text()
-        (job_dir / ".hydra" / "config.yaml").write_text(config.replace("name: tool_calling", f"name: agent{job:03d}")
-                                                        .replace("name: act", f"name: agent{job:03d}"))
-        with open(job_dir / "results.jsonl", "w") as results:
-            for task in range(100):
-                record = template[(job + task) % len(template)].model_copy(update={"task_id": str(task), "trial": 0})
-                results.write(record.model_dump_json() + "\n")
-    report_cli([str(tmp_path / "big"), "--html"])
-    big = tmp_path / "big" / "browser.html"
-    page.goto(big.as_uri())
+    scored = [r for records in sweep.records.values() for r in records if r.status == Status.scored]
+    big = synthetic_sweep(scored, 120, tmp_path / "big")
+    report_cli([str(big), "--html"])
+    page.goto((big / "browser.html").as_uri())
     page.wait_for_selector("#sweep-table tbody tr")
     assert page.locator("#sweep-table tbody tr").count() == 120
     page.click("#sweep-table tbody tr:nth-child(60) td:nth-child(2) a")
     page.wait_for_selector("#task-table tbody tr")
-    assert page.locator("#task-table tbody tr").count() == 100
+    assert page.locator("#task-table tbody tr").count() == TASKS_PER_JOB
     page.click("#task-table tbody tr:nth-child(50) a")
     page.wait_for_selector(".conversation > li")
     assert page.evaluate("blocks.size") == 1
-    assert len(read_results(next((tmp_path / "big").glob("0_*")))) == 100
