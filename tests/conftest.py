@@ -154,6 +154,20 @@ def chromium():
             browser.close()
 
 
+@pytest.fixture
+def page(chromium):
+    """A fresh browser tab (1360×860); any JavaScript error or failed request fails the test."""
+    context = chromium.new_context(viewport={"width": 1360, "height": 860})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
+    tab.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+    yield tab
+    context.close()
+    assert not problems, problems
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under CI (CI=true, set by .ci/run) a skipped test is a failure: every tier must run there."""

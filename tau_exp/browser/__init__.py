@@ -20,18 +20,18 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import logging
 import re
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import BaseModel
 
 from tau_exp.records import EpisodeResult
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the report imports this module
+    from tau_exp.report import ConfigRow, Source
 
 BROWSER_FILE = "browser.html"
 
@@ -71,7 +71,7 @@ class BrowserIndex(BaseModel):
     tasks: dict[str, dict[str, str]]  # env -> task id -> the user's instructions (tau2 tasks)
 
 
-def write_browser(groups: list[tuple[Any, list[Any]]], paths: list[Path], path: Path) -> Path:
+def write_browser(groups: list[tuple[ConfigRow, list[Source]]], paths: list[Path], path: Path) -> Path:
     """Write the page for the report's configurations.
 
     `groups` is the report's (ConfigRow, [Source]) per configuration, in the table's order."""
@@ -112,18 +112,14 @@ def _block(results: list[EpisodeResult]) -> str:
 
 def _task_instructions(envs: set[str]) -> dict[str, dict[str, str]]:
     """The user simulator's instructions for each tau2 task of these envs (what the user wanted:
-    the first thing to read when asking why a conversation failed). Others are left out."""
-    texts: dict[str, dict[str, str]] = {}
-    for env in sorted(envs):
-        try:
-            from tau_exp.bench.tau2 import load_tasks
+    the first thing to read when asking why a conversation failed). tau-bench v1 envs are left
+    out: their tasks are not tau2's."""
+    from tau2.registry import registry
 
-            tasks = load_tasks(env, None)  # type: ignore[arg-type]  # None: every task of the domain
-        except Exception as error:  # a v1 env, or a domain this tau2 does not have
-            log.debug("no tau2 tasks for %s: %s", env, error)
-            continue
-        texts[env] = {task.id: _instructions(task) for task in tasks}
-    return texts
+    from tau_exp.bench.tau2 import load_tasks
+
+    return {env: {task.id: _instructions(task) for task in load_tasks(env, None)}  # type: ignore[arg-type]
+            for env in sorted(envs & set(registry.get_domains()))}  # None: every task of the domain
 
 
 def _instructions(task: Any) -> str:

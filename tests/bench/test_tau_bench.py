@@ -23,6 +23,7 @@ from tau_exp.checkpoint import read_results
 from tau_exp.errors import ConfigError, IncompleteRun
 from tau_exp.records import Status
 from tau_exp.report import build_report
+from tau_exp.report import main as report_cli
 from tau_exp.servers import provide
 
 from conftest import ROOT, attach_overrides, compose_config, oracle_model, run_launch
@@ -126,7 +127,7 @@ def _reply(content: str) -> ModelResponse:
     return response
 
 
-def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
+def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch, page):
     monkeypatch.syspath_prepend(str(STANDIN))
     for module in [name for name in sys.modules if name == "tau_bench" or name.startswith("tau_bench.")]:
         monkeypatch.delitem(sys.modules, module)  # fresh modules: the adapter's routing is not installed in them
@@ -169,3 +170,12 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     expected_pass_2 = sum(all(r == 1.0 for r in rewards) for rewards in per_task.values()) / len(per_task)
     assert row.pass_hat_k[2] == pytest.approx(expected_pass_2)
     assert build_report([results_file])[0][0] == row  # the file alone, or its folder
+
+    # The sweep browser shows v1's OpenAI-format trajectories: each message, each tool call by name.
+    report_cli([str(log_dir), "--html"])
+    scored_entry = next(r for r in v1_results if "error" not in r.info and r.traj)
+    page.goto(f"{(log_dir / 'browser.html').as_uri()}#/config/0/task/{scored_entry.task_id}/{scored_entry.trial}")
+    page.wait_for_selector(".conversation > li")
+    assert page.locator(".conversation > li").count() == len(scored_entry.traj)
+    calls = [call["function"]["name"] for m in scored_entry.traj for call in (m.get("tool_calls") or [])]
+    assert page.locator(".tool-call .tool-name").all_inner_texts() == [f"→ {name}" for name in calls]

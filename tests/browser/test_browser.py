@@ -26,7 +26,6 @@ from tau_exp.report import build_report
 from tau_exp.report import main as report_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-VIEWPORT = {"width": 1360, "height": 860}
 
 
 class Sweep:
@@ -64,7 +63,9 @@ class Sweep:
 def sweep(tmp_path_factory) -> Sweep:
     directory = tmp_path_factory.mktemp("browser") / "sweep"
     faults = "model.server.oracle.faults"
-    done = run_launch(["-m", f"hydra.sweep.dir={directory}", "agent=tool_calling,act", "tasks.end=6", "run.num_trials=2",
+    # Retail test tasks 5–10: the last four have information the agent must tell the user.
+    done = run_launch(["-m", f"hydra.sweep.dir={directory}", "agent=tool_calling,act", "tasks.start=5", "tasks.end=11",
+                       "run.num_trials=2",
                        f"{faults}.bad_arguments_rate=0.15", f"{faults}.unhelpful_rate=0.15", f"{faults}.error_rate=0.02",
                        "run.retry.attempts=1", "run.max_concurrency=1", "run.workers=0", "tracking=none"],
                       cwd=directory.parent)
@@ -75,21 +76,9 @@ def sweep(tmp_path_factory) -> Sweep:
     # The fault seed is fixed and the episodes run one at a time: the same mistakes every run.
     assert {"success", "failure", "infra_error"} <= outcomes, outcomes
     assert sweep.disagreements(list(sweep.records)), "the two agents should disagree on some task"
+    assert any(r.reward_info and not all(c["met"] for c in r.reward_info["communicate_checks"] or [])
+               for records in sweep.records.values() for r in records), "some information should go unsaid"
     return sweep
-
-
-@pytest.fixture
-def page(chromium):
-    """A fresh tab; any JavaScript error or failed request fails the test."""
-    context = chromium.new_context(viewport=VIEWPORT)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    tab.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
-    tab.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
-    yield tab
-    context.close()
-    assert not problems, problems
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +187,20 @@ def test_tasks_filter_by_outcome_termination_and_search(sweep, page):
     page.fill("input[name=q]", needle)
     assert shown() == {r.key for r in records if needle in json.dumps(r.messages)}
     assert "q=" in page.url  # the filters live in the URL: Back and shared links keep them
+
+
+def test_information_to_communicate_said_or_missing(sweep, page):
+    """A task whose user had to be told something: each piece of information, marked as said
+    or missing, as tau2's communicate check found."""
+    config_id, record = next((c, r) for c, records in sweep.records.items() for r in records
+                             if r.reward_info and any(not check["met"] for check in r.reward_info["communicate_checks"] or []))
+    page.goto(f"{sweep.page.as_uri()}#/config/{config_id}/task/{record.task_id}/{record.trial}")
+    page.wait_for_selector("#communicate-checks")
+    checks = record.reward_info["communicate_checks"]
+    assert page.locator("#communicate-checks li.missed").all_inner_texts() == [
+        f"✗ {check['info']} — missing" for check in checks if not check["met"]]
+    assert page.locator("#communicate-checks li.met").all_inner_texts() == [
+        f"✓ {check['info']}" for check in checks if check["met"]]
 
 
 def test_an_infra_error_shows_why_it_was_not_scored(sweep, page):
