@@ -20,7 +20,8 @@ from tau_exp.report import build_report
 TASKS_PER_JOB = 100
 CHROMIUM = Path(os.environ.get("TAU_EXP_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--enable-precise-memory-info"]  # else performance.memory is rounded to 10 MB steps
 # Long tasks: the main thread busy for 50 ms or more (the browser's own definition).
 WATCH_LONG_TASKS = """window.longestTaskMs = 0;
 new PerformanceObserver((list) => list.getEntries().forEach((entry) => {
@@ -53,8 +54,10 @@ def measure(records: list[EpisodeResult], jobs: int, workdir: Path) -> dict:
     started = time.perf_counter()
     page_path = write_browser(build_report([sweep]), [sweep], sweep / "browser.html")
     write_s = time.perf_counter() - started
+    html = page_path.read_text(encoding="utf-8")
+    index = html[html.index('id="index">'):html.index("</script>", html.index('id="index">'))]
     section = {"jobs": jobs, "tasks_per_job": TASKS_PER_JOB, "write_s": write_s,
-               "page_mb": page_path.stat().st_size / 1e6}
+               "page_mb": page_path.stat().st_size / 1e6, "index_mb": len(index) / 1e6}
     if not CHROMIUM.exists():
         return {**section, "browser": f"not measured: no Chromium at {CHROMIUM}"}
     from playwright.sync_api import sync_playwright

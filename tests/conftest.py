@@ -164,6 +164,7 @@ def page(chromium):
     tab.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
     tab.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
     yield tab
+    problems += tab.locator("#view .error").all_inner_texts()  # a view that could not be drawn
     context.close()
     assert not problems, problems
 

@@ -49,8 +49,8 @@ def tune_gc() -> None:
 _gc_tuned = False
 
 
-def load_tasks(domain: str, split: str) -> list:
-    """The tasks of a tau2 domain's split, in tau2's order."""
+def load_tasks(domain: str, split: str | None) -> list:
+    """The tasks of a tau2 domain's split (None: every task of the domain), in tau2's order."""
     from tau2.run import load_tasks as tau2_load_tasks
 
     return tau2_load_tasks(domain, split)

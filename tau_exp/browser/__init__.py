@@ -88,9 +88,10 @@ def write_browser(groups: list[tuple[ConfigRow, list[Source]]], paths: list[Path
     index = BrowserIndex(
         title="tau_exp sweep browser", generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         paths=[str(p) for p in paths], max_k=max_k, configs=configs, episodes=episodes,
-        tasks=_task_instructions({row.env for row, _ in groups}),
+        tasks=_task_instructions({(row.env, result.task_id) for row, sources in groups
+                                  for source in sources for result in source.results}),
     )
-    path.write_text(_page(index, blocks))
+    path.write_text(_page(index, blocks), encoding="utf-8")
     return path
 
 
@@ -103,23 +104,27 @@ def _entry(config_id: int, result: EpisodeResult, block: int, position: int) -> 
     )
 
 
+DETAILS = {"messages", "reward_info", "usage", "error", "started_at", "seed"}
+
+
 def _block(results: list[EpisodeResult]) -> str:
-    """A job's full records, as the page reads them: JSON, gzipped, base64."""
-    details = [result.model_dump(mode="json", include={"messages", "reward_info", "usage", "error", "started_at",
-                                                       "seed"}) for result in results]
-    return base64.b64encode(gzip.compress(json.dumps(details).encode(), compresslevel=9, mtime=0)).decode("ascii")
+    """A job's full records, as the page reads them: a JSON list, gzipped, base64. (pydantic
+    writes NaN as null: the browser's JSON.parse would refuse the whole block for one NaN.)"""
+    details = "[" + ",".join(result.model_dump_json(include=DETAILS) for result in results) + "]"
+    return base64.b64encode(gzip.compress(details.encode(), compresslevel=9, mtime=0)).decode("ascii")
 
 
-def _task_instructions(envs: set[str]) -> dict[str, dict[str, str]]:
-    """The user simulator's instructions for each tau2 task of these envs (what the user wanted:
+def _task_instructions(tasks: set[tuple[str, str]]) -> dict[str, dict[str, str]]:
+    """The user simulator's instructions for these (env, task id)s of tau2 (what the user wanted:
     the first thing to read when asking why a conversation failed). tau-bench v1 envs are left
     out: their tasks are not tau2's."""
     from tau2.registry import registry
 
     from tau_exp.bench.tau2 import load_tasks
 
-    return {env: {task.id: _instructions(task) for task in load_tasks(env, None)}  # type: ignore[arg-type]
-            for env in sorted(envs & set(registry.get_domains()))}  # None: every task of the domain
+    envs = {env for env, _ in tasks} & set(registry.get_domains())
+    return {env: {task.id: _instructions(task) for task in load_tasks(env, None) if (env, task.id) in tasks}
+            for env in sorted(envs)}  # split None: every task of the domain
 
 
 def _instructions(task: Any) -> str:
@@ -130,11 +135,12 @@ def _instructions(task: Any) -> str:
 
 def _page(index: BrowserIndex, blocks: list[str]) -> str:
     assets = resources.files(__package__)
-    template = assets.joinpath("page.html").read_text()
+    template, style, app = (assets.joinpath(name).read_text(encoding="utf-8")
+                            for name in ("page.html", "style.css", "app.js"))
     block_tags = "\n".join(f'<script type="application/x-gzip-base64" id="block-{number}">{block}</script>'
                            for number, block in enumerate(blocks))
-    parts = {"/*STYLE*/": assets.joinpath("style.css").read_text(), "/*INDEX*/": _script_json(index.model_dump_json()),
-             "/*APP*/": assets.joinpath("app.js").read_text(), "<!--BLOCKS-->": block_tags}
+    parts = {"/*STYLE*/": style, "/*INDEX*/": _script_json(index.model_dump_json()), "/*APP*/": app,
+             "<!--BLOCKS-->": block_tags}
     # One pass: a marker inside an inserted part (a task's text, say) is not replaced again.
     return re.sub("|".join(re.escape(marker) for marker in parts), lambda match: parts[match.group(0)], template)
 

@@ -59,18 +59,28 @@ function naturalCompare(a, b) {
 
 const pageParsed = new Promise((resolve) =>
   document.readyState === "loading" ? document.addEventListener("DOMContentLoaded", resolve) : resolve());
-const blocks = new Map(); // block number -> Promise of its records
+const blocks = new Map(); // block number -> Promise of its records; the most recently used last
+const MAX_BLOCKS = 24; // jobs kept decompressed (a job of 100 real tasks is a few MB of objects)
 
 function loadBlock(number) {
-  if (!blocks.has(number)) {
-    blocks.set(number, pageParsed.then(async () => {
+  let block = blocks.get(number);
+  if (block) {
+    blocks.delete(number); // re-inserted below: most recently used
+  } else {
+    block = pageParsed.then(async () => {
       const text = document.getElementById(`block-${number}`).textContent;
       const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
       const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
       return JSON.parse(await new Response(stream).text());
-    }));
+    });
   }
-  return blocks.get(number);
+  blocks.set(number, block);
+  for (const oldest of blocks.keys()) {
+    if (blocks.size <= MAX_BLOCKS) break;
+    blocks.delete(oldest);
+    searchTexts.delete(oldest);
+  }
+  return block;
 }
 
 async function details(entry) {
@@ -94,17 +104,20 @@ function setParams(params) {
 let renderCount = 0;
 
 async function render() {
-  const { parts, params } = parseRoute();
   const view = document.getElementById("view");
   const current = ++renderCount;
-  let content;
+  let content, parts = [];
   try {
+    const route = parseRoute(); // a malformed address (a stray %) is reported like any other
+    parts = route.parts;
+    const params = route.params;
     if (parts[0] === "config" && parts[2] === "task") content = await taskView(+parts[1], parts[3], +(parts[4] ?? 0));
     else if (parts[0] === "config") content = configView(+parts[1], params);
     else if (parts[0] === "compare" && parts[2] === "task") content = await sideBySideView(ids(parts[1]), parts[3], params);
     else if (parts[0] === "compare") content = compareView(ids(parts[1]), params);
     else content = sweepView(params);
   } catch (error) {
+    console.error(error);
     content = h("p", { className: "error" }, `Cannot show ${location.hash}: ${error.message}`);
   }
   if (current !== renderCount) return; // a later navigation won
@@ -151,8 +164,9 @@ function sweepView(params) {
   const [, , sortValue] = columns.find(([key]) => key === sortKey) || columns[0];
   const rows = [...CONFIGS].sort((a, b) => {
     const [x, y] = [sortValue(a), sortValue(b)];
-    const order = x === y ? 0 : x === null || x === undefined ? 1 : y === null || y === undefined ? -1
-      : typeof x === "number" ? x - y : naturalCompare(x, y);
+    const missing = (v) => v === null || v === undefined;
+    if (missing(x) || missing(y)) return missing(x) - missing(y); // no value: last, either way
+    const order = typeof x === "number" ? x - y : naturalCompare(x, y);
     return descending ? -order : order;
   });
   const filter = h("input", { type: "search", id: "config-filter", placeholder: "filter configurations (e.g. airline react)",
@@ -204,7 +218,7 @@ function sweepView(params) {
 const searchTexts = new Map(); // block number -> Promise of each record's lower-cased text
 
 function recordText(record) {
-  return record.messages.map((m) => [m.content, JSON.stringify(m.tool_calls || "")].join(" ")).join("\n").toLowerCase();
+  return (record.messages || []).map((m) => `${asText(m.content)} ${JSON.stringify(m.tool_calls || "")}`).join("\n").toLowerCase();
 }
 
 function blockTexts(number) {
@@ -303,7 +317,9 @@ async function taskView(configId, task, trial) {
   if (!entry) throw new Error(`no task ${task}, trial ${trial} in ${config.label}`);
   crumbs([config.label, configLink(configId)], [`task ${task} · trial ${trial}`, null]);
   const record = await details(entry);
-  const peers = CONFIGS.filter((c) => c.row.env === config.row.env && EPISODES_BY_CONFIG[c.id].some((e) => e.task === task)).map((c) => c.id);
+  // This configuration first, then the others of its env that ran the task.
+  const peers = [configId, ...CONFIGS.filter((c) => c.id !== configId && c.row.env === config.row.env
+    && EPISODES_BY_CONFIG[c.id].some((e) => e.task === task)).map((c) => c.id)];
   return h("section", {},
     h("h1", {}, `Task ${task}`, h("span", { className: "muted" }, ` · trial ${trial} · ${config.label}`)),
     h("div", { className: "toolbar" },
@@ -389,8 +405,12 @@ function errorBox(error) {
 
 const LONG = 1200; // characters: longer contents start folded
 
+function asText(value) {
+  return value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
 function prettyJSON(value) {
-  if (typeof value !== "string") return JSON.stringify(value, null, 2);
+  if (typeof value !== "string") return asText(value);
   try { return JSON.stringify(JSON.parse(value), null, 2); } catch { return value; }
 }
 
@@ -407,6 +427,7 @@ function toolCall(call) {
 }
 
 function conversation(messages) {
+  messages = messages || [];
   const callNames = new Map();
   for (const m of messages) for (const c of m.tool_calls || []) callNames.set(c.id, c.name ?? c.function?.name);
   const start = messages.find((m) => m.timestamp)?.timestamp;
@@ -417,7 +438,7 @@ function conversation(messages) {
     const title = role === "tool" ? `tool result${callNames.get(m.id) || m.name ? ` · ${callNames.get(m.id) || m.name}` : ""}${m.error ? " · error" : ""}` : role;
     return h("li", { className: `message ${role}${m.error ? " tool-error" : ""}`, "data-index": i },
       h("div", { className: "message-head" }, h("span", { className: "role" }, title), h("span", { className: "muted" }, [when, tokens].filter(Boolean).join(" · "))),
-      m.content ? foldable(role === "tool" ? prettyJSON(m.content) : String(m.content), role === "tool" ? "json" : "text") : null,
+      m.content ? foldable(role === "tool" ? prettyJSON(m.content) : asText(m.content), role === "tool" ? "json" : "text") : null,
       (m.tool_calls || []).map(toolCall));
   }));
 }
@@ -431,32 +452,38 @@ function successRate(entries) {
 
 function compareView(configIds, params) {
   crumbs([`${configIds.length} configurations compared`, null]);
-  const perConfig = configIds.map((id) => {
-    const byTask = new Map();
-    for (const e of EPISODES_BY_CONFIG[id]) (byTask.get(e.task) || byTask.set(e.task, []).get(e.task)).push(e);
-    return byTask;
+  // A row is a task of one env: retail task 5 and airline task 5 are different tasks.
+  const envs = [...new Set(configIds.map(envOf))].sort();
+  const rows = envs.flatMap((env) => {
+    const sameEnv = configIds.filter((id) => envOf(id) === env);
+    const tasks = [...new Set(sameEnv.flatMap((id) => EPISODES_BY_CONFIG[id].map((e) => e.task)))].sort(naturalCompare);
+    return tasks.map((task) => {
+      const cells = configIds.map((id) => (envOf(id) === env
+        ? EPISODES_BY_CONFIG[id].filter((e) => e.task === task).sort((a, b) => a.trial - b.trial) : null));
+      const rates = cells.filter(Boolean).map(successRate).filter((r) => r !== null);
+      return { env, task, sameEnv, cells, differ: new Set(rates).size > 1 };
+    });
   });
-  const tasks = [...new Set(perConfig.flatMap((byTask) => [...byTask.keys()]))].sort(naturalCompare);
-  const rows = tasks.map((task) => {
-    const cells = perConfig.map((byTask) => (byTask.get(task) || []).sort((a, b) => a.trial - b.trial));
-    const rates = cells.map(successRate).filter((r) => r !== null);
-    return { task, cells, differ: new Set(rates).size > 1 };
-  });
+  let limit = ROWS_PER_PAGE;
+  const more = h("button", { onclick: () => { limit += ROWS_PER_PAGE; update(); } }, "Show more");
   const body = h("tbody");
   const status = h("p", { id: "list-status", className: "muted" });
   const differ = h("input", { type: "checkbox", id: "only-differ", checked: params.get("differ") === "1",
-                              onchange: () => { differ.checked ? params.set("differ", "1") : params.delete("differ"); update(); } });
+                              onchange: () => { differ.checked ? params.set("differ", "1") : params.delete("differ"); limit = ROWS_PER_PAGE; update(); } });
   const search = h("input", { type: "search", name: "q", placeholder: "search task ids", value: params.get("q") || "",
-                              oninput: () => { search.value ? params.set("q", search.value) : params.delete("q"); update(); } });
+                              oninput: () => { search.value ? params.set("q", search.value) : params.delete("q"); limit = ROWS_PER_PAGE; update(); } });
   const update = () => {
     setParams(params);
     const query = (params.get("q") || "").toLowerCase().trim();
     const shown = rows.filter((r) => (!differ.checked || r.differ) && (!query || r.task.toLowerCase().includes(query)));
     status.textContent = `${shown.length} of ${rows.length} tasks · ${rows.filter((r) => r.differ).length} where the configurations disagree`;
-    body.replaceChildren(...shown.slice(0, 2000).map((r) => h("tr", { "data-task": r.task, className: r.differ ? "differ" : "" },
-      h("td", {}, h("a", { href: compareLink(configIds, r.task) }, `task ${r.task}`)),
-      r.cells.map((cell) => h("td", {}, cell.length ? cell.map((e) => h("a", { href: taskLink(e), title: `trial ${e.trial}: ${outcome(e)}` }, badge(outcome(e), symbol(e)))) : h("span", { className: "muted" }, "not run"))),
+    body.replaceChildren(...shown.slice(0, limit).map((r) => h("tr", { "data-task": r.task, "data-env": r.env, className: r.differ ? "differ" : "" },
+      h("td", {}, h("a", { href: compareLink(r.sameEnv, r.task) }, `task ${r.task}`, envs.length > 1 ? ` · ${r.env}` : "")),
+      r.cells.map((cell) => h("td", {}, cell === null ? h("span", { className: "muted" }, "other env")
+        : cell.length ? cell.map((e) => h("a", { href: taskLink(e), title: `trial ${e.trial}: ${outcome(e)}` }, badge(outcome(e), symbol(e))))
+        : h("span", { className: "muted" }, "not run"))),
       h("td", {}, r.differ ? badge("differ", "disagree") : ""))));
+    more.hidden = shown.length <= limit;
   };
   update();
   return h("section", {},
@@ -466,7 +493,8 @@ function compareView(configIds, params) {
     status,
     h("table", { id: "compare-table" },
       h("thead", {}, h("tr", {}, h("th", {}, "task"), configIds.map((id, i) => h("th", { title: CONFIGS[id].label }, `#${i + 1} ${differences(configIds)[i]}`)), h("th", {}, "agree?"))),
-      body));
+      body),
+    more);
 }
 
 // What sets each compared configuration apart (e.g. only the model), for the column headers.
@@ -482,15 +510,23 @@ function symbol(entry) {
 
 // ---------------------------------------------------------------- view: one task side by side
 
-async function sideBySideView(configIds, task, params) {
+const MAX_SIDE = 6; // columns side by side: each opens its job's records
+
+async function sideBySideView(compared, task, params) {
   const trial = +(params.get("trial") ?? 0);
-  crumbs([`${configIds.length} configurations compared`, compareLink(configIds)], [`task ${task} · trial ${trial}`, null]);
+  crumbs([`${compared.length} configurations compared`, compareLink(compared)], [`task ${task} · trial ${trial}`, null]);
+  // One env (task ids mean different tasks in different envs), at most MAX_SIDE columns.
+  const env = envOf(compared.find((id) => EPISODES_BY_CONFIG[id].some((e) => e.task === task)) ?? compared[0]);
+  const sameEnv = compared.filter((id) => envOf(id) === env);
+  const configIds = sameEnv.slice(0, MAX_SIDE);
   const entries = configIds.map((id) => EPISODES_BY_CONFIG[id].find((e) => e.task === task && e.trial === trial));
   const records = await Promise.all(entries.map((e) => (e ? details(e) : null)));
   const trials = [...new Set(configIds.flatMap((id) => EPISODES_BY_CONFIG[id].filter((e) => e.task === task).map((e) => e.trial)))].sort((a, b) => a - b);
   return h("section", {},
     h("h1", {}, `Task ${task}`, h("span", { className: "muted" }, ` · trial ${trial} · side by side`)),
     trials.length > 1 ? h("p", {}, "Trials: ", trials.map((t) => t === trial ? h("b", {}, ` ${t} `) : h("a", { href: `${compareLink(configIds, task)}?trial=${t}` }, ` ${t} `))) : null,
+    sameEnv.length > configIds.length ? h("p", { className: "muted" }, `Showing ${configIds.length} of ${sameEnv.length} configurations of ${env}: `
+      + "tick the ones to see in the sweep table and compare those.") : null,
     instructions(configIds[0], task, false),
     h("div", { className: "side-by-side", style: `grid-template-columns: repeat(${configIds.length}, minmax(380px, 1fr))` },
       configIds.map((id, i) => h("div", { className: "side", "data-config": id },

@@ -127,7 +127,8 @@ def _reply(content: str) -> ModelResponse:
     return response
 
 
-def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch, page):
+def _results_of_v1_run_py(tmp_path, monkeypatch):
+    """Run the test double's v1 run.py with scripted models; its results folder and results."""
     monkeypatch.syspath_prepend(str(STANDIN))
     for module in [name for name in sys.modules if name == "tau_bench" or name.startswith("tau_bench.")]:
         monkeypatch.delitem(sys.modules, module)  # fresh modules: the adapter's routing is not installed in them
@@ -137,11 +138,14 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch, page):
     from tau_bench.types import RunConfig
 
     # Scripted models (a results file needs some): the user says its instruction, then stops;
-    # the agent only ever answers, so v1's reward is 1 only where nothing had to change. For the
-    # water-bottle task the agent's server fails: v1's run.py scores that 0, error in `info`.
+    # the agent looks a user up (a read-only tool call), then only answers, so v1's reward is 1
+    # only where nothing had to change. For the water-bottle task the agent's server fails:
+    # v1's run.py scores that 0, error in `info`.
     def agent(*, messages, **kwargs):
         if "water bottle" in messages[1]["content"]:
             raise ConnectionError("server unreachable")
+        if not any(m.get("role") == "tool" for m in messages):
+            return _tool_call("find_user_id_by_email", {"email": "nobody@example.com"})
         return _reply("Sorry, I cannot help with that.")
 
     def user(*, messages, **kwargs):
@@ -153,6 +157,18 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch, page):
     log_dir = tmp_path / "results"
     v1_results = run(RunConfig(model_provider="openai", user_model_provider="openai", model="org/agent-model",
                                user_model="user-model", num_trials=2, env="retail", log_dir=str(log_dir)))
+    return log_dir, v1_results
+
+
+def _tool_call(name: str, arguments: dict) -> ModelResponse:
+    response = ModelResponse(choices=[{"message": {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}}])
+    response._hidden_params["response_cost"] = 0.0
+    return response
+
+
+def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
+    log_dir, v1_results = _results_of_v1_run_py(tmp_path, monkeypatch)
     [results_file] = log_dir.glob("*.json")
     assert results_file.name.startswith("tool-calling-agent-model-0.0_range_0--1_user-user-model-llm_")
 
@@ -171,11 +187,16 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch, page):
     assert row.pass_hat_k[2] == pytest.approx(expected_pass_2)
     assert build_report([results_file])[0][0] == row  # the file alone, or its folder
 
-    # The sweep browser shows v1's OpenAI-format trajectories: each message, each tool call by name.
+
+def test_the_browser_shows_v1_trajectories(tmp_path, monkeypatch, page):
+    """v1's OpenAI-format trajectories (tool calls with JSON-string arguments) in the sweep
+    browser: each message, each tool call by name with its arguments."""
+    log_dir, v1_results = _results_of_v1_run_py(tmp_path, monkeypatch)
     report_cli([str(log_dir), "--html"])
-    scored_entry = next(r for r in v1_results if "error" not in r.info and r.traj)
-    page.goto(f"{(log_dir / 'browser.html').as_uri()}#/config/0/task/{scored_entry.task_id}/{scored_entry.trial}")
+    entry = next(r for r in v1_results if "error" not in r.info and any(m.get("tool_calls") for m in r.traj))
+    page.goto(f"{(log_dir / 'browser.html').as_uri()}#/config/0/task/{entry.task_id}/{entry.trial}")
     page.wait_for_selector(".conversation > li")
-    assert page.locator(".conversation > li").count() == len(scored_entry.traj)
-    calls = [call["function"]["name"] for m in scored_entry.traj for call in (m.get("tool_calls") or [])]
-    assert page.locator(".tool-call .tool-name").all_inner_texts() == [f"→ {name}" for name in calls]
+    assert page.locator(".conversation > li").count() == len(entry.traj)
+    assert page.locator(".tool-call .tool-name").all_inner_texts() == ["→ find_user_id_by_email"]
+    assert '"email": "nobody@example.com"' in page.inner_text(".tool-call")
+    assert "Error: user not found" in page.inner_text(".message.tool")

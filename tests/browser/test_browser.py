@@ -169,8 +169,10 @@ def test_tasks_filter_by_outcome_termination_and_search(sweep, page):
                 for tr in page.locator("#task-table tbody tr").all()}
 
     for outcome in ("failure", "infra_error", "success"):
+        expected = {r.key for r in records if sweep.outcome(r) == outcome}
+        assert expected, f"the sweep should have a {outcome} in this configuration"
         page.select_option("select[name=outcome]", outcome)
-        assert shown() == {r.key for r in records if sweep.outcome(r) == outcome}, outcome
+        assert shown() == expected, outcome
     page.select_option("select[name=outcome]", "")
     terminations = sorted({r.termination_reason for r in records if r.termination_reason})
     assert page.locator("select[name=term] option").all_inner_texts() == ["all", *terminations]
@@ -227,6 +229,7 @@ def test_compare_selected_configurations_and_only_disagreements(sweep, page, scr
     assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == all_tasks
     page.check("#only-differ")
     expected = sweep.disagreements(list(sweep.records))
+    assert expected < all_tasks  # the filter has something to leave out
     assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == expected
     screenshot(page, screenshots, "compare")
     page.click("#compare-table tbody tr:first-child td:first-child a")
@@ -235,6 +238,7 @@ def test_compare_selected_configurations_and_only_disagreements(sweep, page, scr
 
 
 def test_sorting_the_sweep_table(sweep, page):
+    assert len({row.avg_reward for row in sweep.configs}) > 1  # an order to get wrong
     page.goto(sweep.page.as_uri())
     page.wait_for_selector("#sweep-table tbody tr")
     for direction, reverse in (("ascending", False), ("descending", True)):
@@ -260,3 +264,25 @@ def test_a_large_sweep_opens_lazily(sweep, page, tmp_path):
     page.click("#task-table tbody tr:nth-child(50) a")
     page.wait_for_selector(".conversation > li")
     assert page.evaluate("blocks.size") == 1
+    # Side by side across the env's 120 configurations: six columns, and it says so.
+    page.click("#side-by-side")
+    page.wait_for_selector(".side-by-side .side .conversation")
+    assert page.locator(".side").count() == 6
+    assert "Showing 6 of 120 configurations of retail" in page.inner_text("#view")
+    assert page.evaluate("blocks.size") <= 24  # decompressed jobs are let go beyond 24
+
+
+def test_compare_keeps_the_tasks_of_different_envs_apart(sweep, page, tmp_path):
+    """Task 5 of retail and task 5 of airline are different tasks: compared configurations of
+    two envs give a row per (env, task), never a disagreement between envs."""
+    scored = [r for records in sweep.records.values() for r in records if r.status == Status.scored]
+    mixed = synthetic_sweep(scored, 2, tmp_path / "mixed")
+    config = next(mixed.glob("1_*")) / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("env: {name: retail}", "env: {name: airline}"))
+    report_cli([str(mixed), "--html"])
+    page.goto(f"{(mixed / 'browser.html').as_uri()}#/compare/0,1")
+    page.wait_for_selector("#compare-table tbody tr")
+    envs = [tr.get_attribute("data-env") for tr in page.locator("#compare-table tbody tr").all()]
+    assert sorted(envs) == ["airline"] * TASKS_PER_JOB + ["retail"] * TASKS_PER_JOB
+    assert page.locator("#compare-table td:has-text('other env')").count() == 2 * TASKS_PER_JOB
+    assert page.locator("#compare-table tr.differ").count() == 0
