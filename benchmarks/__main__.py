@@ -202,7 +202,7 @@ def print_summary(results: dict) -> None:
                   "(attached to running servers)")
     page = results["browser"]
     line = (f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "
-            f"{page['page_mb']:.1f} MB")
+            f"{page['page_mb']:.1f} MB (index {page['index_mb']:.1f} MB)")
     if "sweep_table_s" in page:
         line += (f"; sweep table shown after {page['sweep_table_s']:.2f} s (page parsed {page['page_parsed_s']:.2f} s), "
                  f"task list {page['task_list_s']:.2f} s, task {page['task_view_s']:.2f} s; longest main-thread block "
