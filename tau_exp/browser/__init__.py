@@ -62,10 +62,8 @@ class BrowserConfig(BaseModel):
 
 
 class BrowserIndex(BaseModel):
-    title: str
     generated_at: str
     paths: list[str]
-    max_k: int
     configs: list[BrowserConfig]
     episodes: list[EpisodeEntry]
     tasks: dict[str, dict[str, str]]  # env -> task id -> the user's instructions (tau2 tasks)
@@ -84,10 +82,9 @@ def write_browser(groups: list[tuple[ConfigRow, list[Source]]], paths: list[Path
             episodes.extend(_entry(config_id, result, len(blocks), position)
                             for position, result in enumerate(source.results))
             blocks.append(_block(source.results))
-    max_k = max((max(row.pass_hat_k, default=0) for row, _ in groups), default=0)
     index = BrowserIndex(
-        title="tau_exp sweep browser", generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        paths=[str(p) for p in paths], max_k=max_k, configs=configs, episodes=episodes,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        paths=[str(p) for p in paths], configs=configs, episodes=episodes,
         tasks=_task_instructions({(row.env, result.task_id) for row, sources in groups
                                   for source in sources for result in source.results}),
     )

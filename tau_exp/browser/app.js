@@ -145,7 +145,8 @@ const selected = new Set(); // configurations picked for comparison
 
 function sweepView(params) {
   crumbs();
-  const ks = Array.from({ length: INDEX.max_k }, (_, i) => i + 1);
+  const maxK = Math.max(0, ...CONFIGS.flatMap((c) => Object.keys(c.row.pass_hat_k).map(Number)));
+  const ks = Array.from({ length: maxK }, (_, i) => i + 1);
   const columns = [
     ["label", "configuration", (c) => c.label],
     ["avg_reward", "avg reward", (c) => c.row.avg_reward],

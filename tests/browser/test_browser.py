@@ -34,10 +34,10 @@ class Sweep:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.page = directory / "browser.html"
-        self.configs = [row for row, _ in build_report([directory])]
+        groups = build_report([directory])
+        self.configs = [row for row, _ in groups]
         self.records: dict[int, list[EpisodeResult]] = {
-            config_id: [r for source in sources for r in source.results]
-            for config_id, (_, sources) in enumerate(build_report([directory]))}
+            config_id: [r for source in sources for r in source.results] for config_id, (_, sources) in enumerate(groups)}
 
     def config_id(self, agent: str) -> int:
         return next(i for i, row in enumerate(self.configs) if row.agent == agent)
@@ -109,6 +109,9 @@ def test_click_through_sweep_configuration_task_and_side_by_side(sweep, page, sc
     assert len(table) == len(sweep.configs)
     for line, row in zip(table, sweep.configs):
         assert row.label in line and f"{row.avg_reward:.3f}" in line
+    max_k = max(k for row in sweep.configs for k in row.pass_hat_k)
+    headers = page.locator("#sweep-table thead th").all_inner_texts()
+    assert [h for h in headers if h.startswith("pass^")] == [f"pass^{k}" for k in range(1, max_k + 1)]
     screenshot(page, screenshots, "sweep")
 
     tool_calling = sweep.config_id("tool_calling")
