@@ -11,10 +11,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from tau_exp import runtime
 from tau_exp.config import register_configs
 from tau_exp.errors import exit_on_user_error
 from tau_exp.job import run_recorded
 
+runtime.prepare_process()
 register_configs()
 
 
@@ -23,6 +25,7 @@ register_configs()
 def main(cfg: DictConfig) -> float | None:
     from tau_exp import experiment  # heavy (tau2, litellm): imported after Hydra has parsed the CLI
 
+    runtime.quiet_litellm()
     hydra_cfg = HydraConfig.get()
     job_dir = Path(hydra_cfg.runtime.output_dir)
     # In a sweep, a failed job is recorded and the sweep goes on (the sweep summary lists it).

@@ -95,7 +95,7 @@ def run_legacy(args: argparse.Namespace) -> dict:
     from tau_exp.bench.tau2 import route_tau2_logs, run_episode
     from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, UserConfig
     from tau_exp.runloop import pair_seed
-    from tau_exp.servers.endpoint import Endpoint
+    from tau_exp.endpoint import Endpoint
 
     route_tau2_logs(None)
     endpoint = Endpoint(args.url, "oracle", api_key=os.environ[KEY_ENV])

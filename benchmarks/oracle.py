@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tau_exp.config import ModelConfig, OracleConfig, ServerConfig, ServerKind
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.endpoint import Endpoint
 from tau_exp.servers.oracle import started
 
 KEY_ENV = "TAU_EXP_BENCH_ORACLE_KEY"  # the oracle server's API key, passed to harnesses (never on a command line)

@@ -49,11 +49,28 @@ class IncompleteRun(TauExpError):
     exit_code = 3
 
 
+# What ends an episode without a crash of the job: each becomes part of its record.
+
 class InfraError(Exception):
     """A model call failed for reasons outside the agent (server down, 5xx, timeout, auth...).
 
     Raised by the model client after its retries; the run loop records the (task, trial) as an
     infra error, never as a reward."""
+
+
+class ModelFault(Exception):
+    """The model itself failed the conversation (it no longer fits the context, or the reply was
+    empty): not the infrastructure's fault. The conversation ends as the agent's or the user's
+    error, and the benchmark scores it."""
+
+    def __init__(self, role: str, message: str) -> None:
+        super().__init__(message)
+        self.role = role
+
+
+class Cancelled(Exception):
+    """The run is stopping (Ctrl-C, or too many infra errors in a row): abandon this episode
+    (the pair stays pending and runs on resume)."""
 
 
 F = TypeVar("F", bound=Callable)

@@ -22,7 +22,6 @@ from omegaconf import DictConfig
 
 from tau_exp import servers
 from tau_exp import bench
-from tau_exp.bench.tau2 import route_tau2_logs, tune_gc
 from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, to_experiment_config
 from tau_exp.errors import IncompleteRun
@@ -30,6 +29,7 @@ from tau_exp.files import write_atomically
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
+from tau_exp.runtime import route_tau2_logs, tune_gc
 from tau_exp.tracking import Tracker, tracking_run
 from tau_exp.workers import EpisodeWorkers, default_processes
 

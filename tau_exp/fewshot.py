@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from tau_exp.checkpoint import RESULTS_FILE
-from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.errors import TauExpError
 from tau_exp.files import write_atomically
 from tau_exp.records import EpisodeResult
+from tau_exp.runtime import command_line
 
 
 def display(messages: list[dict[str, Any]]) -> str:
@@ -55,7 +56,7 @@ def successful_conversations(job_dir: Path) -> list[EpisodeResult]:
     return results
 
 
-@exit_on_user_error
+@command_line
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tau_exp.fewshot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

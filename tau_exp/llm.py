@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import litellm
@@ -22,15 +21,13 @@ import tenacity
 from tau2.data_model.message import AssistantMessage, ToolCall
 
 from tau_exp.config import ModelConfig, RetryConfig
-from tau_exp.errors import InfraError
+from tau_exp.errors import Cancelled, InfraError, ModelFault
 from tau_exp.reasoning import strip_reasoning
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.records import ModelUsage
+from tau_exp.endpoint import Endpoint
 from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
 log = logging.getLogger(__name__)
-litellm.suppress_debug_info = True
-for _noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore"):
-    logging.getLogger(_noisy).setLevel(logging.WARNING)  # one INFO line per call otherwise
 
 # Failures worth another attempt: the server may come back (or the network hiccuped).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -45,16 +42,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class ModelFault(Exception):
-    """The model itself failed the conversation (it no longer fits the context, or the reply was
-    empty): not the infrastructure's fault. The conversation ends as the agent's or the user's
-    error, and tau2 scores it."""
-
-    def __init__(self, role: str, message: str) -> None:
-        super().__init__(message)
-        self.role = role
-
-
 # vLLM's and other servers' wording for a prompt that exceeds the context, when litellm does
 # not map it to ContextWindowExceededError itself.
 _OVERFLOW_MARKERS = ("context length", "context window", "maximum context", "max_model_len", "too many tokens")
@@ -65,21 +52,6 @@ def _is_context_overflow(error: BaseException) -> bool:
         return True
     return isinstance(error, litellm.exceptions.BadRequestError) and any(
         marker in str(error).lower() for marker in _OVERFLOW_MARKERS)
-
-
-class Cancelled(Exception):
-    """The run is stopping (Ctrl-C, or too many infra errors in a row): abandon this episode."""
-
-
-@dataclass
-class CallStats:
-    """What one role's model calls cost in one episode."""
-
-    calls: int = 0
-    retries: int = 0
-    latency_s: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -101,7 +73,7 @@ class ChatModel:
         self.tag = tag
         self.cancel = cancel or threading.Event()
         self.seed: int | None = None
-        self.stats = CallStats()
+        self.stats = ModelUsage()  # what this role's calls in this episode cost
 
     def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
                  purpose: str = "reply") -> AssistantMessage:

@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 
 from pydantic import BaseModel
 
-from tau_exp.records import EpisodeResult, Status, TokenUsage
+from tau_exp.records import EpisodeResult, Status, ModelUsage
 
 
 class Metrics(BaseModel):
@@ -36,7 +36,7 @@ class Metrics(BaseModel):
     n_harness_errors: int
     n_pending: int  # selected pairs with no record yet (e.g. the run was stopped)
     termination_reasons: dict[str, int]
-    usage: dict[str, TokenUsage]
+    usage: dict[str, ModelUsage]
     avg_duration_s: Optional[float]
 
 
@@ -67,13 +67,13 @@ def compute_metrics(
     pass_k = {str(k): value for k in range(1, num_trials + 1) if (value := pass_hat_k(successes, k)) is not None}
 
     reasons: dict[str, int] = defaultdict(int)
-    usage: dict[str, TokenUsage] = defaultdict(TokenUsage)
+    usage: dict[str, ModelUsage] = defaultdict(ModelUsage)
     for result in chosen:
         if result.termination_reason:
             reasons[result.termination_reason] += 1
         for role, role_usage in result.usage.items():
             total = usage[role]
-            for field in TokenUsage.model_fields:
+            for field in ModelUsage.model_fields:
                 setattr(total, field, getattr(total, field) + getattr(role_usage, field))
 
     return Metrics(

@@ -23,7 +23,9 @@ class Status(str, Enum):
     harness_error = "harness_error"  # an unexpected exception in tau_exp or tau2: not scored, rerun
 
 
-class TokenUsage(BaseModel):
+class ModelUsage(BaseModel):
+    """What one role's model calls cost: in one episode (counted by its ChatModel), or summed."""
+
     calls: int = 0
     retries: int = 0
     prompt_tokens: int = 0
@@ -50,7 +52,7 @@ class EpisodeResult(BaseModel):
     reward_info: Optional[dict[str, Any]] = Field(None, description="tau2's RewardInfo, with its breakdown")
     messages: list[dict[str, Any]] = Field(default_factory=list, description="the conversation, tau2 messages")
     num_turns: int = 0
-    usage: dict[str, TokenUsage] = Field(default_factory=dict, description="per role: assistant, user")
+    usage: dict[str, ModelUsage] = Field(default_factory=dict, description="per role: assistant, user")
     started_at: Optional[str] = None  # ISO 8601, UTC
     duration_s: float = 0.0
     error: Optional[ErrorInfo] = None

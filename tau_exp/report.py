@@ -31,11 +31,12 @@ from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results
 from tau_exp.browser import BROWSER_FILE, write_browser
 from tau_exp.checkpoint import RESULTS_FILE, read_results
 from tau_exp.display import write_table
-from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.errors import TauExpError
 from tau_exp.job import read_status
 from tau_exp.metrics import pass_hat_k
 from tau_exp.records import EpisodeResult, Status
 from tau_exp.sweep import job_dirs
+from tau_exp.runtime import command_line
 
 Z_95 = NormalDist().inv_cdf(0.975)
 
@@ -236,7 +237,7 @@ def _short(model: str) -> str:
     return model.rsplit("/", 1)[-1]
 
 
-@exit_on_user_error
+@command_line
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tau_exp.report", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="sweep directories or job directories")

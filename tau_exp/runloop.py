@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from tau_exp.checkpoint import ResultStore
 from tau_exp.errors import Interrupted, TauExpError
-from tau_exp.llm import Cancelled
+from tau_exp.errors import Cancelled
 from tau_exp.records import EpisodeResult, Status
 
 log = logging.getLogger(__name__)

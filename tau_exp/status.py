@@ -26,8 +26,9 @@ from rich.table import Table
 
 from tau_exp.checkpoint import RESULTS_FILE
 from tau_exp.display import cell, console
-from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.errors import TauExpError
 from tau_exp.sweep import job_dirs, job_row
+from tau_exp.runtime import command_line
 
 
 class JobProgress(BaseModel):
@@ -142,7 +143,7 @@ def render(sweep_dir: Path, progress: SweepProgress) -> Table:
     return table
 
 
-@exit_on_user_error
+@command_line
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tau_exp.status", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")

@@ -19,10 +19,11 @@ from rich.table import Table
 
 from tau_exp import slurm
 from tau_exp.display import cell, console, write_table
-from tau_exp.errors import SlurmError, TauExpError, exit_on_user_error
+from tau_exp.errors import SlurmError, TauExpError
 from tau_exp.job import read_status
 from tau_exp.metrics import Metrics
 from tau_exp.records import JobState
+from tau_exp.runtime import command_line
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -114,7 +115,7 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
     console(stderr=True).print(table)
 
 
-@exit_on_user_error
+@command_line
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tau_exp.sweep", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")

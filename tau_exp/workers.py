@@ -36,9 +36,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from tau_exp.bench import EpisodeSpec, run_episode
-from tau_exp.bench.tau2 import route_tau2_logs, tune_gc
-from tau_exp.llm import Cancelled
+from tau_exp.errors import Cancelled
 from tau_exp.records import EpisodeResult, ErrorInfo, Status
+from tau_exp.runtime import prepare_process, quiet_litellm, route_tau2_logs, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,8 @@ def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_
     sys.path[:0] = [entry for entry in job_sys_path if entry not in sys.path]
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
         signal.signal(signum, signal.SIG_IGN)
+    prepare_process()
+    quiet_litellm()
     route_tau2_logs(tau2_log)
     tune_gc()
     stop = threading.Event()

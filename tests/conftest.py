@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import tau_exp  # noqa: F401  (sets the litellm environment before anything imports it)
 from tau_exp.config import ModelConfig, register_configs, to_experiment_config
-from tau_exp.servers import Endpoint, provide
+from tau_exp.endpoint import Endpoint
+from tau_exp.servers import provide
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

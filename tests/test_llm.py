@@ -15,8 +15,10 @@ import pytest
 from conftest import oracle_model
 from tau_exp.config import RetryConfig
 from tau_exp.errors import InfraError
-from tau_exp.llm import UNPARSED_ARGUMENTS, Cancelled, ChatModel
-from tau_exp.servers import Endpoint, provide
+from tau_exp.errors import Cancelled
+from tau_exp.llm import UNPARSED_ARGUMENTS, ChatModel
+from tau_exp.endpoint import Endpoint
+from tau_exp.servers import provide
 from tau_exp.tags import EpisodeTag
 
 TAG = EpisodeTag("retail", "5", 0, "assistant")

@@ -18,7 +18,7 @@ from tau_exp import experiment
 from tau_exp.bench import EpisodeSpec, select_tasks
 from tau_exp.checkpoint import read_results
 from tau_exp.config import to_experiment_config
-from tau_exp.llm import Cancelled
+from tau_exp.errors import Cancelled
 from tau_exp.records import Status
 from tau_exp.runloop import pair_seed
 from tau_exp.servers import provide

@@ -24,7 +24,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf
 
-from tau_exp import slurm
+from tau_exp import runtime, slurm
 from tau_exp.errors import SlurmError, exit_on_user_error
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,12 @@ RESULT_GRACE_S = 30.0  # a shared filesystem may show a finished job's result fi
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        # In the Slurm job: the process set-up that launch.py does for a local run (the job
+        # runs the pickled task function, not launch.py's module code).
+        runtime.prepare_process()
+        return super().__call__(*args, **kwargs)
+
     @exit_on_user_error  # a refused request is one line and exit 2, not Hydra's traceback
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         # The body of the plugin's launch (hydra-submitit-launcher 1.2.0, its last release),

@@ -20,8 +20,8 @@ from typing import Protocol, Sequence
 
 from tau_exp.config import AgentConfig, BenchConfig, ModelConfig, RetryConfig, TasksConfig, UserConfig
 from tau_exp.errors import ConfigError, InfraError
-from tau_exp.records import EpisodeResult, ErrorInfo, Status, TokenUsage
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.records import EpisodeResult, ErrorInfo, Status
+from tau_exp.endpoint import Endpoint
 from tau_exp.tags import EpisodeTag
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class Episode:
     def record(self, status: Status, **fields) -> EpisodeResult:
         return EpisodeResult(
             task_id=self.task_id, trial=self.spec.trial, seed=self.spec.seed, status=status,
-            usage={role: TokenUsage(**vars(model.stats)) for role, model in self.models.items()},
+            usage={role: model.stats.model_copy() for role, model in self.models.items()},
             started_at=self.started_at, duration_s=time.perf_counter() - self._started, **fields,
         )
 

@@ -9,44 +9,14 @@ worker processes as well as in threads.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
-from pathlib import Path
 
 from tau_exp.bench import Episode, EpisodeSpec
-from tau_exp.llm import Cancelled, ModelFault
+from tau_exp.errors import Cancelled, ModelFault
 from tau_exp.records import EpisodeResult, Status
 
 log = logging.getLogger(__name__)
-
-
-def route_tau2_logs(log_path: Path | None, level: str = "WARNING") -> None:
-    """tau2 logs through loguru at DEBUG to stderr by default: send it to a file instead."""
-    from loguru import logger
-
-    logger.remove()
-    if log_path is not None:
-        logger.add(log_path, level=level, enqueue=False)
-
-
-def tune_gc() -> None:
-    """Make tau2's environment builds about 3× cheaper (measured here: a retail build and hash
-    took 158 ms with eight other environments alive, 49 ms after this).
-
-    A tau2 database is a large graph of pydantic objects, and building one triggers collections
-    that traverse every database alive (the other episodes'). Freezing what exists now (imports,
-    tasks) and collecting the young generation less often removes most of that; the reference
-    cycles that episodes leave are still collected. Once per process: a later freeze would keep
-    the garbage of earlier jobs of a sweep alive."""
-    global _gc_tuned
-    if not _gc_tuned:
-        _gc_tuned = True
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
-
-
-_gc_tuned = False
 
 
 def load_tasks(domain: str, split: str | None) -> list:

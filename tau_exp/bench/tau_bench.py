@@ -29,7 +29,8 @@ from pydantic import ValidationError
 from tau_exp.bench import Episode, EpisodeSpec
 from tau_exp.config import ExperimentConfig
 from tau_exp.errors import ConfigError
-from tau_exp.llm import Cancelled, ChatModel, ModelFault
+from tau_exp.errors import Cancelled, ModelFault
+from tau_exp.llm import ChatModel
 from tau_exp.reasoning import strip_reasoning
 from tau_exp.records import EpisodeResult, ErrorInfo, Status
 

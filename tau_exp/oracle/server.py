@@ -16,33 +16,19 @@ import time
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tau_exp.config import OracleConfig
 from tau_exp.files import write_atomically
-from tau_exp.oracle import API_KEY_ENV
+from tau_exp.oracle import API_KEY_ENV, settings_from_json
 from tau_exp.oracle.script import OracleScript, Reply
+from tau_exp.runtime import prepare_process
 from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
-
-
-@dataclass
-class Faults:
-    """Per-request fault probabilities; drawn in this order from one seeded generator."""
-
-    error_rate: float = 0.0
-    timeout_rate: float = 0.0
-    drop_rate: float = 0.0
-    malformed_rate: float = 0.0
-    bad_arguments_rate: float = 0.0
-    empty_rate: float = 0.0
-    unhelpful_rate: float = 0.0
-    hang_s: float = 30.0
-    seed: int = 0
 
 
 class _DroppedConnection(Response):
@@ -53,9 +39,12 @@ class _DroppedConnection(Response):
         raise ConnectionAbortedError("oracle fault: connection dropped")
 
 
-def create_app(model: str, latency_s: float = 0.0, faults: Faults | None = None, api_key: str | None = None) -> FastAPI:
-    """The oracle app serving `model`; `GET /oracle/stats` counts what it answered, for tests."""
-    faults = faults or Faults()
+def create_app(model: str, settings: OracleConfig | None = None, api_key: str | None = None) -> FastAPI:
+    """The oracle app serving `model` with `settings` (latency, faults); `GET /oracle/stats`
+    counts what it answered, for tests. Faults are drawn per request from one generator seeded
+    with `faults.seed`."""
+    settings = settings or OracleConfig()
+    faults, latency_s = settings.faults, settings.latency_s
     script = OracleScript()
     rng = random.Random(faults.seed)
     stats: Counter[str] = Counter()
@@ -186,20 +175,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0: any free port (written to --port-file)")
     parser.add_argument("--port-file", type=Path, help="where to write the bound port once listening")
     parser.add_argument("--model", default="oracle", help="the model name to serve")
-    parser.add_argument("--latency-s", type=float, default=0.0)
-    for name in ("error", "timeout", "drop", "malformed", "bad-arguments", "empty", "unhelpful"):
-        parser.add_argument(f"--{name}-rate", type=float, default=0.0)
-    parser.add_argument("--hang-s", type=float, default=30.0)
-    parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--settings", type=settings_from_json, default=OracleConfig(),
+                        help="server.oracle of the model's config (latency_s, faults), as JSON")
     args = parser.parse_args(argv)
+    prepare_process()
 
     import uvicorn
 
     import tau2.run  # noqa: F401  (imported before listening: ready means warm)
 
-    faults = Faults(args.error_rate, args.timeout_rate, args.drop_rate, args.malformed_rate,
-                    args.bad_arguments_rate, args.empty_rate, args.unhelpful_rate, args.hang_s, args.fault_seed)
-    app = create_app(args.model, args.latency_s, faults, os.environ.get(API_KEY_ENV) or None)
+    app = create_app(args.model, args.settings, os.environ.get(API_KEY_ENV) or None)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
@@ -207,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.port_file:
         write_atomically(args.port_file, str(sock.getsockname()[1]))  # never a partial number
     print(f"oracle serving model {args.model!r} at http://{args.host}:{sock.getsockname()[1]}/v1 "
-          f"(latency {args.latency_s} s, faults {faults})", flush=True)
+          f"({args.settings})", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=75)
     uvicorn.Server(config).run(sockets=[sock])
+

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from tau_exp.config import ModelConfig, ServerKind
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.endpoint import Endpoint
 
 __all__ = ["Endpoint", "provide"]
 

@@ -20,8 +20,9 @@ from tau_exp.display import console
 
 from tau_exp import slurm
 from tau_exp.config import SlurmServerConfig
-from tau_exp.errors import TauExpError, exit_on_user_error
+from tau_exp.errors import TauExpError
 from tau_exp.servers.registry import Registry, SharedServer
+from tau_exp.runtime import command_line
 
 
 def status(entry: SharedServer) -> str:
@@ -58,7 +59,7 @@ def stop_servers(registry: Registry, keys: list[str]) -> None:
         print(f"stopped {key} (Slurm job {entry.job.job_id})")
 
 
-@exit_on_user_error
+@command_line
 def main(argv: list[str] | None = None) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--registry", type=Path, default=Path(SlurmServerConfig.registry_dir),

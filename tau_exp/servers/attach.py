@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from tau_exp.config import ModelConfig
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.endpoint import Endpoint
 from tau_exp.servers.health import wait_until_ready
 
 

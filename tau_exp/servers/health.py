@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tau_exp.errors import ServerError
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.endpoint import Endpoint
 
 POLL_INTERVAL_S = 0.25
 

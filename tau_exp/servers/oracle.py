@@ -14,34 +14,17 @@ from typing import Iterator
 
 from tau_exp.config import ModelConfig
 from tau_exp.errors import ServerError
-from tau_exp.oracle import API_KEY_ENV
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.oracle import API_KEY_ENV, settings_to_json
+from tau_exp.endpoint import Endpoint
 from tau_exp.servers.health import log_tail, wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 
 log = logging.getLogger(__name__)
 
 
-
 def oracle_command(model: ModelConfig, port_file: Path) -> list[str]:
-    oracle = model.server.oracle
-    faults = oracle.faults
-    return [
-        sys.executable, "-m", "tau_exp.oracle",
-        "--host", "127.0.0.1",
-        "--port-file", str(port_file),
-        "--model", model.name,
-        "--latency-s", str(oracle.latency_s),
-        "--error-rate", str(faults.error_rate),
-        "--timeout-rate", str(faults.timeout_rate),
-        "--drop-rate", str(faults.drop_rate),
-        "--malformed-rate", str(faults.malformed_rate),
-        "--bad-arguments-rate", str(faults.bad_arguments_rate),
-        "--empty-rate", str(faults.empty_rate),
-        "--unhelpful-rate", str(faults.unhelpful_rate),
-        "--hang-s", str(faults.hang_s),
-        "--fault-seed", str(faults.seed),
-    ]
+    return [sys.executable, "-m", "tau_exp.oracle", "--host", "127.0.0.1", "--port-file", str(port_file),
+            "--model", model.name, "--settings", settings_to_json(model.server.oracle)]
 
 
 @contextmanager

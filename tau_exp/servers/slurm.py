@@ -33,7 +33,7 @@ import httpx
 from tau_exp import slurm
 from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
 from tau_exp.errors import ServerError, SlurmError
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.endpoint import Endpoint
 from tau_exp.servers.health import NotReady, log_tail, served_models, wait_until_ready
 from tau_exp.records import utc_timestamp
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob

@@ -25,7 +25,7 @@ from typing import Iterator
 
 from tau_exp.config import Device, ModelConfig
 from tau_exp.errors import ServerError
-from tau_exp.servers.endpoint import Endpoint
+from tau_exp.endpoint import Endpoint
 from tau_exp.servers.health import wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 

@@ -11,7 +11,7 @@ from tau_exp.bench.tau2 import load_tasks, run_episode
 from tau_exp.config import BenchConfig, RetryConfig, TasksConfig, Split, to_experiment_config
 from tau_exp.errors import ConfigError
 from tau_exp.records import Status
-from tau_exp.servers import Endpoint
+from tau_exp.endpoint import Endpoint
 
 
 def test_splits_have_tau2s_sizes():
