@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-import tau_exp  # noqa: F401  (the environment litellm and tau2 need before import)
+from tau_exp import runtime
 from benchmarks import browser_page, checkpoint_cost, startup
 from benchmarks.measure import (HarnessRun, become_subreaper, descendants, machine, process_cpu_s, run_harness,
                                 usable_cpus)
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small", action="store_true", help="the small version (CI)")
     parser.add_argument("-o", "--output", type=Path, help="the JSON file (default benchmarks/results[-small].json)")
     args = parser.parse_args(argv)
+    runtime.prepare_process()
     scale = SMALL if args.small else FULL
     output = args.output or Path(__file__).parent / ("results-small.json" if args.small else "results.json")
 

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-import tau_exp  # noqa: F401  (the environment litellm and tau2 need before import)
+from tau_exp import runtime
 
 from benchmarks.measure import MemorySampler, self_cpu_s
 from benchmarks.oracle import KEY_ENV, attach_overrides
@@ -92,7 +92,8 @@ def run_legacy(args: argparse.Namespace) -> dict:
     from tau2.run import get_tasks
 
     from tau_exp.bench import EpisodeSpec
-    from tau_exp.bench.tau2 import route_tau2_logs, run_episode
+    from tau_exp.bench.tau2 import run_episode
+    from tau_exp.runtime import route_tau2_logs
     from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, UserConfig
     from tau_exp.runloop import pair_seed
     from tau_exp.endpoint import Endpoint
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, help="tau_exp only: run.workers")
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args(argv)
+    runtime.prepare_process()
+    runtime.quiet_litellm()
     report = HARNESSES[args.harness](args)
     sys.stdout.flush()
     print(json.dumps(report), flush=True)

@@ -20,7 +20,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-import tau_exp  # noqa: F401  (sets the litellm environment before anything imports it)
+from tau_exp import runtime
 from tau_exp.config import ModelConfig, register_configs, to_experiment_config
 from tau_exp.endpoint import Endpoint
 from tau_exp.servers import provide
@@ -28,6 +28,7 @@ from tau_exp.servers import provide
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 
+runtime.prepare_process()  # the test session is an entry point, like launch.py
 register_configs()
 
 
