@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tau_exp.browser import write_browser
 from tau_exp.records import EpisodeResult
-from tau_exp.report import build_report
+from tau_exp.configurations import find_configurations
 
 TASKS_PER_JOB = 100
 CHROMIUM = Path(os.environ.get("TAU_EXP_CHROMIUM", "/usr/bin/chromium"))
@@ -52,7 +52,7 @@ def launch_chromium(playwright):
 def measure(records: list[EpisodeResult], jobs: int, workdir: Path) -> dict:
     sweep = synthetic_sweep(records, jobs, workdir / "browser_sweep")
     started = time.perf_counter()
-    page_path = write_browser(build_report([sweep]), [sweep], sweep / "browser.html")
+    page_path = write_browser(find_configurations([sweep]), [sweep], sweep / "browser.html")
     write_s = time.perf_counter() - started
     html = page_path.read_text(encoding="utf-8")
     index = html[html.index('id="index">'):html.index("</script>", html.index('id="index">'))]

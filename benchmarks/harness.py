@@ -35,7 +35,7 @@ from benchmarks.oracle import KEY_ENV, attach_overrides
 def run_tau_exp(args: argparse.Namespace) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from tau_exp.checkpoint import read_results
+    from tau_exp.jobdir import JobDir
     from tau_exp.config import register_configs
     from tau_exp.experiment import run
 
@@ -49,7 +49,7 @@ def run_tau_exp(args: argparse.Namespace) -> dict:
     job_dir = Path(args.workdir) / "job"
     with Timed() as timed, MemorySampler() as memory:
         run(cfg, job_dir)
-    results = read_results(job_dir)
+    results = JobDir(job_dir).read_results()
     return timed.report(
         rewards=[r.reward for r in results],
         calls=sum(usage.calls for r in results for usage in r.usage.values()),

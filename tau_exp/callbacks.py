@@ -13,6 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from tau_exp.jobdir import JobDir, SweepDir
+
 
 class KeepEveryInvocation(Callback):
     """Hydra rewrites `.hydra/*.yaml` each time a job directory is used again (a resume, or a
@@ -41,7 +43,7 @@ class LinkSlurmLog(Callback):
         import submitit
 
         environment = submitit.JobEnvironment()
-        link = Path(HydraConfig.get().runtime.output_dir) / f"slurm_{environment.job_id}.log"
+        link = JobDir(Path(HydraConfig.get().runtime.output_dir)).slurm_log(environment.job_id)
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink():
             link.symlink_to(environment.paths.stdout)
@@ -59,6 +61,6 @@ class WriteSweepSummary(Callback):
         print_summary(sweep_dir, rows)
         unfinished = [row for row in rows if row.state != "completed"]
         if unfinished:
-            print(f"error: {len(unfinished)} of {len(rows)} jobs did not complete; see {sweep_dir / 'summary.md'} "
+            print(f"error: {len(unfinished)} of {len(rows)} jobs did not complete; see {SweepDir(sweep_dir).summary_md} "
                   "and rerun the same command to resume them", file=sys.stderr, flush=True)
             sys.exit(1)

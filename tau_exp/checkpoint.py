@@ -23,21 +23,17 @@ from pydantic import ValidationError
 
 from tau_exp.errors import CheckpointError
 from tau_exp.files import write_atomically
-from tau_exp.records import EpisodeResult, Manifest, Status
-
-RESULTS_FILE = "results.jsonl"
-TORN_FILE = "results.torn.jsonl"
-MANIFEST_FILE = "manifest.json"
-LOCK_FILE = ".results.lock"
+from tau_exp.jobdir import JobDir, parse_results
+from tau_exp.records import EpisodeResult, Manifest, EpisodeStatus
 
 
 class ResultStore:
     """Open with `ResultStore.open(job_dir, manifest)`; close (or use as a context manager)."""
 
-    def __init__(self, job_dir: Path, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int,
+    def __init__(self, job: JobDir, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int,
                  manifest: Manifest) -> None:
-        self.job_dir = job_dir
-        self.path = job_dir / RESULTS_FILE
+        self.job = job
+        self.path = job.results
         self._latest = latest
         self._lock_fd = lock_fd
         self._manifest = manifest
@@ -47,19 +43,20 @@ class ResultStore:
     @classmethod
     def open(cls, job_dir: Path, manifest: Manifest) -> "ResultStore":
         """Lock the directory, check it belongs to this experiment, and read what is finished."""
+        job = JobDir(job_dir)
         job_dir.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(job_dir / LOCK_FILE)
+        lock_fd = _lock(job.lock)
         try:
-            _check_manifest(job_dir / MANIFEST_FILE, manifest)
-            latest = {result.key: result for result in _read(job_dir / RESULTS_FILE, job_dir / TORN_FILE)}
-            return cls(job_dir, latest, lock_fd, manifest)
+            _check_manifest(job.manifest, manifest)
+            latest = {result.key: result for result in _read(job)}
+            return cls(job, latest, lock_fd, manifest)
         except BaseException:
             os.close(lock_fd)
             raise
 
     def finished(self) -> set[tuple[str, int]]:
         """(task, trial) pairs that were scored: a resume skips them. Errors are run again."""
-        return {key for key, result in self._latest.items() if result.status == Status.scored}
+        return {key for key, result in self._latest.items() if result.status == EpisodeStatus.scored}
 
     def results(self) -> list[EpisodeResult]:
         """The latest record of every (task, trial) in the file."""
@@ -72,7 +69,7 @@ class ResultStore:
             self._append(result)
         except OSError as error:
             raise CheckpointError(
-                f"cannot write to {self.job_dir}: {error.strerror} — free space (or quota) there and rerun the same "
+                f"cannot write to {self.job.path}: {error.strerror} — free space (or quota) there and rerun the same "
                 "command to resume; every result written before is intact"
             ) from None
         self._latest[result.key] = result
@@ -82,9 +79,8 @@ class ResultStore:
         if self._fd is None:
             # The manifest is written with the first result, not before: a job that fails at
             # start-up (a typo in a model name) leaves nothing that would block its corrected rerun.
-            manifest_path = self.job_dir / MANIFEST_FILE
-            if not manifest_path.exists():
-                write_atomically(manifest_path, self._manifest.model_dump_json(indent=2))
+            if not self.job.manifest.exists():
+                write_atomically(self.job.manifest, self._manifest.model_dump_json(indent=2))
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         line = (result.model_dump_json() + "\n").encode()
         size_before = os.fstat(self._fd).st_size
@@ -147,44 +143,16 @@ def _check_manifest(path: Path, manifest: Manifest) -> None:
         )
 
 
-def read_results(job_dir: Path) -> list[EpisodeResult]:
-    """The latest record of every (task, trial) of a job directory, read only: no lock, nothing
-    repaired (a torn last line, of a job still writing or killed, is left out)."""
-    path = job_dir / RESULTS_FILE
-    records, _ = _parse(path, path.read_bytes()) if path.exists() else ([], b"")
-    return list({result.key: result for result in records}.values())
-
-
-def _read(path: Path, torn_path: Path) -> Iterator[EpisodeResult]:
-    if not path.exists():
+def _read(job: JobDir) -> Iterator[EpisodeResult]:
+    """Every record of the results file; a torn tail is set aside (kept, not lost) and cut off."""
+    if not job.results.exists():
         return
-    data = path.read_bytes()
-    records, tail = _parse(path, data)
+    data = job.results.read_bytes()
+    records, tail = parse_results(job.results, data, EpisodeResult)
     yield from records
     if tail:
-        with open(torn_path, "ab") as torn:  # kept for inspection, not lost
+        with open(job.torn_results, "ab") as torn:
             torn.write(tail + b"\n")
-        with open(path, "r+b") as file:
+        with open(job.results, "r+b") as file:
             file.truncate(len(data) - len(tail))
             os.fsync(file.fileno())
-
-
-def _parse(path: Path, data: bytes) -> tuple[list[EpisodeResult], bytes]:
-    """The records of the complete lines, and the torn tail (b"" if none).
-
-    A record is written with its newline in one write, so only the last, newline-less segment
-    can be torn: every line that ends with a newline must be a valid record."""
-    *complete, tail = data.split(b"\n")
-    records = []
-    for number, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(EpisodeResult.model_validate_json(line))
-        except ValidationError as error:
-            reason = error.errors()[0]["msg"] if error.errors() else str(error)
-            raise CheckpointError(
-                f"{path}:{number}: not a valid result record ({reason}); fix or delete that line, "
-                "then rerun to resume (finished results are kept)"
-            ) from None
-    return records, tail

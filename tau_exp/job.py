@@ -18,17 +18,17 @@ from typing import Callable, TypeVar
 
 from tau_exp.errors import CheckpointError, ConfigError, IncompleteRun, TauExpError
 from tau_exp.files import write_atomically
+from tau_exp.jobdir import JobDir
 from tau_exp.records import JobState, JobStatus, utc_timestamp
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "status.json"
 T = TypeVar("T")
 
 
 def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | None:
     """Run `job`, keeping `<job_dir>/status.json` up to date; see the module docstring."""
-    previous = read_status(job_dir)
+    previous = JobDir(job_dir).read_status()
     status = JobStatus(state=JobState.running, started_at=utc_timestamp(), host=socket.gethostname(),
                        slurm_job_id=os.environ.get("SLURM_JOB_ID"))
     _write(job_dir, status)
@@ -63,13 +63,6 @@ def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | Non
     return result
 
 
-def read_status(job_dir: Path) -> JobStatus | None:
-    try:
-        return JobStatus.model_validate_json((job_dir / STATUS_FILE).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
 def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | None, error: str | None) -> None:
     _write(job_dir, status.model_copy(update={"state": state, "finished_at": utc_timestamp(), "exit_code": exit_code,
                                               "error": error}))
@@ -77,8 +70,9 @@ def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | 
 
 def _write(job_dir: Path, status: JobStatus) -> None:
     # Best effort: on a full disk, the error that stopped the job is the one to report.
+    path = JobDir(job_dir).status
     try:
         job_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(job_dir / STATUS_FILE, status.model_dump_json(indent=2))
+        write_atomically(path, status.model_dump_json(indent=2))
     except OSError as error:
-        log.error("could not write %s (%s)", job_dir / STATUS_FILE, error.strerror)
+        log.error("could not write %s (%s)", path, error.strerror)

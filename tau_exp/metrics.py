@@ -13,20 +13,12 @@ from math import comb
 from statistics import fmean
 from typing import Iterable, Optional
 
-from pydantic import BaseModel
-
-from tau_exp.records import EpisodeResult, Status, ModelUsage
+from tau_exp.records import ConfigNames, EpisodeResult, ModelUsage, EpisodeStatus
 
 
-class Metrics(BaseModel):
-    """The content of `metrics.json`."""
+class Metrics(ConfigNames):
+    """The content of `metrics.json`: what ran (the names), and how it scored."""
 
-    env: str
-    agent: str
-    model: str
-    user: str
-    user_strategy: str
-    split: str
     avg_reward: Optional[float]
     pass_hat_k: dict[str, float]
     n_tasks: int
@@ -46,25 +38,31 @@ def pass_hat_k(successes: dict[str, tuple[int, int]], k: int) -> Optional[float]
     return fmean(ratios) if ratios else None
 
 
+def task_successes(scored: Iterable[EpisodeResult]) -> dict[str, tuple[int, int]]:
+    """Per task: (successful trials, scored trials) of these scored results."""
+    per_task: dict[str, list[bool]] = defaultdict(list)
+    for result in scored:
+        per_task[result.task_id].append(result.success)
+    return {task: (sum(trials), len(trials)) for task, trials in per_task.items()}
+
+
+def pass_hat_ks(successes: dict[str, tuple[int, int]], max_k: int) -> dict[int, float]:
+    """pass^1 … pass^max_k, each over the tasks with at least k scored trials (none left out)."""
+    return {k: value for k in range(1, max_k + 1) if (value := pass_hat_k(successes, k)) is not None}
+
+
 def compute_metrics(
     results: Iterable[EpisodeResult],
     task_ids: list[str],
     num_trials: int,
-    names: dict[str, str],
+    names: ConfigNames,
 ) -> Metrics:
     """Metrics over the selected (task, trial) pairs; records outside the selection are ignored."""
     selected = {(task_id, trial) for task_id in task_ids for trial in range(num_trials)}
     chosen = [r for r in results if r.key in selected]
-    scored = [r for r in chosen if r.status == Status.scored]
+    scored = [r for r in chosen if r.status == EpisodeStatus.scored]
 
-    successes: dict[str, tuple[int, int]] = {}
-    per_task: dict[str, list[EpisodeResult]] = defaultdict(list)
-    for result in scored:
-        per_task[result.task_id].append(result)
-    for task_id, task_results in per_task.items():
-        successes[task_id] = (sum(r.success for r in task_results), len(task_results))
-
-    pass_k = {str(k): value for k in range(1, num_trials + 1) if (value := pass_hat_k(successes, k)) is not None}
+    pass_k = {str(k): value for k, value in pass_hat_ks(task_successes(scored), num_trials).items()}
 
     reasons: dict[str, int] = defaultdict(int)
     usage: dict[str, ModelUsage] = defaultdict(ModelUsage)
@@ -77,14 +75,14 @@ def compute_metrics(
                 setattr(total, field, getattr(total, field) + getattr(role_usage, field))
 
     return Metrics(
-        **names,
+        **names.model_dump(),
         avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
         pass_hat_k=pass_k,
         n_tasks=len(task_ids),
         n_trials=num_trials,
         n_results=len(scored),
-        n_infra_errors=sum(r.status == Status.infra_error for r in chosen),
-        n_harness_errors=sum(r.status == Status.harness_error for r in chosen),
+        n_infra_errors=sum(r.status == EpisodeStatus.infra_error for r in chosen),
+        n_harness_errors=sum(r.status == EpisodeStatus.harness_error for r in chosen),
         n_pending=len(selected) - len(chosen),
         termination_reasons=dict(reasons),
         usage=dict(usage),

@@ -1,13 +1,21 @@
 """Records written to a job directory: one `EpisodeResult` per finished (task, trial) in
-`results.jsonl`, and the `Manifest` that says which experiment the directory belongs to."""
+`results.jsonl`, the `Manifest` that says which experiment the directory belongs to, the
+`JobStatus` of `status.json`, and `ConfigNames`, the names by which people tell jobs apart."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from tau_exp.config import Benchmark
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from tau_exp.config import ExperimentConfig
 
 SCHEMA_VERSION = 1
 
@@ -17,7 +25,7 @@ def utc_timestamp() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Status(str, Enum):
+class EpisodeStatus(str, Enum):
     scored = "scored"  # the conversation ran and tau2's evaluation gave the reward
     infra_error = "infra_error"  # a model server failed after retries: not scored, rerun on resume
     harness_error = "harness_error"  # an unexpected exception in tau_exp or tau2: not scored, rerun
@@ -46,7 +54,7 @@ class EpisodeResult(BaseModel):
     task_id: str
     trial: int
     seed: int
-    status: Status
+    status: EpisodeStatus
     reward: Optional[float] = Field(None, description="tau2's reward; None unless status is scored")
     termination_reason: Optional[str] = None
     reward_info: Optional[dict[str, Any]] = Field(None, description="tau2's RewardInfo, with its breakdown")
@@ -64,7 +72,59 @@ class EpisodeResult(BaseModel):
     @property
     def success(self) -> bool:
         """tau2's and tau-bench's success test (|reward − 1| ≤ 1e-6)."""
-        return self.status == Status.scored and self.reward is not None and abs(self.reward - 1.0) <= 1e-6
+        return self.status == EpisodeStatus.scored and self.reward is not None and abs(self.reward - 1.0) <= 1e-6
+
+
+class ConfigNames(BaseModel):
+    """What a job ran, by name: in metrics.json, the report's and the summary's rows, W&B tags.
+
+    (The full identity of a configuration — sampling settings, seed, limits — is the manifest's.)"""
+
+    model_config = ConfigDict(frozen=True)
+
+    bench: Benchmark = Benchmark.tau2  # metrics.json of earlier versions has none: they ran tau2
+    env: str
+    split: Optional[str]  # None: not known (tau-bench v1's results files do not say)
+    agent: str
+    model: str
+    user: str
+    user_strategy: str
+
+    @classmethod
+    def of(cls, cfg: ExperimentConfig) -> ConfigNames:
+        return cls(bench=cfg.bench.name, env=cfg.env.name, split=cfg.tasks.split.value, agent=cfg.agent.name,
+                   model=cfg.model.name, user=cfg.user.name, user_strategy=cfg.user.strategy)
+
+    @classmethod
+    def of_job_config(cls, cfg: DictConfig) -> ConfigNames:
+        """From a job's `.hydra/config.yaml` (the schema's defaults where an earlier version wrote none)."""
+        from omegaconf import OmegaConf
+
+        def value(key: str, default: Any) -> str:
+            return str(OmegaConf.select(cfg, key, default=default))
+
+        return cls(bench=Benchmark(value("bench.name", Benchmark.tau2.value)), env=value("env.name", None), split=value("tasks.split", "test"),
+                   agent=value("agent.name", None), model=value("model.name", None), user=value("user.name", None),
+                   user_strategy=value("user.strategy", "llm"))
+
+    @property
+    def env_label(self) -> str:
+        """The env as reports show it: tau-bench v1's domains hold other tasks than tau2's of the
+        same name, and are never pooled with them."""
+        return self.env if self.bench == Benchmark.tau2 else f"{self.env} (tau-bench v1)"
+
+    def tags(self) -> list[str]:
+        """As W&B tags (at most 64 characters each)."""
+        return [f"{key}:{getattr(self, key)}"[:64] for key in ("env", "agent", "model", "user", "user_strategy")]
+
+
+class ResultHead(BaseModel):
+    """The first fields of an EpisodeResult line, read without the rest (progress views)."""
+
+    task_id: str
+    trial: int
+    status: EpisodeStatus
+    reward: Optional[float] = None
 
 
 class Manifest(BaseModel):

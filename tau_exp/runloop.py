@@ -26,7 +26,7 @@ from tqdm import tqdm
 from tau_exp.checkpoint import ResultStore
 from tau_exp.errors import Interrupted, TauExpError
 from tau_exp.errors import Cancelled
-from tau_exp.records import EpisodeResult, Status
+from tau_exp.records import EpisodeResult, EpisodeStatus
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def run_pairs(
     selected = {(pair.task_id, pair.trial) for pair in pairs}
     cancel = cancel if cancel is not None else threading.Event()
     consecutive_errors = 0
-    scored = [r.reward for r in store.results() if r.key in selected and r.status == Status.scored and r.reward is not None]
+    scored = [r.reward for r in store.results() if r.key in selected and r.status == EpisodeStatus.scored and r.reward is not None]
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
     _show_reward(bar, scored)
     pending = iter(todo)
@@ -101,7 +101,7 @@ def run_pairs(
                         continue
                     store.append(result)  # also while stopping: a finished episode is kept
                     bar.update(1)
-                    if result.status == Status.scored:
+                    if result.status == EpisodeStatus.scored:
                         consecutive_errors = 0
                         if result.reward is not None:
                             scored.append(result.reward)

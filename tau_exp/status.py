@@ -24,10 +24,11 @@ from pydantic import BaseModel
 from rich.live import Live
 from rich.table import Table
 
-from tau_exp.checkpoint import RESULTS_FILE
 from tau_exp.display import cell, console
-from tau_exp.errors import TauExpError
-from tau_exp.sweep import job_dirs, job_row
+from tau_exp.errors import CheckpointError, TauExpError
+from tau_exp.jobdir import JobDir, SweepDir
+from tau_exp.records import EpisodeStatus, ResultHead
+from tau_exp.sweep import job_row
 from tau_exp.runtime import command_line
 
 
@@ -56,42 +57,40 @@ class SweepProgress(BaseModel):
 def sweep_progress(sweep_dir: Path) -> SweepProgress:
     if not sweep_dir.is_dir():
         raise TauExpError(f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>")
-    jobs = [job_progress(job_dir) for job_dir in job_dirs(sweep_dir)]
-    expected = expected_jobs(sweep_dir)
+    sweep = SweepDir(sweep_dir)
+    jobs = [job_progress(job) for job in sweep.jobs()]
+    expected = expected_jobs(sweep)
     if not jobs and expected is None:
         raise TauExpError(f"{sweep_dir} holds no job directories and no multirun.yaml: is it a sweep directory?")
     return SweepProgress(jobs=jobs, pending=None if expected is None else max(0, expected - len(jobs)))
 
 
-def job_progress(job_dir: Path) -> JobProgress:
-    row = job_row(job_dir)  # state (a running job whose Slurm job is gone is "died"), error
-    # Not checkpoint.read_results: it validates every record, conversations included, which is
-    # too slow to refresh a 120-job sweep every few seconds; four fields of each line suffice.
-    latest: dict[tuple[str, int], dict] = {}
-    results = job_dir / RESULTS_FILE
-    if results.exists():
-        for line in results.read_text().splitlines():
-            try:
-                record = json.loads(line)
-                latest[(record["task_id"], record["trial"])] = record
-            except (ValueError, KeyError, TypeError):  # a line being written right now
-                continue
-    statuses = Counter(record["status"] for record in latest.values())
-    rewards = [r["reward"] for r in latest.values() if r["status"] == "scored" and r.get("reward") is not None]
+def job_progress(job: JobDir) -> JobProgress:
+    row = job_row(job)  # state (a running job whose Slurm job is gone is "died"), error
+    try:
+        # The few fields a progress view needs: reading whole conversations would be too slow to
+        # refresh a 120-job sweep every few seconds.
+        latest = job.read_results(ResultHead)
+    except CheckpointError as error:  # a malformed line: this job's problem, not the view's
+        latest, row.error = [], str(error)
+    statuses = Counter(record.status for record in latest)
+    rewards = [r.reward for r in latest if r.status == EpisodeStatus.scored and r.reward is not None]
+    results = job.results
     return JobProgress(
-        job=job_dir.name, state=row.state, done=statuses["scored"], total=_total_pairs(job_dir),
-        avg_reward=sum(rewards) / len(rewards) if rewards else None, infra_errors=statuses["infra_error"],
-        harness_errors=statuses["harness_error"], error=row.error,
+        job=job.path.name, state=row.state, done=statuses[EpisodeStatus.scored], total=_total_pairs(job),
+        avg_reward=sum(rewards) / len(rewards) if rewards else None,
+        infra_errors=statuses[EpisodeStatus.infra_error], harness_errors=statuses[EpisodeStatus.harness_error],
+        error=row.error,
         last_result=(datetime.fromtimestamp(results.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
                      if results.exists() else None),
     )
 
 
-def _total_pairs(job_dir: Path) -> Optional[int]:
-    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+def _total_pairs(job: JobDir) -> Optional[int]:
+    cfg = job.read_config()
     tasks = OmegaConf.to_container(cfg.tasks, resolve=True)
     try:
-        count = _task_count(OmegaConf.select(cfg, "bench.name", default="tau2"),
+        count = _task_count(job.names().bench.value,
                             OmegaConf.select(cfg, "bench.path", default=None), str(cfg.env.name), json.dumps(tasks))
     except Exception:  # e.g. a tau-bench checkout that is not on this machine
         return None
@@ -101,26 +100,21 @@ def _total_pairs(job_dir: Path) -> Optional[int]:
 @functools.cache
 def _task_count(bench_name: str, bench_path: Optional[str], env: str, tasks_json: str) -> int:
     from tau_exp import bench
-    from tau_exp.config import BenchConfig, TasksConfig
+    from tau_exp.config import BenchConfig, Benchmark, TasksConfig
 
     tasks_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TasksConfig), json.loads(tasks_json)))
-    if bench_name == "tau_bench":
-        from tau_exp.bench.tau_bench import import_tau_bench
-
-        import_tau_bench(bench_path)
-    return len(bench.select_tasks(BenchConfig(bench_name, bench_path), env, tasks_cfg))  # type: ignore[arg-type]
+    return len(bench.select_tasks(BenchConfig(Benchmark(bench_name), bench_path), env, tasks_cfg))  # type: ignore[arg-type]
 
 
-def expected_jobs(sweep_dir: Path) -> Optional[int]:
+def expected_jobs(sweep: SweepDir) -> Optional[int]:
     """How many jobs the sweep launches: its overrides and sweeper params, expanded as Hydra's
     basic sweeper does (None without multirun.yaml)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    path = sweep_dir / "multirun.yaml"
-    if not path.exists():
+    if not sweep.multirun_yaml.exists():
         return None
-    hydra_cfg = OmegaConf.load(path).hydra
+    hydra_cfg = OmegaConf.load(sweep.multirun_yaml).hydra
     params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
     arguments = [*hydra_cfg.overrides.task, *(f"{key}={value}" for key, value in params.items())]
     overrides = OverridesParser.create().parse_overrides(arguments)

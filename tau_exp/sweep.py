@@ -13,20 +13,15 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from omegaconf import OmegaConf
 from pydantic import BaseModel
 from rich.table import Table
 
 from tau_exp import slurm
 from tau_exp.display import cell, console, write_table
 from tau_exp.errors import SlurmError, TauExpError
-from tau_exp.job import read_status
-from tau_exp.metrics import Metrics
+from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.records import JobState
 from tau_exp.runtime import command_line
-
-SUMMARY_CSV = "summary.csv"
-SUMMARY_MD = "summary.md"
 
 
 class JobRow(BaseModel):
@@ -48,31 +43,20 @@ class JobRow(BaseModel):
     error: str = ""
 
 
-def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The sweep's job directories (those Hydra gave a `.hydra/config.yaml`), in job order."""
-    return sorted((path.parent.parent for path in sweep_dir.glob("*/.hydra/config.yaml")), key=_job_number)
-
-
-def _job_number(job_dir: Path) -> tuple[int, str]:
-    number = job_dir.name.split("_")[0]  # directories are named <job number>_<env>_<agent>_<model>
-    return (int(number) if number.isdigit() else 1 << 30, job_dir.name)
-
-
-def job_row(job_dir: Path, sweep_ended: bool = False) -> JobRow:
-    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-    status = read_status(job_dir)
+def job_row(job: JobDir, sweep_ended: bool = False) -> JobRow:
+    names = job.names()
+    status = job.read_status()
     row = JobRow(
-        job=job_dir.name, env=str(cfg.env.name), agent=str(cfg.agent.name), model=str(cfg.model.name),
-        user=f"{cfg.user.name} ({cfg.user.strategy})", state=status.state.value if status else "unknown",
+        job=job.path.name, env=names.env_label, agent=names.agent, model=names.model,
+        user=f"{names.user} ({names.user_strategy})", state=status.state.value if status else "unknown",
         slurm_job_id=status.slurm_job_id if status else None, error=(status.error or "") if status else "",
     )
     if row.state == JobState.running.value and (sweep_ended or _slurm_job_gone(row.slurm_job_id)):
         # Killed outright (SIGKILL, out of memory, node failure): it never wrote its outcome.
         row.state = "died"
         row.error = "ended without recording an outcome (killed?): see its Slurm log or launch.log"
-    metrics_file = job_dir / "metrics.json"
-    if metrics_file.exists():
-        metrics = Metrics.model_validate_json(metrics_file.read_text())
+    metrics = job.read_metrics()
+    if metrics is not None:
         row.avg_reward = metrics.avg_reward
         row.pass_hat_k = ", ".join(f"{k}: {value:.2f}" for k, value in metrics.pass_hat_k.items())
         row.scored, row.infra_errors = metrics.n_results, metrics.n_infra_errors
@@ -95,12 +79,13 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
     `sweep_ended`: every job has returned, so one still marked running has died."""
     if not sweep_dir.is_dir():
         raise TauExpError(f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>")
-    rows = [job_row(job_dir, sweep_ended) for job_dir in job_dirs(sweep_dir)]
+    sweep = SweepDir(sweep_dir)
+    rows = [job_row(job, sweep_ended) for job in sweep.jobs()]
     if not rows:
         raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
     fields = list(JobRow.model_fields)
     write_table(fields, [[getattr(row, name) for name in fields] for row in rows],
-                sweep_dir / SUMMARY_CSV, sweep_dir / SUMMARY_MD)
+                sweep.summary_csv, sweep.summary_md)
     return rows
 
 
@@ -122,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = summarize(args.sweep_dir)
     print_summary(args.sweep_dir, rows)
-    print(args.sweep_dir / SUMMARY_MD)
+    print(SweepDir(args.sweep_dir).summary_md)
 
 
 if __name__ == "__main__":

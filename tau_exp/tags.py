@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from tau_exp.config import Benchmark
+
 DOMAIN_HEADER = "X-Tau-Exp-Domain"
 TASK_HEADER = "X-Tau-Exp-Task"
 TRIAL_HEADER = "X-Tau-Exp-Trial"
@@ -21,7 +23,7 @@ class EpisodeTag:
     task_id: str
     trial: int
     role: str  # "assistant" or "user"
-    bench: str = "tau2"
+    bench: Benchmark = Benchmark.tau2
     split: str | None = None
 
     def headers(self) -> dict[str, str]:
@@ -30,7 +32,7 @@ class EpisodeTag:
             TASK_HEADER: self.task_id,
             TRIAL_HEADER: str(self.trial),
             ROLE_HEADER: self.role,
-            BENCH_HEADER: self.bench,
+            BENCH_HEADER: Benchmark(self.bench).value,
         }
         if self.split is not None:
             headers[SPLIT_HEADER] = self.split
@@ -41,6 +43,6 @@ class EpisodeTag:
         """The tag of a request, or None when a header is missing (case-insensitive mapping)."""
         try:
             return cls(headers[DOMAIN_HEADER], headers[TASK_HEADER], int(headers[TRIAL_HEADER]), headers[ROLE_HEADER],
-                       headers.get(BENCH_HEADER, "tau2"), headers.get(SPLIT_HEADER))
+                       Benchmark(headers.get(BENCH_HEADER, Benchmark.tau2.value)), headers.get(SPLIT_HEADER))
         except (KeyError, ValueError):
             return None

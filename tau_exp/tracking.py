@@ -19,11 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 from tau_exp.config import SECRET_NAME, ExperimentConfig
 from tau_exp.errors import ConfigError
 from tau_exp.metrics import Metrics
-from tau_exp.records import EpisodeResult
+from tau_exp.jobdir import JobDir, SweepDir
+from tau_exp.records import ConfigNames, EpisodeResult
 
 log = logging.getLogger(__name__)
 
-RUN_ID_FILE = "wandb_run_id"
 EPISODE_COLUMNS = ["task_id", "trial", "status", "reward", "termination_reason", "num_turns", "prompt_tokens",
                    "completion_tokens", "duration_s"]
 
@@ -65,7 +65,7 @@ class WandbTracker:
 
 
 @contextmanager
-def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job_dir: Path) -> Iterator[Tracker]:
+def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> Iterator[Tracker]:
     """The job's tracker: a W&B run (started or resumed) or nothing; finished on the way out."""
     settings = experiment.tracking
     if settings.name == "none" or settings.mode == "disabled":
@@ -73,12 +73,12 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job_dir: Path) -
         return
     import wandb
 
-    run_id_file = job_dir / RUN_ID_FILE
+    run_id_file = job.wandb_run_id
     run_id = run_id_file.read_text().strip() if run_id_file.exists() else uuid.uuid4().hex[:12]
     try:
         run = wandb.init(
-            id=run_id, resume="allow", dir=str(job_dir), mode=settings.mode, project=settings.project,
-            entity=settings.entity, group=settings.group or sweep_group(job_dir), name=job_dir.name,
+            id=run_id, resume="allow", dir=str(job.path), mode=settings.mode, project=settings.project,
+            entity=settings.entity, group=settings.group or sweep_group(job), name=job.path.name,
             job_type="experiment", tags=tags_of(experiment), config=public_config(cfg),
         )
     except Exception as error:  # wandb's own error types; online without a key is the usual one
@@ -94,18 +94,15 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job_dir: Path) -
     run.finish()
 
 
-def sweep_group(job_dir: Path) -> Optional[str]:
+def sweep_group(job: JobDir) -> Optional[str]:
     """For a sweep's jobs: the sweep directory as `<date>/<time>` (Hydra writes multirun.yaml there)."""
-    sweep_dir = job_dir.parent
-    return f"{sweep_dir.parent.name}/{sweep_dir.name}" if (sweep_dir / "multirun.yaml").exists() else None
+    sweep = SweepDir(job.path.parent)
+    return f"{sweep.path.parent.name}/{sweep.path.name}" if sweep.multirun_yaml.exists() else None
 
 
 def tags_of(experiment: ExperimentConfig) -> list[str]:
     # W&B tags are at most 64 characters.
-    tags = [f"env:{experiment.env.name}", f"agent:{experiment.agent.name}", f"model:{experiment.model.name}",
-            f"user:{experiment.user.name}", f"user_strategy:{experiment.user.strategy}",
-            *experiment.tracking.tags]
-    return [tag[:64] for tag in tags]
+    return [*ConfigNames.of(experiment).tags(), *(tag[:64] for tag in experiment.tracking.tags)]
 
 
 def public_config(cfg: DictConfig) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from tau_exp.bench import EpisodeSpec, run_episode
 from tau_exp.errors import Cancelled
-from tau_exp.records import EpisodeResult, ErrorInfo, Status
+from tau_exp.records import EpisodeResult, ErrorInfo, EpisodeStatus
 from tau_exp.runtime import prepare_process, quiet_litellm, route_tau2_logs, tune_gc
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ class _Worker:
 
 def _harness_error(spec: EpisodeSpec, error_type: str, message: str, trace: str | None = None) -> EpisodeResult:
     return EpisodeResult(task_id=str(getattr(spec.task, "id", "?")), trial=spec.trial, seed=spec.seed,
-                         status=Status.harness_error,
+                         status=EpisodeStatus.harness_error,
                          error=ErrorInfo(type=error_type, message=message[:2000], traceback=trace))
 
 

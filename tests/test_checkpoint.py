@@ -11,23 +11,23 @@ from typing import Iterator
 
 import pytest
 
-from tau_exp.checkpoint import RESULTS_FILE, TORN_FILE, ResultStore
+from tau_exp.checkpoint import ResultStore
 from tau_exp.errors import CheckpointError
-from tau_exp.records import EpisodeResult, Manifest, Status
+from tau_exp.records import EpisodeResult, Manifest, EpisodeStatus
 
 MANIFEST = Manifest(identity={"env": "retail", "model": {"name": "m"}})
 
 
-def result(task_id: str, trial: int = 0, status: Status = Status.scored) -> EpisodeResult:
+def result(task_id: str, trial: int = 0, status: EpisodeStatus = EpisodeStatus.scored) -> EpisodeResult:
     return EpisodeResult(task_id=task_id, trial=trial, seed=1, status=status,
-                         reward=1.0 if status == Status.scored else None)
+                         reward=1.0 if status == EpisodeStatus.scored else None)
 
 
 def test_append_writes_one_line_per_result_and_reopen_reads_them(tmp_path: Path):
     with ResultStore.open(tmp_path, MANIFEST) as store:
         store.append(result("1"))
-        store.append(result("2", status=Status.infra_error))
-    lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
+        store.append(result("2", status=EpisodeStatus.infra_error))
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(lines) == 2
     with ResultStore.open(tmp_path, MANIFEST) as store:
         assert store.finished() == {("1", 0)}  # the infra error is run again
@@ -37,37 +37,37 @@ def test_append_writes_one_line_per_result_and_reopen_reads_them(tmp_path: Path)
 def test_append_never_rewrites_earlier_bytes(tmp_path: Path):
     with ResultStore.open(tmp_path, MANIFEST) as store:
         store.append(result("1"))
-        before = (tmp_path / RESULTS_FILE).read_bytes()
+        before = (tmp_path / "results.jsonl").read_bytes()
         for i in range(2, 50):
             store.append(result(str(i)))
-    assert (tmp_path / RESULTS_FILE).read_bytes().startswith(before)
+    assert (tmp_path / "results.jsonl").read_bytes().startswith(before)
 
 
 def test_latest_record_of_a_pair_wins(tmp_path: Path):
     with ResultStore.open(tmp_path, MANIFEST) as store:
-        store.append(result("1", status=Status.infra_error))
+        store.append(result("1", status=EpisodeStatus.infra_error))
         store.append(result("1"))
     with ResultStore.open(tmp_path, MANIFEST) as store:
-        assert [r.status for r in store.results()] == [Status.scored]
+        assert [r.status for r in store.results()] == [EpisodeStatus.scored]
 
 
 def test_torn_last_line_is_set_aside_and_appending_continues(tmp_path: Path):
     with ResultStore.open(tmp_path, MANIFEST) as store:
         store.append(result("1"))
-    with open(tmp_path / RESULTS_FILE, "ab") as file:
+    with open(tmp_path / "results.jsonl", "ab") as file:
         file.write(result("2").model_dump_json().encode()[:40])  # a crash in the middle of a write
     with ResultStore.open(tmp_path, MANIFEST) as store:
         assert store.finished() == {("1", 0)}
         store.append(result("3"))
-    lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert [EpisodeResult.model_validate_json(line).task_id for line in lines] == ["1", "3"]
-    assert (tmp_path / TORN_FILE).read_text().startswith('{"schema_version"')
+    assert (tmp_path / "results.torn.jsonl").read_text().startswith('{"schema_version"')
 
 
 def test_malformed_line_in_the_middle_names_the_line_and_changes_nothing(tmp_path: Path):
     with ResultStore.open(tmp_path, MANIFEST) as store:
         store.append(result("1"))
-    path = tmp_path / RESULTS_FILE
+    path = tmp_path / "results.jsonl"
     path.write_text(path.read_text() + "{not json}\n" + result("2").model_dump_json() + "\n")
     before = path.read_bytes()
     with pytest.raises(CheckpointError, match=r"results.jsonl:2: not a valid result record"):
@@ -123,7 +123,7 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_sp
     assert full.returncode == 2, full.stderr[-2000:]
     last_line = full.stderr.strip().splitlines()[-1]
     assert "No space left on device" in last_line and "rerun the same command to resume" in last_line
-    lines = (job_dir / RESULTS_FILE).read_bytes().split(b"\n")
+    lines = (job_dir / "results.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b""  # no torn line left behind: every record is whole
     written = [json.loads(line) for line in lines[:-1]]
     assert 0 < len(written) < 30
@@ -131,6 +131,6 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_sp
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)  # space again
     resumed = launch(args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    keys = [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / RESULTS_FILE).open())]
+    keys = [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / "results.jsonl").open())]
     assert len(keys) == len(set(keys)) == 30  # the records from before kept, none duplicated
     assert keys[:len(written)] == [(record["task_id"], record["trial"]) for record in written]

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tau_exp.checkpoint import MANIFEST_FILE, RESULTS_FILE
-from tau_exp.config import ServerKind, Split, to_experiment_config
+from tau_exp.config import ServerKind, Split
+from tau_exp.experiment import validate
 from tau_exp.errors import ConfigError
-from tau_exp.records import EpisodeResult, Status
+from tau_exp.records import EpisodeResult, EpisodeStatus
 
 
 def test_default_config_is_the_oracle_on_the_retail_test_split(compose_cfg):
-    experiment = to_experiment_config(compose_cfg())
+    experiment = validate(compose_cfg())
     assert (experiment.env.name, experiment.tasks.split, experiment.agent.name) == ("retail", Split.test, "tool_calling")
     assert experiment.model.server.kind == experiment.user.server.kind == ServerKind.oracle
 
@@ -37,18 +37,18 @@ def test_every_option_of_every_group_composes(compose_cfg, monkeypatch, tmp_path
     for group in ("env", "agent", "model", "user", "experiment"):
         for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
             choice = f"{group}={option}"
-            assert to_experiment_config(compose_cfg(choice, *needs.get(choice, []))), choice
+            assert validate(compose_cfg(choice, *needs.get(choice, []))), choice
 
 
 def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkeypatch):
     monkeypatch.setenv("USER_MODEL_API_BASE", "http://gaudi001:8007/v1")
-    experiment = to_experiment_config(compose_cfg("user=qwen3_32b"))
+    experiment = validate(compose_cfg("user=qwen3_32b"))
     assert experiment.user.server.base_url == "http://gaudi001:8007/v1"
     assert experiment.user.name == "Qwen/Qwen3-32B"
     # Any attached user model, not only the preset, falls back to it.
-    attached = to_experiment_config(compose_cfg("user.server.kind=attach"))
+    attached = validate(compose_cfg("user.server.kind=attach"))
     assert attached.user.server.base_url == "http://gaudi001:8007/v1"
-    assert to_experiment_config(compose_cfg("model.server.kind=attach", "model.server.base_url=http://x:1/v1")
+    assert validate(compose_cfg("model.server.kind=attach", "model.server.base_url=http://x:1/v1")
                                 ).model.server.base_url == "http://x:1/v1"  # the assistant does not
 
 
@@ -76,21 +76,21 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
 def test_bad_values_are_refused_with_the_key_and_the_fix(compose_cfg, override, message):
     cfg = compose_cfg(override)
     if message is None:
-        to_experiment_config(cfg)
+        validate(cfg)
         return
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        to_experiment_config(cfg)
+        validate(cfg)
 
 
 @pytest.mark.parametrize("start, end", [(5, 2), (2, 2)])
 def test_an_empty_or_inverted_task_range_is_refused(compose_cfg, start, end):
     with pytest.raises(ConfigError, match=f"tasks.start={start} must be less than tasks.end={end}"):
-        to_experiment_config(compose_cfg(f"tasks.start={start}", f"tasks.end={end}"))
+        validate(compose_cfg(f"tasks.start={start}", f"tasks.end={end}"))
 
 
 def test_missing_mandatory_value_is_named(compose_cfg):
     with pytest.raises(ConfigError, match="missing value for model.name"):
-        to_experiment_config(compose_cfg("model.name=???"))
+        validate(compose_cfg("model.name=???"))
 
 
 # --- the same contract through the command line, in an existing job directory -------------------
@@ -146,8 +146,8 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("args, cause", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
 def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, launch, not_openai_url, args, cause):
     args = [a.replace("NOT_OPENAI", not_openai_url) for a in args]
-    results_before = (existing_job / RESULTS_FILE).read_bytes()
-    manifest_before = (existing_job / MANIFEST_FILE).read_bytes()
+    results_before = (existing_job / "results.jsonl").read_bytes()
+    manifest_before = (existing_job / "manifest.json").read_bytes()
     metrics_before = (existing_job / "metrics.json").read_bytes()
     logs_before = sorted(p.name for p in (existing_job / "servers").iterdir())
 
@@ -156,8 +156,8 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
     assert done.returncode != 0
     assert cause in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "SECRET" not in done.stderr + done.stdout
-    assert (existing_job / RESULTS_FILE).read_bytes() == results_before
-    assert (existing_job / MANIFEST_FILE).read_bytes() == manifest_before
+    assert (existing_job / "results.jsonl").read_bytes() == results_before
+    assert (existing_job / "manifest.json").read_bytes() == manifest_before
     assert (existing_job / "metrics.json").read_bytes() == metrics_before
     invocations = sorted((existing_job / ".hydra" / "invocations").iterdir())
     # The first run's config is kept, whatever Hydra did to .hydra/ for this command line.
@@ -168,7 +168,7 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
 
 
 def test_malformed_results_line_in_the_middle_names_the_line(existing_job, launch):
-    path = existing_job / RESULTS_FILE
+    path = existing_job / "results.jsonl"
     good = path.read_text()
     path.write_text(good + "garbage\n" + good)
     before = path.read_bytes()
@@ -182,4 +182,4 @@ def test_resume_with_a_different_model_is_refused(existing_job, launch):
     done = launch([f"hydra.run.dir={existing_job}", "model.temperature=0.7"], cwd=existing_job.parent)
     assert done.returncode != 0
     assert "holds results of a different experiment" in done.stderr
-    assert EpisodeResult.model_validate_json((existing_job / RESULTS_FILE).read_text()).status == Status.scored
+    assert EpisodeResult.model_validate_json((existing_job / "results.jsonl").read_text()).status == EpisodeStatus.scored

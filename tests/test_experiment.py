@@ -14,14 +14,13 @@ import pytest
 
 from conftest import oracle_model
 from tau_exp import experiment
-from tau_exp.checkpoint import RESULTS_FILE
 from tau_exp.errors import IncompleteRun, TauExpError
-from tau_exp.records import EpisodeResult, Status
+from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.servers import provide
 
 
 def results(job_dir: Path) -> list[EpisodeResult]:
-    return [EpisodeResult.model_validate_json(line) for line in (job_dir / RESULTS_FILE).read_text().splitlines()]
+    return [EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
 
 
 def test_default_command_runs_the_retail_test_split_with_the_oracle(tmp_path, launch):
@@ -79,7 +78,7 @@ def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_re
     with pytest.raises(TauExpError, match="3 .* pairs in a row ended in infra or harness errors"):
         experiment.run(broken, tmp_path)
     records = results(tmp_path)
-    assert [r.status for r in records] == [Status.infra_error] * 3
+    assert [r.status for r in records] == [EpisodeStatus.infra_error] * 3
     assert all(r.reward is None and "after 2 attempts" in r.error.message for r in records)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert (metrics["avg_reward"], metrics["n_infra_errors"], metrics["n_results"], metrics["n_pending"]) == (None, 3, 0, 3)
@@ -118,7 +117,7 @@ def test_infra_errors_below_the_stop_threshold_end_the_job_as_incomplete(tmp_pat
 @pytest.mark.parametrize("role, reason", [("model", "agent_error"), ("user", "user_error")])
 def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(tmp_path, compose_cfg, role, reason):
     metrics = experiment.run(compose_cfg("tasks.end=2", f"{role}.server.oracle.faults.empty_rate=1.0"), tmp_path)
-    assert [(r.status, r.reward, r.termination_reason) for r in results(tmp_path)] == [(Status.scored, 0.0, reason)] * 2
+    assert [(r.status, r.reward, r.termination_reason) for r in results(tmp_path)] == [(EpisodeStatus.scored, 0.0, reason)] * 2
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
 
 
@@ -148,16 +147,16 @@ def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resum
 
         runner = threading.Thread(target=run)
         runner.start()
-        while not (job_dir / RESULTS_FILE).exists() or len((job_dir / RESULTS_FILE).read_text().splitlines()) < 3:
+        while not (job_dir / "results.jsonl").exists() or len((job_dir / "results.jsonl").read_text().splitlines()) < 3:
             assert runner.is_alive(), outcome
             threading.Event().wait(0.1)
     # Leaving the block stopped the assistant's server in the middle of the run.
     runner.join(timeout=120)
     assert isinstance(outcome.get("error"), TauExpError)
     records = results(job_dir)
-    assert {r.status for r in records} == {Status.scored, Status.infra_error}
-    assert all(r.reward == 1.0 for r in records if r.status == Status.scored)  # no failure was scored as 0
-    assert all(r.reward is None for r in records if r.status == Status.infra_error)
+    assert {r.status for r in records} == {EpisodeStatus.scored, EpisodeStatus.infra_error}
+    assert all(r.reward == 1.0 for r in records if r.status == EpisodeStatus.scored)  # no failure was scored as 0
+    assert all(r.reward is None for r in records if r.status == EpisodeStatus.infra_error)
 
     # A restarted server (another port: the URL may change on resume) completes the job.
     metrics = experiment.run(compose_cfg(*attached, "tasks.end=10", "run.max_concurrency=2"), job_dir)

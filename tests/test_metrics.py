@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tau_exp.metrics import compute_metrics, pass_hat_k
-from tau_exp.records import EpisodeResult, Status
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus
 
-NAMES = dict(env="retail", agent="tool_calling", model="m", user="u", user_strategy="llm", split="test")
+NAMES = ConfigNames(env="retail", agent="tool_calling", model="m", user="u", user_strategy="llm", split="test")
 
 
-def result(task_id: str, trial: int, reward: float | None, status: Status = Status.scored) -> EpisodeResult:
+def result(task_id: str, trial: int, reward: float | None, status: EpisodeStatus = EpisodeStatus.scored) -> EpisodeResult:
     return EpisodeResult(task_id=task_id, trial=trial, seed=0, status=status, reward=reward)
 
 
@@ -31,8 +31,8 @@ def test_pass_hat_k_leaves_out_tasks_with_fewer_scored_trials_than_k():
 def test_metrics_exclude_infra_errors_and_count_them():
     results = [
         result("a", 0, 1.0), result("a", 1, 0.0),
-        result("b", 0, 1.0), result("b", 1, None, Status.infra_error),
-        result("c", 0, None, Status.harness_error),
+        result("b", 0, 1.0), result("b", 1, None, EpisodeStatus.infra_error),
+        result("c", 0, None, EpisodeStatus.harness_error),
         result("z", 0, 0.0),  # outside the selection: ignored
     ]
     metrics = compute_metrics(results, ["a", "b", "c"], num_trials=2, names=NAMES)

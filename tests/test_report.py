@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from tau_exp.records import EpisodeResult, Status, ModelUsage
+from tau_exp.records import EpisodeResult, EpisodeStatus, ModelUsage
 from tau_exp.report import main as report_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -21,10 +21,10 @@ def hand_made_job(job_dir: Path, env: str, model: str, rewards: dict[str, list[f
     (job_dir / ".hydra").mkdir(parents=True)
     (job_dir / ".hydra" / "config.yaml").write_text(
         f"env: {{name: {env}}}\nagent: {{name: react}}\nmodel: {{name: {model}}}\nuser: {{name: sim, strategy: llm}}\n")
-    records = [EpisodeResult(task_id=task, trial=trial, seed=0, status=Status.scored, reward=reward,
+    records = [EpisodeResult(task_id=task, trial=trial, seed=0, status=EpisodeStatus.scored, reward=reward,
                              usage={"assistant": ModelUsage(prompt_tokens=100, completion_tokens=10)})
                for task, trial_rewards in rewards.items() for trial, reward in enumerate(trial_rewards)]
-    records += [EpisodeResult(task_id=f"x{i}", trial=0, seed=0, status=Status.infra_error) for i in range(infra_errors)]
+    records += [EpisodeResult(task_id=f"x{i}", trial=0, seed=0, status=EpisodeStatus.infra_error) for i in range(infra_errors)]
     (job_dir / "results.jsonl").write_text("".join(record.model_dump_json() + "\n" for record in records))
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from tau_exp.checkpoint import RESULTS_FILE
 from tau_exp.records import EpisodeResult
 from tau_exp.runloop import pair_seed, schedule
 
@@ -44,7 +43,7 @@ def _start(job_dir: Path, *args: str, new_session: bool = False) -> subprocess.P
 
 def _wait_for_results(job_dir: Path, count: int, process: subprocess.Popen, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
-    path = job_dir / RESULTS_FILE
+    path = job_dir / "results.jsonl"
     while not (path.exists() and path.read_bytes().count(b"\n") >= count):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline
@@ -103,7 +102,7 @@ def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metri
     done = subprocess.run([sys.executable, str(ROOT / "launch.py"), f"hydra.run.dir={job_dir}", "run.progress=false",
                            *SLOW_RUN], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    records = [EpisodeResult.model_validate_json(line) for line in (job_dir / RESULTS_FILE).read_text().splitlines()]
+    records = [EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
     assert Counter(r.key for r in records) == {(t, k): 1 for t in ("5", "9", "12", "17", "18", "26") for k in (0, 1)}
 
     uninterrupted = tmp_path / "uninterrupted"
@@ -129,6 +128,6 @@ def test_ctrl_c_or_sigterm_stops_cleanly_saves_finished_results_and_stops_the_se
     assert process.returncode == 128 + signum, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert _wait_gone(servers) and _wait_gone(workers)
-    lines = (job_dir / RESULTS_FILE).read_text().splitlines()
+    lines = (job_dir / "results.jsonl").read_text().splitlines()
     assert all(EpisodeResult.model_validate_json(line) for line in lines)  # nothing half-written
     assert json.loads((job_dir / "metrics.json").read_text())["n_pending"] == 12 - len(lines)

@@ -16,10 +16,10 @@ import pytest
 
 from tau_exp import experiment
 from tau_exp.bench import EpisodeSpec, select_tasks
-from tau_exp.checkpoint import read_results
+from tau_exp.jobdir import JobDir
 from tau_exp.config import to_experiment_config
 from tau_exp.errors import Cancelled
-from tau_exp.records import Status
+from tau_exp.records import EpisodeStatus
 from tau_exp.runloop import pair_seed
 from tau_exp.servers import provide
 from tau_exp.workers import EpisodeWorkers
@@ -29,7 +29,7 @@ from conftest import compose_config, oracle_model
 
 def _comparable(job_dir):
     return sorted((r.task_id, r.trial, r.status.value, r.reward, r.termination_reason, len(r.messages),
-                   {role: u.calls for role, u in r.usage.items()}) for r in read_results(job_dir))
+                   {role: u.calls for role, u in r.usage.items()}) for r in JobDir(job_dir).read_results())
 
 
 def test_episodes_in_worker_processes_give_the_same_records_as_in_the_jobs_process(tmp_path, attached):
@@ -76,14 +76,14 @@ def test_a_worker_that_dies_is_replaced_and_its_episodes_run_again(slow_oracle):
         threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
         results = _run_all(workers, specs)
         assert len(workers.pids) == 2 and victim not in workers.pids  # replaced
-    assert [(r.status, r.reward) for r in results] == [(Status.scored, 1.0)] * 6  # the lost three ran again
+    assert [(r.status, r.reward) for r in results] == [(EpisodeStatus.scored, 1.0)] * 6  # the lost three ran again
 
 
 def test_an_exception_inside_a_worker_comes_back_as_a_harness_error_not_a_hang(slow_oracle):
     broken = dataclasses.replace(_specs(slow_oracle, 1)[0], task="not a task")  # run_episode fails before its try
     with EpisodeWorkers(1, 1, threading.Event()) as workers:
         result = workers.run(broken)
-    assert result.status == Status.harness_error and result.error.type == "AttributeError"
+    assert result.status == EpisodeStatus.harness_error and result.error.type == "AttributeError"
 
 
 def test_cancel_stops_the_episodes_in_the_workers_at_their_next_model_call(slow_oracle):

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib
 
+from tau_exp.config import AgentConfig
+from tau_exp.errors import ConfigError
+
 # name → "module:class", imported only when used (tau2 and litellm are slow to import).
 AGENTS: dict[str, str] = {
     "tool_calling": "tau_exp.agents.tool_calling:ToolCallingAgent",
@@ -21,3 +24,13 @@ AGENTS: dict[str, str] = {
 def agent_class(name: str) -> type:
     module, _, cls = AGENTS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def validate(agent: AgentConfig) -> None:
+    """The strategy exists, and has what it needs (few_shot: a usable examples file)."""
+    if agent.name not in AGENTS:
+        raise ConfigError(f"agent.name={agent.name!r} is unknown; choose one of {', '.join(sorted(AGENTS))}")
+    if agent.name == "few_shot":
+        from tau_exp.examples import check_examples
+
+        check_examples(agent.few_shot)

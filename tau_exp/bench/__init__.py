@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Protocol, Sequence
 
-from tau_exp.config import AgentConfig, BenchConfig, ModelConfig, RetryConfig, TasksConfig, UserConfig
+from tau_exp.config import (AgentConfig, BenchConfig, Benchmark, ExperimentConfig, ModelConfig, RetryConfig,
+                            TasksConfig, UserConfig)
 from tau_exp.errors import ConfigError, InfraError
-from tau_exp.records import EpisodeResult, ErrorInfo, Status
+from tau_exp.records import EpisodeResult, ErrorInfo, EpisodeStatus
 from tau_exp.endpoint import Endpoint
 from tau_exp.tags import EpisodeTag
 
@@ -48,13 +49,30 @@ class EpisodeSpec:
     retry: RetryConfig
     max_steps: int
     max_errors: int
-    bench: str = "tau2"
+    bench: Benchmark = Benchmark.tau2
     split: str = "test"
+
+
+def validate(experiment: ExperimentConfig) -> None:
+    """What the benchmark needs of the config (its envs, splits and strategies; for v1, that
+    it can be imported), before anything starts; ConfigError otherwise."""
+    _adapter(experiment.bench.name).validate(experiment)
+
+
+def domains(bench: Benchmark) -> list[str]:
+    """The benchmark's domains (envs)."""
+    return _adapter(bench).domains()
+
+
+def load_tasks(bench: Benchmark, domain: str, split: str | None) -> list:
+    """Every task of a benchmark's split (None: every task of the domain), in its order."""
+    return _adapter(bench).load_tasks(domain, split)
 
 
 def select_tasks(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig) -> list:
     """The job's tasks (each with an `id`): the split, narrowed by ids or a range, then the shard."""
-    return select(_adapter(bench.name).load_tasks(domain, tasks_cfg.split.value), domain, tasks_cfg)
+    _adapter(bench.name).prepare(bench)
+    return select(load_tasks(bench.name, domain, tasks_cfg.split.value), domain, tasks_cfg)
 
 
 def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
@@ -62,9 +80,10 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     return _adapter(spec.bench).run_episode(spec, cancel)
 
 
-def _adapter(bench: str) -> ModuleType:
-    # Imported when used: tau2 and tau-bench are slow to import, and v1 may not be installed.
-    return importlib.import_module(f"tau_exp.bench.{'tau_bench' if bench == 'tau_bench' else 'tau2'}")
+def _adapter(bench: Benchmark) -> ModuleType:
+    # Each benchmark is the module of its name. Imported when used: tau2 and tau-bench are slow
+    # to import, and v1 may not be installed.
+    return importlib.import_module(f"tau_exp.bench.{Benchmark(bench).value}")
 
 
 def select(tasks: Sequence[Task], domain: str, tasks_cfg: TasksConfig) -> list:
@@ -112,7 +131,7 @@ class Episode:
 
         self.spec = spec
         self.task_id = task_id
-        split = spec.split if spec.bench != "tau2" else None  # tau2's task ids are unique in a domain
+        split = spec.split if spec.bench != Benchmark.tau2 else None  # tau2's task ids are unique in a domain
         self.models = {
             role: ChatModel(endpoint, settings, spec.retry,
                             EpisodeTag(spec.domain, task_id, spec.trial, role, spec.bench, split), cancel)
@@ -122,7 +141,7 @@ class Episode:
         self.started_at = datetime.now(timezone.utc).isoformat()
         self._started = time.perf_counter()
 
-    def record(self, status: Status, **fields) -> EpisodeResult:
+    def record(self, status: EpisodeStatus, **fields) -> EpisodeResult:
         return EpisodeResult(
             task_id=self.task_id, trial=self.spec.trial, seed=self.spec.seed, status=status,
             usage={role: model.stats.model_copy() for role, model in self.models.items()},
@@ -134,7 +153,7 @@ class Episode:
         retries) or a harness error (a bug in tau_exp or the benchmark). Neither is scored; both
         are rerun on resume."""
         if isinstance(error, InfraError):
-            return self.record(Status.infra_error, error=ErrorInfo(type="InfraError", message=str(error)))
+            return self.record(EpisodeStatus.infra_error, error=ErrorInfo(type="InfraError", message=str(error)))
         log.error("task %s trial %d failed unexpectedly", self.task_id, self.spec.trial, exc_info=error)
-        return self.record(Status.harness_error, error=ErrorInfo(
+        return self.record(EpisodeStatus.harness_error, error=ErrorInfo(
             type=type(error).__name__, message=str(error)[:2000], traceback="".join(traceback.format_exception(error))))

@@ -13,10 +13,30 @@ import logging
 import threading
 
 from tau_exp.bench import Episode, EpisodeSpec
-from tau_exp.errors import Cancelled, ModelFault
-from tau_exp.records import EpisodeResult, Status
+from tau_exp.config import BenchConfig, ExperimentConfig, Split
+from tau_exp.errors import Cancelled, ConfigError, ModelFault
+from tau_exp.records import EpisodeResult, EpisodeStatus
 
 log = logging.getLogger(__name__)
+
+
+def prepare(bench: BenchConfig) -> None:
+    """Nothing to do: tau2 is a dependency of tau_exp."""
+
+
+def domains() -> list[str]:
+    from tau2.registry import registry
+
+    return list(registry.get_domains())
+
+
+def validate(experiment: ExperimentConfig) -> None:
+    """The env is a tau2 domain, and the split is one of tau2's."""
+    if experiment.env.name not in domains():
+        raise ConfigError(f"env.name={experiment.env.name!r} is not a tau2 domain; choose one of "
+                          f"{', '.join(sorted(domains()))}")
+    if experiment.tasks.split == Split.dev:
+        raise ConfigError("tasks.split=dev is a tau-bench v1 split (bench=tau_bench); tau2 has train, test and base")
 
 
 def load_tasks(domain: str, split: str | None) -> list:
@@ -67,7 +87,7 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
 
     messages = [m.model_dump(mode="json", exclude={"raw_data"}) for m in simulation.messages]
     return episode.record(
-        Status.scored,
+        EpisodeStatus.scored,
         reward=reward_info.reward,
         termination_reason=TerminationReason(simulation.termination_reason).value,
         reward_info=reward_info.model_dump(mode="json"),

@@ -27,12 +27,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from tau_exp.bench import Episode, EpisodeSpec
-from tau_exp.config import ExperimentConfig
+from tau_exp.config import BenchConfig, ExperimentConfig
+from tau_exp.examples import load_examples  # v1's few-shot files are tau_exp's format
 from tau_exp.errors import ConfigError
 from tau_exp.errors import Cancelled, ModelFault
 from tau_exp.llm import ChatModel
 from tau_exp.reasoning import strip_reasoning
-from tau_exp.records import EpisodeResult, ErrorInfo, Status
+from tau_exp.records import EpisodeResult, ErrorInfo, EpisodeStatus
 
 SPLITS = {"retail": ("train", "test", "dev"), "airline": ("test",)}
 AGENT_STRATEGIES = {"tool_calling": "tool-calling", "act": "act", "react": "react", "few_shot": "few-shot"}
@@ -44,8 +45,9 @@ INSTALL_HINT = ("install a checkout of it (git clone https://github.com/sierra-r
 MODEL_MISTAKES = (json.JSONDecodeError, AssertionError, ValidationError)
 
 
-def import_tau_bench(path: str | None) -> None:
-    """Make `tau_bench` importable (from `path`, a checkout, when given) or raise ConfigError."""
+def prepare(bench: BenchConfig) -> None:
+    """Make `tau_bench` importable (from `bench.path`, a checkout, when given) or raise ConfigError."""
+    path = bench.path
     if path is not None:
         checkout = Path(path).expanduser().resolve()
         if not (checkout / "tau_bench" / "__init__.py").is_file():
@@ -60,9 +62,13 @@ def import_tau_bench(path: str | None) -> None:
                           f"({error}): {INSTALL_HINT}") from None
 
 
+def domains() -> list[str]:
+    return list(SPLITS)
+
+
 def validate(cfg: ExperimentConfig) -> None:
     """The checks of `bench=tau_bench`, before anything starts."""
-    import_tau_bench(cfg.bench.path)
+    prepare(cfg.bench)
     if cfg.env.name not in SPLITS:
         raise ConfigError(f"env.name={cfg.env.name!r} is not a tau-bench v1 environment; choose retail or airline")
     if cfg.tasks.split.value not in SPLITS[cfg.env.name]:
@@ -122,14 +128,14 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
         raise
     except (ModelFault, *MODEL_MISTAKES) as error:
         role = error.role if isinstance(error, ModelFault) else "assistant"
-        return episode.record(Status.scored, reward=0.0, termination_reason=f"{'agent' if role == 'assistant' else 'user'}_error",
+        return episode.record(EpisodeStatus.scored, reward=0.0, termination_reason=f"{'agent' if role == 'assistant' else 'user'}_error",
                               error=ErrorInfo(type=type(error).__name__, message=str(error)[:2000]))
     except Exception as error:
         return episode.failed(error)
     finally:
         _episode.models = None
     return episode.record(
-        Status.scored,
+        EpisodeStatus.scored,
         reward=solved.reward,
         termination_reason=_termination_reason(solved.info),
         reward_info=solved.info.get("reward_info"),
@@ -152,8 +158,6 @@ def _agent(spec: EpisodeSpec, env: Any) -> Any:
 
         return ChatReActAgent(**common, use_reasoning=strategy == "react")
     from tau_bench.agents.few_shot_agent import FewShotToolCallingAgent
-
-    from tau_exp.agents.few_shot import load_examples  # v1's file format: one `messages_display` per line
 
     return FewShotToolCallingAgent(**common, few_shot_displays=list(load_examples(spec.agent.few_shot.path)),
                                    num_few_shots=spec.agent.few_shot.num)

@@ -13,28 +13,21 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from tau_exp.config import Benchmark
 from tau_exp.errors import TauExpError
-from tau_exp.records import EpisodeResult, ErrorInfo, Status
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ErrorInfo
 
 _NAME = re.compile(r"^(?P<agent>tool-calling|act|react|few-shot)-(?P<model>.+)-(?P<temperature>[0-9.]+)"
                    r"_range_(?P<start>-?\d+)-(?P<end>-?\d+)_user-(?P<user>.+)-(?P<user_strategy>[a-z]+)_\d{10}$")
-
-
-class V1Configuration(NamedTuple):
-    env: str
-    agent: str  # tau_exp's name of the strategy (tool_calling, act, react, few_shot)
-    model: str
-    user: str
-    user_strategy: str
 
 
 def is_v1_results_file(path: Path) -> bool:
     return path.is_file() and path.suffix == ".json" and bool(_NAME.match(path.stem))
 
 
-def read_v1_results(path: Path) -> tuple[V1Configuration, list[EpisodeResult]]:
+def read_v1_results(path: Path) -> tuple[ConfigNames, list[EpisodeResult]]:
     """The configuration and the records of one v1 results file; TauExpError if it is not one."""
     try:
         entries = json.loads(path.read_text())
@@ -47,17 +40,18 @@ def read_v1_results(path: Path) -> tuple[V1Configuration, list[EpisodeResult]]:
     name = _NAME.match(path.stem)
     assert name is not None  # is_v1_results_file
     env = next((found for entry in entries if (found := _env(entry))), "unknown")
-    return V1Configuration(env, name["agent"].replace("-", "_"), name["model"], name["user"],
-                           name["user_strategy"]), results
+    names = ConfigNames(bench=Benchmark.tau_bench, env=env, split=None, agent=name["agent"].replace("-", "_"),
+                        model=name["model"], user=name["user"], user_strategy=name["user_strategy"])
+    return names, results
 
 
 def _record(entry: dict[str, Any]) -> EpisodeResult:
     info = entry.get("info") or {}
     common = dict(task_id=str(entry["task_id"]), trial=int(entry["trial"]), seed=0, messages=entry.get("traj") or [])
     if "error" in info:
-        return EpisodeResult(status=Status.harness_error, error=ErrorInfo(
+        return EpisodeResult(status=EpisodeStatus.harness_error, error=ErrorInfo(
             type="tau-bench v1 error", message=str(info["error"])[:2000], traceback=info.get("traceback")), **common)
-    return EpisodeResult(status=Status.scored, reward=float(entry["reward"]), reward_info=info.get("reward_info"),
+    return EpisodeResult(status=EpisodeStatus.scored, reward=float(entry["reward"]), reward_info=info.get("reward_info"),
                          **common)
 
 

@@ -24,14 +24,14 @@ import re
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from pydantic import BaseModel
 
+from tau_exp import bench
+from tau_exp.config import Benchmark
+from tau_exp.configurations import Configuration
 from tau_exp.records import EpisodeResult
-
-if TYPE_CHECKING:  # the report imports this module
-    from tau_exp.report import ConfigRow, Source
 
 BROWSER_FILE = "browser.html"
 
@@ -69,10 +69,8 @@ class BrowserIndex(BaseModel):
     tasks: dict[str, dict[str, str]]  # env -> task id -> the user's instructions (tau2 tasks)
 
 
-def write_browser(groups: list[tuple[ConfigRow, list[Source]]], paths: list[Path], path: Path) -> Path:
-    """Write the page for the report's configurations.
-
-    `groups` is the report's (ConfigRow, [Source]) per configuration, in the table's order."""
+def write_browser(groups: list[Configuration], paths: list[Path], path: Path) -> Path:
+    """Write the page for the report's configurations, in the table's order."""
     configs: list[BrowserConfig] = []
     episodes: list[EpisodeEntry] = []
     blocks: list[str] = []
@@ -115,12 +113,9 @@ def _task_instructions(tasks: set[tuple[str, str]]) -> dict[str, dict[str, str]]
     """The user simulator's instructions for these (env, task id)s of tau2 (what the user wanted:
     the first thing to read when asking why a conversation failed). tau-bench v1 envs are left
     out: their tasks are not tau2's."""
-    from tau2.registry import registry
-
-    from tau_exp.bench.tau2 import load_tasks
-
-    envs = {env for env, _ in tasks} & set(registry.get_domains())
-    return {env: {task.id: _instructions(task) for task in load_tasks(env, None) if (env, task.id) in tasks}
+    envs = {env for env, _ in tasks} & set(bench.domains(Benchmark.tau2))
+    return {env: {task.id: _instructions(task) for task in bench.load_tasks(Benchmark.tau2, env, None)
+                  if (env, task.id) in tasks}
             for env in sorted(envs)}  # split None: every task of the domain
 
 

@@ -17,6 +17,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from tau_exp.agents.parsing import RESPOND, Action, ParseError, format_action, parse_action
+from tau_exp.bench import load_tasks
+from tau_exp.config import Benchmark
 
 STOP = "###STOP###"  # tau2.user.base.STOP
 
@@ -40,9 +42,9 @@ class OracleScript:
         self._tasks: dict[tuple[str, str, str | None], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def task(self, domain: str, task_id: str, bench: str = "tau2", split: str | None = None):
+    def task(self, domain: str, task_id: str, bench: Benchmark = Benchmark.tau2, split: str | None = None):
         """The task a request is about: a tau2 task, or a tau-bench v1 task in tau2's shape."""
-        source = (bench, domain, split if bench != "tau2" else None)
+        source = (bench, domain, split if bench != Benchmark.tau2 else None)
         with self._lock:
             if source not in self._tasks:
                 self._tasks[source] = _load_tasks(*source)
@@ -62,15 +64,10 @@ class OracleScript:
         return Reply(content=_as_text_action(Action(RESPOND, {"content": reply.content})))
 
 
-def _load_tasks(bench: str, domain: str, split: str | None) -> dict[str, Any]:
-    if bench == "tau_bench":
-        from tau_exp.bench.tau_bench import import_tau_bench, load_tasks as load_v1_tasks
-
-        import_tau_bench(None)  # the oracle's own environment must be able to import tau_bench
-        return {task.id: _v1_as_tau2(task.task) for task in load_v1_tasks(domain, split or "test")}
-    from tau2.run import load_tasks
-
-    return {task.id: task for task in load_tasks(domain, None)}
+def _load_tasks(bench: Benchmark, domain: str, split: str | None) -> dict[str, Any]:
+    if bench == Benchmark.tau_bench:  # the oracle's own environment imports tau_bench (PYTHONPATH)
+        return {task.id: _v1_as_tau2(task.task) for task in load_tasks(bench, domain, split or "test")}
+    return {task.id: task for task in load_tasks(bench, domain, None)}  # None: every task of the domain
 
 
 def _v1_as_tau2(task) -> SimpleNamespace:

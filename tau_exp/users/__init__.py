@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import importlib
 
+from tau_exp.config import UserConfig
+from tau_exp.errors import ConfigError
+
 USER_STRATEGIES: dict[str, str] = {
     "llm": "tau_exp.users.llm:LLMUser",
     "react": "tau_exp.users.react:ReActUser",
@@ -17,3 +20,11 @@ USER_STRATEGIES: dict[str, str] = {
 def user_class(strategy: str) -> type:
     module, _, cls = USER_STRATEGIES[strategy].partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def validate(user: UserConfig) -> None:
+    """The user strategy exists."""
+    if user.strategy not in USER_STRATEGIES:
+        raise ConfigError(
+            f"user.strategy={user.strategy!r} is unknown; choose one of {', '.join(sorted(USER_STRATEGIES))}"
+        )

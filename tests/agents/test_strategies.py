@@ -12,27 +12,25 @@ from pathlib import Path
 import pytest
 
 from tau_exp import experiment
-from tau_exp.checkpoint import RESULTS_FILE
-from tau_exp.config import to_experiment_config
 from tau_exp.errors import ConfigError
-from tau_exp.records import EpisodeResult, Status
+from tau_exp.records import EpisodeResult, EpisodeStatus
 
 SAMPLE = {"retail": "tasks.ids=[5,9,12]", "airline": "tasks.ids=[2,6,8]"}
 
 
 def results(job_dir: Path) -> list[EpisodeResult]:
-    return [EpisodeResult.model_validate_json(line) for line in (job_dir / RESULTS_FILE).read_text().splitlines()]
+    return [EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
 def examples_file(tmp_path_factory, oracle_servers) -> Path:
-    """A few-shot file built by `python -m tau_exp.fewshot build` from an oracle train-split run."""
+    """A few-shot file built by `python -m tau_exp.examples build` from an oracle train-split run."""
     from conftest import attach_overrides, compose_config
 
     job_dir = tmp_path_factory.mktemp("train_run")
     experiment.run(compose_config("tasks.split=train", "tasks.end=4", *attach_overrides(oracle_servers)), job_dir)
     output = job_dir.parent / "examples.jsonl"
-    done = subprocess.run([sys.executable, "-m", "tau_exp.fewshot", "build", str(job_dir), "-o", str(output)],
+    done = subprocess.run([sys.executable, "-m", "tau_exp.examples", "build", str(job_dir), "-o", str(output)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return output
@@ -59,7 +57,7 @@ def test_few_shot_examples_reach_the_prompt_and_the_builder_keeps_train_tasks_on
 
 def test_the_builder_refuses_a_test_split_run(tmp_path, compose_cfg, attached):
     experiment.run(compose_cfg("tasks.end=1", *attached), tmp_path / "job")
-    done = subprocess.run([sys.executable, "-m", "tau_exp.fewshot", "build", str(tmp_path / "job"), "-o",
+    done = subprocess.run([sys.executable, "-m", "tau_exp.examples", "build", str(tmp_path / "job"), "-o",
                            str(tmp_path / "out.jsonl")], capture_output=True, text=True)
     assert done.returncode == 2
     assert "ran the 'test' split: few-shot examples may only come from train-split runs" in done.stderr
@@ -71,7 +69,7 @@ def test_unreadable_text_replies_count_as_errors_of_the_conversation(tmp_path, c
     cfg = compose_cfg(f"agent={agent}", "tasks.end=2", "model.server.oracle.faults.unhelpful_rate=1.0", "run.max_errors=3")
     metrics = experiment.run(cfg, tmp_path)
     records = results(tmp_path)
-    assert [(r.status, r.reward, r.termination_reason) for r in records] == [(Status.scored, 0.0, "too_many_errors")] * 2
+    assert [(r.status, r.reward, r.termination_reason) for r in records] == [(EpisodeStatus.scored, 0.0, "too_many_errors")] * 2
     assert metrics.n_infra_errors == 0
     invalid = [m for m in records[0].messages if m.get("tool_calls") and m["tool_calls"][0]["name"] == "invalid_action"]
     assert len(invalid) == 3 and "no JSON object" in invalid[0]["tool_calls"][0]["arguments"]["reason"]
@@ -102,9 +100,9 @@ def test_bad_few_shot_files_are_refused_before_anything_starts(tmp_path, compose
     if content is not None:
         path.write_text(content)
     with pytest.raises(ConfigError, match=message):
-        to_experiment_config(compose_cfg("agent=few_shot", f"agent.few_shot.path={path}", f"agent.few_shot.num={num}"))
+        experiment.validate(compose_cfg("agent=few_shot", f"agent.few_shot.path={path}", f"agent.few_shot.num={num}"))
 
 
 def test_few_shot_without_a_file_names_the_key(compose_cfg):
     with pytest.raises(ConfigError, match="agent=few_shot needs a file of examples: agent.few_shot.path=FILE"):
-        to_experiment_config(compose_cfg("agent=few_shot"))
+        experiment.validate(compose_cfg("agent=few_shot"))

@@ -10,7 +10,7 @@ from tau_exp.bench import EpisodeSpec, select_tasks
 from tau_exp.bench.tau2 import load_tasks, run_episode
 from tau_exp.config import BenchConfig, RetryConfig, TasksConfig, Split, to_experiment_config
 from tau_exp.errors import ConfigError
-from tau_exp.records import Status
+from tau_exp.records import EpisodeStatus
 from tau_exp.endpoint import Endpoint
 
 
@@ -48,7 +48,7 @@ def spec(servers, domain: str, task_id: str, **changes) -> EpisodeSpec:
 @pytest.mark.parametrize("domain, task_id", [("retail", "0"), ("airline", "13")])
 def test_oracle_episode_scores_one_with_taus_own_reward_breakdown(oracle_servers, domain, task_id):
     result = run_episode(spec(oracle_servers, domain, task_id))
-    assert result.status == Status.scored
+    assert result.status == EpisodeStatus.scored
     assert result.reward == 1.0
     assert result.termination_reason == "user_stop"
     assert result.reward_info["db_check"]["db_match"] is True
@@ -61,6 +61,6 @@ def test_oracle_episode_scores_one_with_taus_own_reward_breakdown(oracle_servers
 def test_a_dead_assistant_server_is_an_infra_error_not_a_zero(oracle_servers):
     dead = Endpoint("http://127.0.0.1:9/v1", "oracle")
     result = run_episode(spec(oracle_servers, "retail", "0", assistant=dead))
-    assert result.status == Status.infra_error
+    assert result.status == EpisodeStatus.infra_error
     assert result.reward is None
     assert "127.0.0.1:9" in result.error.message and "after 2 attempts" in result.error.message

@@ -19,10 +19,10 @@ import pytest
 from litellm import ModelResponse
 
 from tau_exp import experiment
-from tau_exp.checkpoint import read_results
+from tau_exp.jobdir import JobDir
 from tau_exp.errors import ConfigError, IncompleteRun
-from tau_exp.records import Status
-from tau_exp.report import build_report
+from tau_exp.records import EpisodeStatus
+from tau_exp.configurations import find_configurations
 from tau_exp.report import main as report_cli
 from tau_exp.servers import provide
 
@@ -54,9 +54,9 @@ def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tm
     few_shot.write_text("".join(json.dumps({"messages_display": f"user: hi {i}\nassistant: hello"}) + "\n"
                                 for i in range(5)))
     metrics = _run(tmp_path / "job", v1_oracle, f"agent={agent}", f"agent.few_shot.path={few_shot}")
-    records = read_results(tmp_path / "job")
+    records = JobDir(tmp_path / "job").read_results()
     assert sorted(r.task_id for r in records) == ["0", "1", "2", "3"]  # the double's retail test split
-    assert [(r.status, r.reward) for r in records] == [(Status.scored, 1.0)] * 4
+    assert [(r.status, r.reward) for r in records] == [(EpisodeStatus.scored, 1.0)] * 4
     assert all(r.reward_info and r.termination_reason in ("user_stop", "agent_stop") for r in records)
     assert metrics.avg_reward == 1.0 and metrics.n_infra_errors == 0
     assert all(r.usage["assistant"].calls > 0 and r.usage["user"].calls > 0 for r in records)
@@ -72,7 +72,7 @@ def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, env, split, strategy
 def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle):
     for workers in (0, 2):
         _run(tmp_path / str(workers), v1_oracle, f"run.workers={workers}", "run.num_trials=2")
-    records = {workers: sorted((r.task_id, r.trial, r.reward, len(r.messages)) for r in read_results(tmp_path / workers))
+    records = {workers: sorted((r.task_id, r.trial, r.reward, len(r.messages)) for r in JobDir(tmp_path / workers).read_results())
                for workers in ("0", "2")}
     assert records["0"] == records["2"] and len(records["0"]) == 8
 
@@ -84,8 +84,8 @@ def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_p
                 provide("user", oracle_model(), tmp_path / "servers") as user:
             with pytest.raises(IncompleteRun):
                 _run(tmp_path / "job", {"assistant": broken, "user": user}, "tasks.end=2", "run.retry.attempts=1")
-    records = read_results(tmp_path / "job")
-    assert [(r.status, r.reward) for r in records] == [(Status.infra_error, None)] * 2
+    records = JobDir(tmp_path / "job").read_results()
+    assert [(r.status, r.reward) for r in records] == [(EpisodeStatus.infra_error, None)] * 2
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -95,17 +95,13 @@ def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_p
     (["agent=few_shot", "agent.few_shot.path=/nonexistent.jsonl"], "agent.few_shot.path=/nonexistent.jsonl"),
 ])
 def test_bad_v1_settings_are_refused_before_anything_runs(overrides, message):
-    from tau_exp.config import to_experiment_config
-
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        to_experiment_config(compose_config(*V1, *overrides))
+        experiment.validate(compose_config(*V1, *overrides))
 
 
 def test_tau2_has_no_dev_split():
-    from tau_exp.config import to_experiment_config
-
     with pytest.raises(ConfigError, match="tasks.split=dev is a tau-bench v1 split"):
-        to_experiment_config(compose_config("tasks.split=dev"))
+        experiment.validate(compose_config("tasks.split=dev"))
 
 
 @pytest.mark.parametrize("path, message", [
@@ -172,7 +168,7 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     [results_file] = log_dir.glob("*.json")
     assert results_file.name.startswith("tool-calling-agent-model-0.0_range_0--1_user-user-model-llm_")
 
-    [(row, _)] = build_report([log_dir])
+    [(row, _)] = find_configurations([log_dir])
     errors = [r for r in v1_results if "error" in r.info]
     scored = [r.reward for r in v1_results if "error" not in r.info]
     assert (row.env, row.agent, row.model, row.user, row.user_strategy) == \
@@ -185,7 +181,7 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
             per_task.setdefault(result.task_id, []).append(result.reward)
     expected_pass_2 = sum(all(r == 1.0 for r in rewards) for rewards in per_task.values()) / len(per_task)
     assert row.pass_hat_k[2] == pytest.approx(expected_pass_2)
-    assert build_report([results_file])[0][0] == row  # the file alone, or its folder
+    assert find_configurations([results_file])[0][0] == row  # the file alone, or its folder
 
 
 def test_the_browser_shows_v1_trajectories(tmp_path, monkeypatch, page):

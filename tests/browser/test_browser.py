@@ -21,8 +21,8 @@ import pytest
 
 from benchmarks.browser_page import TASKS_PER_JOB, synthetic_sweep
 from conftest import run_launch
-from tau_exp.records import EpisodeResult, Status
-from tau_exp.report import build_report
+from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.configurations import find_configurations
 from tau_exp.report import main as report_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -34,7 +34,7 @@ class Sweep:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.page = directory / "browser.html"
-        groups = build_report([directory])
+        groups = find_configurations([directory])
         self.configs = [row for row, _ in groups]
         self.records: dict[int, list[EpisodeResult]] = {
             config_id: [r for source in sources for r in source.results] for config_id, (_, sources) in enumerate(groups)}
@@ -43,7 +43,7 @@ class Sweep:
         return next(i for i, row in enumerate(self.configs) if row.agent == agent)
 
     def outcome(self, record: EpisodeResult) -> str:
-        if record.status != Status.scored:
+        if record.status != EpisodeStatus.scored:
             return record.status.value
         return "success" if record.success else "failure"
 
@@ -52,7 +52,7 @@ class Sweep:
         for config_id in config_ids:
             by_task: dict[str, list[bool]] = defaultdict(list)
             for r in self.records[config_id]:
-                if r.status == Status.scored:
+                if r.status == EpisodeStatus.scored:
                     by_task[r.task_id].append(r.success)
             for task, successes in by_task.items():
                 rates[task].add(sum(successes) / len(successes))
@@ -210,7 +210,7 @@ def test_information_to_communicate_said_or_missing(sweep, page):
 
 def test_an_infra_error_shows_why_it_was_not_scored(sweep, page):
     config_id, record = next((c, r) for c, records in sweep.records.items() for r in records
-                             if r.status == Status.infra_error)
+                             if r.status == EpisodeStatus.infra_error)
     page.goto(f"{sweep.page.as_uri()}#/config/{config_id}/task/{record.task_id}/{record.trial}")
     page.wait_for_selector(".error-box")
     assert "infra error" in page.inner_text(".episode-header")
@@ -255,7 +255,7 @@ def test_sorting_the_sweep_table(sweep, page):
 def test_a_large_sweep_opens_lazily(sweep, page, tmp_path):
     """120 jobs × 100 tasks (copies of the real records under new task ids): the page lists
     every configuration and opens a task while decompressing only that task's job."""
-    scored = [r for records in sweep.records.values() for r in records if r.status == Status.scored]
+    scored = [r for records in sweep.records.values() for r in records if r.status == EpisodeStatus.scored]
     big = synthetic_sweep(scored, 120, tmp_path / "big")
     report_cli([str(big), "--html"])
     page.goto((big / "browser.html").as_uri())
@@ -278,7 +278,7 @@ def test_a_large_sweep_opens_lazily(sweep, page, tmp_path):
 def test_compare_keeps_the_tasks_of_different_envs_apart(sweep, page, tmp_path):
     """Task 5 of retail and task 5 of airline are different tasks: compared configurations of
     two envs give a row per (env, task), never a disagreement between envs."""
-    scored = [r for records in sweep.records.values() for r in records if r.status == Status.scored]
+    scored = [r for records in sweep.records.values() for r in records if r.status == EpisodeStatus.scored]
     mixed = synthetic_sweep(scored, 2, tmp_path / "mixed")
     config = next(mixed.glob("1_*")) / ".hydra" / "config.yaml"
     config.write_text(config.read_text().replace("env: {name: retail}", "env: {name: airline}"))

@@ -1,6 +1,8 @@
-"""Build a few-shot examples file for `agent=few_shot` from finished runs:
+"""Few-shot example files, for `agent=few_shot` (tau_exp's and tau-bench v1's: one format, a
+JSON line per example with its `messages_display` text): read them, check them, and build one
+from finished runs:
 
-    python -m tau_exp.fewshot build RUN_DIR [RUN_DIR ...] -o examples.jsonl [--per-task N]
+    python -m tau_exp.examples build RUN_DIR [RUN_DIR ...] -o examples.jsonl [--per-task N]
 
 Takes the successful conversations (reward 1) of jobs that ran the **train** split — jobs on
 the test or base split are refused, so that no test task can leak into a prompt — and writes
@@ -11,17 +13,57 @@ few-shot files used), its task id and its source.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tau_exp.checkpoint import RESULTS_FILE
-from tau_exp.errors import TauExpError
+from tau_exp.config import FewShotConfig
+from tau_exp.errors import ConfigError, TauExpError
 from tau_exp.files import write_atomically
+from tau_exp.jobdir import JobDir
 from tau_exp.records import EpisodeResult
 from tau_exp.runtime import command_line
+
+
+@functools.lru_cache(maxsize=8)
+def load_examples(path: str) -> tuple[str, ...]:
+    """The `messages_display` of every line; ConfigError names the file and line otherwise."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"agent.few_shot.path={path} does not exist: build one with "
+                          "`python -m tau_exp.examples build RUN_DIR -o FILE`")
+    examples = []
+    with open(file, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ConfigError(f"{path}:{number}: not JSON ({error.msg})") from None
+            display = record.get("messages_display") if isinstance(record, dict) else None
+            if not isinstance(display, str) or not display.strip():
+                raise ConfigError(f'{path}:{number}: no "messages_display" text (each line needs one)')
+            examples.append(display.strip())
+    if not examples:
+        raise ConfigError(f"agent.few_shot.path={path} holds no examples")
+    return tuple(examples)
+
+
+def check_examples(settings: FewShotConfig) -> None:
+    """The checks `agent=few_shot` needs before anything starts."""
+    if not settings.path:
+        raise ConfigError("agent=few_shot needs a file of examples: agent.few_shot.path=FILE "
+                          "(build one with `python -m tau_exp.examples build RUN_DIR -o FILE`)")
+    if settings.num < 1:
+        raise ConfigError(f"agent.few_shot.num={settings.num} must be at least 1")
+    available = len(load_examples(settings.path))
+    if settings.num > available:
+        raise ConfigError(f"agent.few_shot.num={settings.num} is more than the {available} examples "
+                          f"in {settings.path}")
 
 
 def display(messages: list[dict[str, Any]]) -> str:
@@ -38,27 +80,21 @@ def display(messages: list[dict[str, Any]]) -> str:
 
 def successful_conversations(job_dir: Path) -> list[EpisodeResult]:
     """The scored, successful results of a train-split job; TauExpError for anything else."""
-    metrics_path, results_path = job_dir / "metrics.json", job_dir / RESULTS_FILE
-    if not metrics_path.is_file() or not results_path.is_file():
-        raise TauExpError(f"{job_dir} is not a finished tau_exp job (no metrics.json or {RESULTS_FILE})")
-    split = json.loads(metrics_path.read_text()).get("split")
-    if split != "train":
+    job = JobDir(job_dir)
+    metrics = job.read_metrics()
+    if metrics is None or not job.results.is_file():
+        raise TauExpError(f"{job_dir} is not a finished tau_exp job (no {job.metrics.name} or {job.results.name})")
+    if metrics.split != "train":
         raise TauExpError(
-            f"{job_dir} ran the {split!r} split: few-shot examples may only come from train-split runs "
+            f"{job_dir} ran the {metrics.split!r} split: few-shot examples may only come from train-split runs "
             "(tasks.split=train), or test tasks would leak into the prompts"
         )
-    results = []
-    for line in results_path.read_text().splitlines():
-        if line.strip():
-            result = EpisodeResult.model_validate_json(line)
-            if result.success and result.messages:
-                results.append(result)
-    return results
+    return [result for result in job.read_results() if result.success and result.messages]
 
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tau_exp.fewshot", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tau_exp.examples", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="collect successful train-split conversations into a JSONL file")

@@ -1,0 +1,170 @@
+"""The files of a job directory and of a sweep directory: every name in one place, and how each
+file is read. What writes them: `checkpoint.ResultStore` (results, manifest, lock), the
+pipeline (metrics), `job` (status), `tracking` (the W&B run id), Hydra (`.hydra/`, the job's
+log), the server kinds (`servers/`).
+
+    <job dir>/results.jsonl        one EpisodeResult per line, appended; the latest of a (task, trial) wins
+    <job dir>/results.torn.jsonl   an incomplete last line, set aside after a crash mid-write
+    <job dir>/manifest.json        what the results mean (config.result_identity); checked on resume
+    <job dir>/.results.lock        held by the job that writes the results
+    <job dir>/metrics.json         the job's metrics (metrics.Metrics)
+    <job dir>/status.json          how its last invocation went (records.JobStatus)
+    <job dir>/.hydra/              Hydra's config of the latest invocation (and of every one: invocations/)
+    <job dir>/servers/             logs of the servers the job started
+    <job dir>/tau2.log             tau2's own warnings
+    <job dir>/wandb_run_id         the W&B run a resume continues
+    <job dir>/slurm_<id>.log       in a Slurm sweep: a link to the job's Slurm log
+    <sweep dir>/multirun.yaml      Hydra's record of the sweep
+    <sweep dir>/summary.csv, .md   the sweep summary (`sweep.py`)
+    <sweep dir>/<n>_<env>_<agent>_<model>/   its job directories
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tau_exp.errors import CheckpointError
+from tau_exp.records import ConfigNames, EpisodeResult, JobStatus
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from tau_exp.metrics import Metrics
+
+Record = TypeVar("Record", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class JobDir:
+    """One job directory: its files by name, and readers that change nothing."""
+
+    path: Path
+
+    @property
+    def results(self) -> Path:
+        return self.path / "results.jsonl"
+
+    @property
+    def torn_results(self) -> Path:
+        return self.path / "results.torn.jsonl"
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / ".results.lock"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def status(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def hydra_config(self) -> Path:
+        return self.path / ".hydra" / "config.yaml"
+
+    @property
+    def servers(self) -> Path:
+        return self.path / "servers"
+
+    @property
+    def tau2_log(self) -> Path:
+        return self.path / "tau2.log"
+
+    @property
+    def wandb_run_id(self) -> Path:
+        return self.path / "wandb_run_id"
+
+    def slurm_log(self, job_id: str) -> Path:
+        return self.path / f"slurm_{job_id}.log"
+
+    def read_results(self, record: type[Record] = EpisodeResult) -> list[Record]:  # type: ignore[assignment]
+        """The latest record of every (task, trial), read only: no lock, nothing repaired (a torn
+        last line, of a job still writing or killed, is left out). `record` may be a smaller
+        model of the same lines (fewer fields, faster). CheckpointError names a malformed line."""
+        path = self.results
+        records, _ = parse_results(path, path.read_bytes(), record) if path.exists() else ([], b"")
+        return list({(r.task_id, r.trial): r for r in records}.values())  # type: ignore[attr-defined]
+
+    def read_status(self) -> JobStatus | None:
+        """status.json, or None if there is none (a job that never started) or it is unreadable."""
+        try:
+            return JobStatus.model_validate_json(self.status.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def read_metrics(self) -> Metrics | None:
+        from tau_exp.metrics import Metrics
+
+        try:
+            return Metrics.model_validate_json(self.metrics.read_text())
+        except FileNotFoundError:
+            return None
+
+    def read_config(self) -> DictConfig:
+        """The job's composed config, as Hydra saved it for its latest invocation."""
+        from omegaconf import OmegaConf
+
+        return OmegaConf.load(self.hydra_config)  # type: ignore[return-value]
+
+    def names(self) -> ConfigNames:
+        return ConfigNames.of_job_config(self.read_config())
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    """One sweep directory: Hydra's record of the sweep, its summary, its job directories."""
+
+    path: Path
+
+    @property
+    def multirun_yaml(self) -> Path:
+        return self.path / "multirun.yaml"
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.path / "summary.csv"
+
+    @property
+    def summary_md(self) -> Path:
+        return self.path / "summary.md"
+
+    def jobs(self) -> list[JobDir]:
+        """The sweep's job directories (those Hydra gave a `.hydra/config.yaml`), in job order."""
+        found = (JobDir(path.parent.parent) for path in self.path.glob("*/.hydra/config.yaml"))
+        return sorted(found, key=_job_number)
+
+
+def _job_number(job: JobDir) -> tuple[int, str]:
+    number = job.path.name.split("_")[0]  # directories are named <job number>_<env>_<agent>_<model>
+    return (int(number) if number.isdigit() else 1 << 30, job.path.name)
+
+
+def parse_results(path: Path, data: bytes, record: type[Record]) -> tuple[list[Record], bytes]:
+    """The records of the complete lines of a results file, and its torn tail (b"" if none).
+
+    A record is written with its newline in one write, so only the last, newline-less segment
+    can be torn: every line that ends with a newline must be a valid record."""
+    *complete, tail = data.split(b"\n")
+    records = []
+    for number, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(record.model_validate_json(line))
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"] if error.errors() else str(error)
+            raise CheckpointError(
+                f"{path}:{number}: not a valid result record ({reason}); fix or delete that line, "
+                "then rerun to resume (finished results are kept)"
+            ) from None
+    return records, tail
