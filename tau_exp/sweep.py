@@ -16,7 +16,7 @@ from typing import Optional
 from pydantic import BaseModel
 from rich.table import Table
 
-from tau_exp import slurm
+from tau_exp import slurm_client
 from tau_exp.display import cell, console, write_table
 from tau_exp.errors import SlurmError, TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
@@ -68,7 +68,7 @@ def _slurm_job_gone(job_id: str | None) -> bool:
     if job_id is None:
         return False
     try:
-        return slurm.job_state(job_id) is None
+        return slurm_client.job_state(job_id) is None
     except SlurmError:  # read away from the cluster: say what the job last said
         return False
 

@@ -18,16 +18,16 @@ from rich.table import Table
 
 from tau_exp.display import console
 
-from tau_exp import slurm
+from tau_exp import slurm_client
 from tau_exp.config import SlurmServerConfig
 from tau_exp.errors import TauExpError
 from tau_exp.servers.registry import Registry, SharedServer
 from tau_exp.runtime import command_line
 
 
-def status(entry: SharedServer) -> str:
+def server_state(entry: SharedServer) -> str:
     """ready | starting | queued | gone (its job has ended; the next job that needs it replaces it)."""
-    state = slurm.job_state(entry.job.job_id)
+    state = slurm_client.job_state(entry.job.job_id)
     if state is None:
         return "gone"
     if entry.ready:
@@ -41,10 +41,10 @@ def list_servers(registry: Registry) -> None:
         print(f"no shared servers in {registry.root}")
         return
     table = Table(title=f"shared servers in {registry.root}")
-    for column in ("key", "model", "Slurm job", "status", "address", "submitted"):
+    for column in ("key", "model", "Slurm job", "state", "address", "submitted"):
         table.add_column(column, overflow="fold")  # never cut a key or an address short
     for entry in entries:
-        table.add_row(entry.job.key, entry.job.model, entry.job.job_id, status(entry),
+        table.add_row(entry.job.key, entry.job.model, entry.job.job_id, server_state(entry),
                       entry.address.base_url if entry.ready and entry.address else "", entry.job.submitted_at)
     console().print(table)
 
@@ -54,7 +54,7 @@ def stop_servers(registry: Registry, keys: list[str]) -> None:
         entry = registry.read(key)
         if entry is None:
             raise TauExpError(f"no shared server {key!r} in {registry.root}: `python -m tau_exp.servers list` shows them")
-        slurm.cancel(entry.job.job_id)
+        slurm_client.cancel(entry.job.job_id)
         registry.remove(key)
         print(f"stopped {key} (Slurm job {entry.job.job_id})")
 

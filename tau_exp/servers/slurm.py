@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import httpx
 
-from tau_exp import slurm
+from tau_exp import slurm_client
 from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
 from tau_exp.errors import ServerError, SlurmError
 from tau_exp.endpoint import Endpoint
@@ -71,7 +71,7 @@ def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
     key = entry_key(model)
     with registry.locked(key):
         entry = registry.read(key)
-        state = slurm.job_state(entry.job.job_id) if entry is not None else None
+        state = slurm_client.job_state(entry.job.job_id) if entry is not None else None
         if entry is not None and state is None:
             log.warning("registry entry %s names Slurm job %s, which is gone; submitting a new server job",
                         key, entry.job.job_id)
@@ -91,7 +91,7 @@ def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
     import submitit  # imported here: only the slurm kind needs it
 
     config = model.server.slurm
-    slurm.check_request(config.partition, config.timeout_min, f"{_config_prefix(role)}.server.slurm")
+    slurm_client.check_request(config.partition, config.timeout_min, f"{_config_prefix(role)}.server.slurm")
     executor = submitit.SlurmExecutor(folder=registry.entry_dir(key) / "logs", max_num_timeout=0)
     executor.update_parameters(**sbatch_parameters(config, job_name=f"tau_exp-server-{key}"))
     try:
@@ -104,7 +104,7 @@ def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
                 os.environ["SLURM_CONF"] = slurm_conf
             job = executor.submit(serve, key, str(registry.root), model)
     except Exception as error:  # submitit raises its own error types with sbatch's message
-        cause = slurm.last_line(str(error), type(error).__name__)
+        cause = slurm_client.last_line(str(error), type(error).__name__)
         raise SlurmError(f"sbatch refused the shared server job for {model.name}: {cause}") from None
     registry.record_job(ServerJob(key=key, model=model.name, job_id=str(job.job_id), submitted_at=utc_timestamp()))
     return str(job.job_id)
@@ -137,7 +137,7 @@ def wait_for_address(role: str, model: ModelConfig, registry: Registry, key: str
             wait_until_ready(endpoint, model.server.ready_timeout_s)
             log.info("shared %s server ready at %s (Slurm job %s)", role, endpoint.base_url, job_id)
             return endpoint
-        state = slurm.job_state(job_id)
+        state = slurm_client.job_state(job_id)
         if state is None:
             raise ServerError(
                 f"shared server job {job_id} for {model.name} ended before its server was ready"
@@ -165,7 +165,7 @@ def serve(key: str, registry_root: str, model: ModelConfig) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = Registry(Path(registry_root))
-    job_id = slurm.current_job_id()
+    job_id = slurm_client.current_job_id()
     server = model.server
     local = dataclasses.replace(model, server=dataclasses.replace(
         server, kind=server.slurm.serves,

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 
 from conftest import oracle_model, run_launch
-from tau_exp import slurm
+from tau_exp import slurm_client
 from tau_exp.config import ModelConfig, ServerKind
 from tau_exp.errors import ServerError, SlurmError
 from tau_exp.servers import provide
@@ -36,7 +36,7 @@ def registry_dir(tmp_path: Path) -> Iterator[Path]:
     registry = tmp_path / "registry"
     yield registry
     for entry in Registry(registry).entries():
-        slurm.cancel(entry.job.job_id)
+        slurm_client.cancel(entry.job.job_id)
 
 
 def server_jobs() -> set[str]:
@@ -55,7 +55,7 @@ def shared_oracle(registry: Path) -> ModelConfig:
 
 def wait_until_gone(job_id: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
-    while slurm.job_state(job_id) is not None:
+    while slurm_client.job_state(job_id) is not None:
         assert time.monotonic() < deadline, f"Slurm job {job_id} still there after {timeout_s} s"
         time.sleep(0.5)
 
@@ -82,7 +82,7 @@ def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir):
     entries = Registry(registry).entries()
     assert len(entries) == 1 and entries[0].ready
     job_id = entries[0].job.job_id
-    assert slurm.job_state(job_id) == "RUNNING"
+    assert slurm_client.job_state(job_id) == "RUNNING"
     assert server_jobs() - jobs_before == {job_id}  # no second server job was submitted
 
     # A later job (a second sweep) finds the live entry and reuses the same server job.
@@ -123,7 +123,7 @@ def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog):
     with provide("user", model, None):
         pass
     first = registry.read(key)
-    slurm.cancel(first.job.job_id)
+    slurm_client.cancel(first.job.job_id)
     wait_until_gone(first.job.job_id)
     deadline = time.monotonic() + 10
     while registry.read(key).address is not None and time.monotonic() < deadline:
@@ -153,7 +153,7 @@ def test_a_server_job_that_fails_at_start_is_reported_with_its_log(registry_dir)
         with provide("user", model, None):
             pass
     job_id = Registry(registry_dir).entries()[0].job.job_id
-    assert slurm.job_state(job_id) is None  # nothing left running
+    assert slurm_client.job_state(job_id) is None  # nothing left running
 
 
 def test_unknown_partition_is_refused_before_anything_is_submitted(registry_dir):
@@ -169,7 +169,7 @@ def test_unreadable_slurm_conf_fails_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "missing.conf"))
     started = time.monotonic()
     with pytest.raises(SlurmError, match=r"SLURM_CONF=.*missing.conf is not a file"):
-        slurm.partitions()
+        slurm_client.partitions()
     assert time.monotonic() - started < 5  # not Slurm's own minute of retries
 
 

@@ -24,7 +24,7 @@ def launcher_params(option: str, *overrides: str) -> dict:
 @pytest.mark.parametrize("option", ["slurm_gaudi", "slurm_cuda"])
 def test_slurm_launcher_configs_target_tau_exps_launcher_and_submitit_accepts_them(option, tmp_path):
     params = launcher_params(option)
-    assert params.pop("_target_") == "hydra_plugins.tau_exp_launcher.slurm.SlurmLauncher"
+    assert params.pop("_target_") == "hydra_plugins.tau_exp_launcher.slurm_launcher.SlurmLauncher"
     assert params["max_num_timeout"] > 0 and params["signal_delay_s"] > 0  # requeue on time limit
     # The same mapping as the launcher: submitit refuses unknown parameter names.
     executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout"))

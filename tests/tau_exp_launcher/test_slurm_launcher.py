@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_launch
-from tau_exp import slurm
+from tau_exp import slurm_client
 from tau_exp.servers.registry import Registry
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
@@ -131,7 +131,7 @@ def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path
         assert Registry(registry).entries()[0].job.job_id == server_job  # reused, not resubmitted
     finally:
         for entry in Registry(registry).entries():
-            slurm.cancel(entry.job.job_id)
+            slurm_client.cancel(entry.job.job_id)
 
 
 def _wait_for_results(job_glob: str, sweep_dir: Path, count: int, timeout_s: float = 120) -> tuple[Path, str]:
@@ -148,7 +148,7 @@ def _release_when_requeued(job_id: str, *updates: str, timeout_s: float = 120) -
     """Slurm holds a requeued job for a while before it may start again (fine on a cluster,
     slow in a test): once it is pending, make it eligible now."""
     deadline = time.monotonic() + timeout_s
-    while slurm.job_state(job_id) != "PENDING" or _job_processes(job_id):
+    while slurm_client.job_state(job_id) != "PENDING" or _job_processes(job_id):
         # Released while its last run's processes are still ending, the job fails to start
         # ("Job credential revoked"); on a cluster the hold is long enough.
         assert time.monotonic() < deadline, f"job {job_id} was not requeued"

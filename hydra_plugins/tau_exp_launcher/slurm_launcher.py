@@ -24,7 +24,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf
 
-from tau_exp import runtime, slurm
+from tau_exp import runtime, slurm_client
 from tau_exp.errors import SlurmError, exit_on_user_error
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         import submitit
 
         assert self.config is not None
-        slurm.check_request(self.params.get("partition"), self.params.get("timeout_min"), "hydra.launcher")
+        slurm_client.check_request(self.params.get("partition"), self.params.get("timeout_min"), "hydra.launcher")
         executor = submitit.AutoExecutor(cluster="slurm", folder=self.params["submitit_folder"],
                                          slurm_max_num_timeout=self.params["max_num_timeout"])
         base_keys = set(OmegaConf.structured(submitit_launcher.BaseQueueConf).keys())
@@ -65,7 +65,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         try:
             jobs = executor.map_array(self, *zip(*job_params))
         except Exception as error:  # sbatch's refusal, as one line
-            raise SlurmError(f"sbatch refused the sweep: {slurm.last_line(str(error), type(error).__name__)}") from None
+            raise SlurmError(f"sbatch refused the sweep: {slurm_client.last_line(str(error), type(error).__name__)}") from None
         log.info("submitted Slurm job array %s", jobs[0].job_id.split("_")[0] if jobs else "-")
         return [collect(job, overrides) for job, overrides in zip(jobs, job_overrides)]
 
@@ -77,7 +77,7 @@ def collect(job: Any, overrides: Sequence[str]) -> JobReturn:
     clusters without accounting lack (submitit then waits forever for a job that was killed)."""
     gone_since: float | None = None
     while not job.paths.result_pickle.exists():
-        if slurm.job_state(job.job_id) is not None:
+        if slurm_client.job_state(job.job_id) is not None:
             gone_since = None
         elif gone_since is None:
             gone_since = time.monotonic()
@@ -87,7 +87,7 @@ def collect(job: Any, overrides: Sequence[str]) -> JobReturn:
     try:
         return job.results()[0]
     except Exception as error:
-        return _failed(job, overrides, slurm.last_line(str(error), type(error).__name__))
+        return _failed(job, overrides, slurm_client.last_line(str(error), type(error).__name__))
 
 
 def _failed(job: Any, overrides: Sequence[str], cause: str) -> JobReturn:

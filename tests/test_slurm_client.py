@@ -1,11 +1,11 @@
-"""slurm.py: Slurm's time formats (the live commands are exercised by the Slurm tier in
+"""slurm_client.py: Slurm's time formats (the live commands are exercised by the Slurm tier in
 tests/servers/test_shared_servers.py and tests/tau_exp_launcher/)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tau_exp.slurm import parse_time_limit
+from tau_exp.slurm_client import parse_time_limit
 
 
 @pytest.mark.parametrize(("text", "minutes"), [
