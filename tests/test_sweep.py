@@ -70,6 +70,9 @@ def test_the_old_120_job_array_preset_expands_to_120_jobs():
     jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)[0]
     assert len(jobs) == 120 and len({tuple(job) for job in jobs}) == 120
     assert cfg.model.server.kind == "vllm" and cfg.user.server.kind == "slurm"  # one shared user server
+    # Its shards are its own: before conf/config.yaml stopped restating the schema's defaults, its
+    # `tasks.num_shards: 1` overrode the preset's 5, and shards 1..4 were refused.
+    assert cfg.tasks.num_shards == 5
 
 
 def test_shards_partition_the_selection():

@@ -1,18 +1,21 @@
-"""Readiness checks: does an endpoint answer `GET /v1/models` like an OpenAI-compatible server?"""
+"""Readiness checks: does an endpoint answer `GET /v1/models` like an OpenAI-compatible server?
+And `poll`, the one wait with a deadline that server kinds use."""
 
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import deque
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import httpx
+import tenacity
 
 from tau_exp.errors import ServerError
 from tau_exp.endpoint import Endpoint
 
 POLL_INTERVAL_S = 0.25
+T = TypeVar("T")
 
 
 class NotReady(Exception):
@@ -40,6 +43,15 @@ def served_models(endpoint: Endpoint, timeout_s: float = 5.0) -> list[str]:
         ) from None
 
 
+def poll(check: Callable[[], T | None], timeout_s: float, interval_s: float = POLL_INTERVAL_S) -> T | None:
+    """Call `check` every `interval_s` until it returns something other than None (returned),
+    or until `timeout_s` has passed (None). An exception from `check` ends the wait at once."""
+    retrying = tenacity.Retrying(stop=tenacity.stop_after_delay(timeout_s), wait=tenacity.wait_fixed(interval_s),
+                                 retry=tenacity.retry_if_result(lambda result: result is None),
+                                 retry_error_callback=lambda _: None)
+    return retrying(check)
+
+
 def wait_until_ready(
     endpoint: Endpoint,
     timeout_s: float,
@@ -49,9 +61,10 @@ def wait_until_ready(
     """Poll /v1/models until it lists `endpoint.model`; fail fast if `process` dies.
 
     Raises ServerError naming the URL, the wait and the last lines of the server log."""
-    deadline = time.monotonic() + timeout_s
     last_problem = "no answer yet"
-    while True:
+
+    def ready() -> bool | None:
+        nonlocal last_problem
         if process is not None and process.poll() is not None:
             raise ServerError(
                 f"server for {endpoint.model} exited with status {process.returncode} before it "
@@ -63,20 +76,20 @@ def wait_until_ready(
             raise ServerError(f"cannot reach {endpoint.base_url!r}: {error}; fix the URL") from None
         except (httpx.HTTPError, NotReady) as error:
             last_problem = f"{type(error).__name__}: {error}"
-        else:
-            if endpoint.model in models:
-                return
+            return None
+        if endpoint.model not in models:
             raise ServerError(
                 f"server at {endpoint.base_url} does not serve model {endpoint.model!r}; it serves "
                 f"{models}: fix the model's name (model.name / user.name)"
             )
-        if time.monotonic() >= deadline:
-            raise ServerError(
-                f"server at {endpoint.base_url} did not answer /v1/models within {timeout_s:g} s "
-                f"({last_problem}): is it running and reachable from this node? If it is still "
-                f"starting, raise model.server.ready_timeout_s / user.server.ready_timeout_s{log_tail(log_path)}"
-            )
-        time.sleep(POLL_INTERVAL_S)
+        return True
+
+    if poll(ready, timeout_s) is None:
+        raise ServerError(
+            f"server at {endpoint.base_url} did not answer /v1/models within {timeout_s:g} s "
+            f"({last_problem}): is it running and reachable from this node? If it is still "
+            f"starting, raise model.server.ready_timeout_s / user.server.ready_timeout_s{log_tail(log_path)}"
+        )
 
 
 def log_tail(log_path: Path | None, lines: int = 15) -> str:

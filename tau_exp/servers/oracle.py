@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from tau_exp.config import ModelConfig
 from tau_exp.errors import ServerError
 from tau_exp.oracle import API_KEY_ENV, settings_to_json
 from tau_exp.endpoint import Endpoint
-from tau_exp.servers.health import log_tail, wait_until_ready
+from tau_exp.servers.health import log_tail, poll, wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,14 @@ def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoi
         port_file.unlink(missing_ok=True)
 
 
-def _wait_for_port(port_file: Path, process, timeout_s: float, log_path: Path) -> int:
+def _wait_for_port(port_file: Path, process: subprocess.Popen, timeout_s: float, log_path: Path) -> int:
     """The server binds port 0 and writes the port it got (no race for a 'free' port)."""
-    deadline = time.monotonic() + timeout_s
-    while not port_file.exists():
+    def port() -> int | None:
         if process.poll() is not None:
             raise ServerError(f"oracle server exited with status {process.returncode} at start{log_tail(log_path)}")
-        if time.monotonic() > deadline:
-            raise ServerError(f"oracle server did not bind a port within {timeout_s:g} s; log {log_path}")
-        time.sleep(0.05)
-    return int(port_file.read_text())
+        return int(port_file.read_text()) if port_file.exists() else None
+
+    found = poll(port, timeout_s, interval_s=0.05)
+    if found is None:
+        raise ServerError(f"oracle server did not bind a port within {timeout_s:g} s; log {log_path}")
+    return found

@@ -23,7 +23,6 @@ import re
 import signal
 import socket
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,7 +33,7 @@ from tau_exp import slurm_client
 from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
 from tau_exp.errors import ServerError, SlurmError
 from tau_exp.endpoint import Endpoint
-from tau_exp.servers.health import NotReady, log_tail, served_models, wait_until_ready
+from tau_exp.servers.health import NotReady, log_tail, poll, served_models, wait_until_ready
 from tau_exp.records import utc_timestamp
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
 
@@ -126,30 +125,34 @@ def wait_for_address(role: str, model: ModelConfig, registry: Registry, key: str
 
     Fails when the job ends first (with its log's last lines) or after `start_timeout_s`."""
     timeout_s = model.server.slurm.start_timeout_s
-    deadline = time.monotonic() + timeout_s
-    while True:
+    state = "unknown"
+
+    def published() -> Endpoint | None:
+        nonlocal job_id, state
         entry = registry.read(key)
         if entry is not None and entry.job.job_id != job_id:
             job_id = entry.job.job_id  # replaced meanwhile by another job of the sweep: follow it
         if entry is not None and entry.ready:
             assert entry.address is not None
-            endpoint = Endpoint(entry.address.base_url, model.name, model.provider, registry.api_key(key))
-            wait_until_ready(endpoint, model.server.ready_timeout_s)
-            log.info("shared %s server ready at %s (Slurm job %s)", role, endpoint.base_url, job_id)
-            return endpoint
-        state = slurm_client.job_state(job_id)
-        if state is None:
+            return Endpoint(entry.address.base_url, model.name, model.provider, registry.api_key(key))
+        state = slurm_client.job_state(job_id) or ""
+        if not state:
             raise ServerError(
                 f"shared server job {job_id} for {model.name} ended before its server was ready"
                 f"{log_tail(server_log(registry, key, job_id))}"
             )
-        if time.monotonic() >= deadline:
-            raise ServerError(
-                f"shared server job {job_id} for {model.name} was not ready within {timeout_s:g} s (Slurm state "
-                f"{state}): check `squeue -j {job_id}` and its log {server_log(registry, key, job_id)}, or raise "
-                f"{_config_prefix(role)}.server.slurm.start_timeout_s"
-            )
-        time.sleep(POLL_INTERVAL_S)
+        return None
+
+    endpoint = poll(published, timeout_s, POLL_INTERVAL_S)
+    if endpoint is None:
+        raise ServerError(
+            f"shared server job {job_id} for {model.name} was not ready within {timeout_s:g} s (Slurm state "
+            f"{state}): check `squeue -j {job_id}` and its log {server_log(registry, key, job_id)}, or raise "
+            f"{_config_prefix(role)}.server.slurm.start_timeout_s"
+        )
+    wait_until_ready(endpoint, model.server.ready_timeout_s)
+    log.info("shared %s server ready at %s (Slurm job %s)", role, endpoint.base_url, job_id)
+    return endpoint
 
 
 def _config_prefix(role: str) -> str:
