@@ -12,13 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
+import httpx
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from tau_exp import runtime
 from tau_exp.config import ModelConfig, register_configs, to_experiment_config
@@ -42,15 +44,51 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
 
 
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def conf_dir() -> Path:
+    """The project's Hydra config directory."""
+    return CONF_DIR
+
+
 def compose_config(*overrides: str) -> DictConfig:
     """The project's real config, as `python launch.py <overrides>` would compose it."""
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         return compose(config_name="config", overrides=["run.progress=false", *overrides])
 
 
-@pytest.fixture
-def compose_cfg():
+@pytest.fixture(scope="session")
+def compose_cfg() -> Callable[..., DictConfig]:
+    """`compose_cfg(*overrides)`: the project's real config, composed as launch.py would."""
     return compose_config
+
+
+def _oracle_model(**oracle: object) -> ModelConfig:
+    model = to_experiment_config(compose_config()).model
+    for key, value in oracle.items():
+        if key == "latency_s":
+            model.server.oracle.latency_s = value  # type: ignore[assignment]
+        else:
+            setattr(model.server.oracle.faults, key, value)
+    return model
+
+
+@pytest.fixture(scope="session")
+def oracle_model() -> Callable[..., ModelConfig]:
+    """`oracle_model(latency_s=…, error_rate=…, …)`: a ModelConfig for an oracle server with
+    that latency and those fault rates."""
+    return _oracle_model
+
+
+@pytest.fixture(scope="session")
+def session_env() -> Iterator[pytest.MonkeyPatch]:
+    """Environment changes that session-wide fixtures need, undone when the session ends."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 @pytest.fixture(scope="session")
@@ -66,56 +104,81 @@ def oracle_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         }
 
 
-def attach_overrides(servers: dict[str, Endpoint]) -> list[str]:
-    """Overrides that point a job's assistant and user at already-running oracle servers.
+@pytest.fixture(scope="session")
+def attach_to(session_env: pytest.MonkeyPatch) -> Callable[..., list[str]]:
+    """`attach_to(servers, name=None)`: overrides that point a job's assistant and user at running
+    servers.
 
-    The oracle's key reaches the job the way a real key would: through an environment variable."""
-    os.environ["TEST_ASSISTANT_KEY"] = servers["assistant"].api_key or ""
-    os.environ["TEST_USER_KEY"] = servers["user"].api_key or ""
-    return [
-        "model.server.kind=attach", f"model.server.base_url={servers['assistant'].base_url}",
-        "model.server.api_key_env=TEST_ASSISTANT_KEY",
-        "user.server.kind=attach", f"user.server.base_url={servers['user'].base_url}",
-        "user.server.api_key_env=TEST_USER_KEY",
-    ]
+    Each server's key reaches the job the way a real key would: through an environment variable,
+    `<name>_ASSISTANT_KEY` / `<name>_USER_KEY`, or without a name one named after the server's
+    port, so that servers of different fixtures never share one."""
 
+    def overrides(servers: dict[str, Endpoint], name: str | None = None) -> list[str]:
+        attached: list[str] = []
+        for role, key in (("assistant", "model"), ("user", "user")):
+            endpoint = servers[role]
+            variable = f"{name}_{role.upper()}_KEY" if name else f"TAU_EXP_TEST_KEY_{httpx.URL(endpoint.base_url).port}"
+            session_env.setenv(variable, endpoint.api_key or "")
+            attached += [f"{key}.server.kind=attach", f"{key}.server.base_url={endpoint.base_url}",
+                         f"{key}.server.api_key_env={variable}"]
+        return attached
 
-@pytest.fixture
-def attached(oracle_servers: dict[str, Endpoint]) -> list[str]:
-    return attach_overrides(oracle_servers)
-
-
-def oracle_model(**oracle: object) -> ModelConfig:
-    """A ModelConfig for an oracle server with the given latency/fault settings."""
-    model = to_experiment_config(compose_config()).model
-    for key, value in oracle.items():
-        if key == "latency_s":
-            model.server.oracle.latency_s = value  # type: ignore[assignment]
-        else:
-            setattr(model.server.oracle.faults, key, value)
-    return model
+    return overrides
 
 
-def run_launch(args: list[str], cwd: Path, timeout_s: float = 600, env: dict[str, str] | None = None,
-               ) -> subprocess.CompletedProcess:
-    """Run `python launch.py ARGS` as a user would (a separate process, real exit status)."""
+@pytest.fixture(scope="session")
+def attached(oracle_servers: dict[str, Endpoint], attach_to) -> list[str]:
+    """Overrides that attach a job to the session's oracle servers (keys in TEST_ASSISTANT_KEY
+    and TEST_USER_KEY)."""
+    return attach_to(oracle_servers, "TEST")
+
+
+def _run_launch(args: list[str], cwd: Path, timeout_s: float = 600, env: dict[str, str] | None = None,
+                ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "launch.py"), *args, "run.progress=false"],
         cwd=cwd, capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **(env or {})},
     )
 
 
-@pytest.fixture
-def launch():
-    return run_launch
-
-
-def read_config(job_dir: Path) -> DictConfig:
-    return OmegaConf.load(job_dir / ".hydra" / "config.yaml")  # type: ignore[return-value]
+@pytest.fixture(scope="session")
+def launch() -> Callable[..., subprocess.CompletedProcess]:
+    """`launch(args, cwd)`: run `python launch.py ARGS` as a user would (a separate process,
+    real exit status, output captured)."""
+    return _run_launch
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[Path]:
+def launch_process() -> Callable[..., subprocess.Popen]:
+    """`launch_process(args, cwd, new_session=False)`: `python launch.py ARGS` started in the
+    background (output piped), for tests that signal or watch a running job."""
+
+    def start(args: list[str], cwd: Path, new_session: bool = False) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args, "run.progress=false"], cwd=cwd,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=new_session)
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def wait_until() -> Callable[..., Any]:
+    """`wait_until(condition, timeout_s, what)`: poll `condition` until it returns something
+    truthy (returned), or fail the test naming `what` after `timeout_s`."""
+
+    def wait(condition: Callable[[], Any], timeout_s: float = 60.0, what: str = "the condition") -> Any:
+        deadline = time.monotonic() + timeout_s
+        while not (value := condition()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not happen within {timeout_s:g} s")
+            time.sleep(0.05)
+        return value
+
+    return wait
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(session_env: pytest.MonkeyPatch) -> Iterator[Path]:
     """The single-node Slurm cluster of scripts/local_slurm.sh on 127.0.0.1, with SLURM_CONF
     exported for the session. Started here if it is not up yet, and then stopped after."""
     if not all(shutil.which(daemon) for daemon in ("slurmctld", "slurmd", "sbatch", "munged")):
@@ -125,15 +188,11 @@ def slurm_cluster() -> Iterator[Path]:
     started = subprocess.run([*script, "start"], capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, f"local Slurm did not start: {started.stderr}"
     conf = Path(started.stdout.split("SLURM_CONF=")[-1].strip())
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(conf)
+    session_env.setenv("SLURM_CONF", str(conf))
     try:
         yield conf
     finally:
-        if previous is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = previous
+        session_env.delenv("SLURM_CONF", raising=False)
         if not was_up:
             subprocess.run([*script, "stop"], capture_output=True, timeout=120)
 
@@ -169,6 +228,19 @@ def page(chromium):
     problems += tab.locator("#view .error").all_inner_texts()  # a view that could not be drawn
     context.close()
     assert not problems, problems
+
+
+# What makes a test slow: it runs launch.py, Slurm, vLLM or Chromium. Such a test says so
+# (@pytest.mark.slow, or its module's pytestmark), so that `pytest -m "not slow"` stays fast.
+SLOW_FIXTURES = frozenset({"launch", "launch_process", "slurm_cluster", "chromium", "page", "tiny_model"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items
+                if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests run launch.py, Slurm, vLLM or Chromium but are not marked "
+                                "@pytest.mark.slow: " + ", ".join(unmarked))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -4,17 +4,19 @@ not tested (README, "Performance")."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
 import sys
 
-from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 
-def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path):
+def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, project_root):
     output = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--small", "-o", str(output)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--small", "-o", str(output)], cwd=project_root,
                           capture_output=True, text=True, timeout=900, env={**os.environ, "TMPDIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]
     print(done.stdout)  # the summary tables, in the test log

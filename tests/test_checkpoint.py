@@ -115,6 +115,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_space(small_disk, tmp_path, launch,
                                                                                       attached):
     job_dir = small_disk / "job"

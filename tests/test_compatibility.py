@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
+
 FIXTURE = Path(__file__).parent / "fixtures" / "job_made_by_4bf382a"
 SAME_EXPERIMENT = ["tasks.end=3", "run.num_trials=2", "tracking=none"]
 
@@ -27,7 +29,6 @@ def _lines(job_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.slow
 def test_a_job_directory_of_the_earlier_layout_resumes(old_job: Path, launch):
     """The manifest of the old version is accepted as the same experiment, its four scored pairs
     are kept as they are, and only its two infra errors run again."""
@@ -46,7 +47,6 @@ def test_a_job_directory_of_the_earlier_layout_resumes(old_job: Path, launch):
     assert json.loads((old_job / "status.json").read_text())["state"] == "completed"
 
 
-@pytest.mark.slow
 def test_a_job_directory_of_the_earlier_layout_refuses_another_experiment(old_job: Path, launch):
     before = {path: path.read_bytes() for path in old_job.rglob("*") if path.is_file() and ".hydra" not in path.parts}
     done = launch([f"hydra.run.dir={old_job}", *SAME_EXPERIMENT, "run.seed=11"], cwd=old_job.parent)

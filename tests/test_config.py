@@ -96,12 +96,10 @@ def test_missing_mandatory_value_is_named(compose_cfg):
 # --- the same contract through the command line, in an existing job directory -------------------
 
 @pytest.fixture(scope="module")
-def job_template(tmp_path_factory) -> Path:
+def job_template(tmp_path_factory, launch) -> Path:
     """A job directory that holds results, written once by a real one-task run."""
-    from conftest import run_launch
-
     job = tmp_path_factory.mktemp("template") / "job"
-    done = run_launch([f"hydra.run.dir={job}", "tasks.end=1"], cwd=job.parent)
+    done = launch([f"hydra.run.dir={job}", "tasks.end=1"], cwd=job.parent)
     assert done.returncode == 0, done.stderr
     return job
 
@@ -143,6 +141,7 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, cause", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
 def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, launch, not_openai_url, args, cause):
     args = [a.replace("NOT_OPENAI", not_openai_url) for a in args]
@@ -167,6 +166,7 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
         assert started == logs_before, "a server was started for a bad input"
 
 
+@pytest.mark.slow
 def test_malformed_results_line_in_the_middle_names_the_line(existing_job, launch):
     path = existing_job / "results.jsonl"
     good = path.read_text()
@@ -178,6 +178,7 @@ def test_malformed_results_line_in_the_middle_names_the_line(existing_job, launc
     assert path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_resume_with_a_different_model_is_refused(existing_job, launch):
     done = launch([f"hydra.run.dir={existing_job}", "model.temperature=0.7"], cwd=existing_job.parent)
     assert done.returncode != 0

@@ -4,7 +4,6 @@ servers, scored by tau2's own evaluation; outputs as DESIGN.md's contract says."
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import oracle_model
 from tau_exp import experiment
 from tau_exp.errors import IncompleteRun, TauExpError
 from tau_exp.records import EpisodeResult, EpisodeStatus
@@ -23,6 +21,7 @@ def results(job_dir: Path) -> list[EpisodeResult]:
     return [EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_default_command_runs_the_retail_test_split_with_the_oracle(tmp_path, launch):
     """`python launch.py` with nothing else: retail test split, oracle models, results printed."""
     done = launch([], cwd=tmp_path)
@@ -71,6 +70,7 @@ def test_rerun_resumes_and_runs_only_what_is_missing(tmp_path, compose_cfg, atta
     assert len(results(tmp_path)) == 3
 
 
+@pytest.mark.slow
 def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_resume(tmp_path, compose_cfg, attached):
     broken = compose_cfg("tasks.end=6", "user.server.oracle.faults.error_rate=1.0", "run.retry.attempts=2",
                          "run.retry.initial_backoff_s=0.01", "run.max_consecutive_errors=3",
@@ -88,6 +88,7 @@ def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_re
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (6, 1.0, 0)
 
 
+@pytest.mark.slow
 def test_intermittent_faults_are_retried_and_every_pair_is_scored(tmp_path, compose_cfg):
     cfg = compose_cfg("tasks.end=4", "model.server.oracle.faults.error_rate=0.2",
                       "model.server.oracle.faults.timeout_rate=0.1", "model.server.oracle.faults.hang_s=3",
@@ -107,6 +108,7 @@ def test_api_keys_never_reach_the_job_directory(tmp_path, compose_cfg, attached,
             assert not any(key in text for key in keys), path
 
 
+@pytest.mark.slow
 def test_infra_errors_below_the_stop_threshold_end_the_job_as_incomplete(tmp_path, compose_cfg):
     cfg = compose_cfg("tasks.end=2", "user.server.oracle.faults.error_rate=1.0", "run.retry.attempts=1")
     with pytest.raises(IncompleteRun, match="2 .* pairs were not scored \\(2 infra errors, 0 harness errors"):
@@ -114,6 +116,7 @@ def test_infra_errors_below_the_stop_threshold_end_the_job_as_incomplete(tmp_pat
     assert json.loads((tmp_path / "metrics.json").read_text())["n_infra_errors"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role, reason", [("model", "agent_error"), ("user", "user_error")])
 def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(tmp_path, compose_cfg, role, reason):
     metrics = experiment.run(compose_cfg("tasks.end=2", f"{role}.server.oracle.faults.empty_rate=1.0"), tmp_path)
@@ -121,6 +124,7 @@ def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
 
 
+@pytest.mark.slow
 def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, compose_cfg):
     metrics = experiment.run(compose_cfg("tasks.end=2", "model.server.oracle.faults.bad_arguments_rate=1.0"), tmp_path)
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
@@ -128,8 +132,9 @@ def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, co
     assert tool_errors and "__unparsed_arguments__" in tool_errors[0]["content"]
 
 
-def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resume_completes(tmp_path, compose_cfg,
-                                                                                               attached):
+@pytest.mark.slow
+def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resume_completes(
+        tmp_path, compose_cfg, attached, oracle_model, monkeypatch, wait_until):
     model = oracle_model(latency_s=0.2)
     job_dir = tmp_path / "job"
     outcome: dict[str, BaseException] = {}
@@ -137,7 +142,7 @@ def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resum
         overrides = [*attached, "model.server.kind=attach", f"model.server.base_url={server.base_url}",
                      "model.server.api_key_env=KILLED_SERVER_KEY", "tasks.end=10", "run.max_concurrency=2",
                      "run.retry.attempts=2", "run.retry.initial_backoff_s=0.05", "run.max_consecutive_errors=2"]
-        os.environ["KILLED_SERVER_KEY"] = server.api_key or ""
+        monkeypatch.setenv("KILLED_SERVER_KEY", server.api_key or "")
 
         def run() -> None:
             try:
@@ -147,9 +152,13 @@ def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resum
 
         runner = threading.Thread(target=run)
         runner.start()
-        while not (job_dir / "results.jsonl").exists() or len((job_dir / "results.jsonl").read_text().splitlines()) < 3:
+
+        def three_results() -> bool:
             assert runner.is_alive(), outcome
-            threading.Event().wait(0.1)
+            path = job_dir / "results.jsonl"
+            return path.exists() and len(path.read_text().splitlines()) >= 3
+
+        wait_until(three_results, 300, "three results")
     # Leaving the block stopped the assistant's server in the middle of the run.
     runner.join(timeout=120)
     assert isinstance(outcome.get("error"), TauExpError)
@@ -163,6 +172,7 @@ def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resum
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (10, 1.0, 0)
 
 
+@pytest.mark.slow
 def test_faults_at_thirty_percent_are_told_apart_and_the_run_finishes(tmp_path, compose_cfg):
     # 30% of the assistant's replies are faulty: infra faults (5xx, hangs, dropped connections,
     # non-JSON bodies) are retried away; malformed tool arguments are the model's mistakes, scored.

@@ -66,6 +66,7 @@ def test_known_values_interval_pass_hat_k_and_pooled_shards(tmp_path):
     assert "| retail | react | org/m |" in (tmp_path / "out" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_report_on_a_real_oracle_sweep(tmp_path, launch):
     sweep = tmp_path / "sweep"
     done = launch(["-m", f"hydra.sweep.dir={sweep}", "tasks.end=2", "run.num_trials=2", "agent=tool_calling,act"],

@@ -3,24 +3,23 @@ failed, one running, one not started yet."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import signal
-import subprocess
-import sys
 import time
 
-from conftest import ROOT
 from tau_exp.status import main as status_cli
 
 
-def test_status_of_a_sweep_in_progress(tmp_path, capsys):
+pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
+
+def test_status_of_a_sweep_in_progress(tmp_path, capsys, launch_process):
     sweep_dir = tmp_path / "sweep"
     # Four jobs, one after another (Hydra's basic launcher): 2 tasks, a bad range (fails at once),
     # 3 slow tasks (caught running), 4 tasks (not started when we look).
-    sweep = subprocess.Popen(
-        [sys.executable, str(ROOT / "launch.py"), "-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=2,999,3,4",
-         "run.max_concurrency=1", "model.server.oracle.latency_s=0.3", "run.progress=false"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep = launch_process(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=2,999,3,4", "run.max_concurrency=1",
+                            "model.server.oracle.latency_s=0.3"], cwd=tmp_path)
     try:
         deadline = time.monotonic() + 300
         while not list(sweep_dir.glob("2_*/results.jsonl")):

@@ -5,6 +5,8 @@ metrics (the Slurm tier is in tests/tau_exp_launcher/). The old 120-job array pr
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 import json
 
@@ -12,13 +14,13 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from conftest import CONF_DIR
 from tau_exp.bench import select_tasks
 from tau_exp.bench.tau2 import load_tasks
 from tau_exp.config import BenchConfig, TasksConfig
 from tau_exp.sweep import main as sweep_cli
 
 
+@pytest.mark.slow
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path, launch):
     sweep_dir = tmp_path / "sweep"
     result = launch(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=2", "run.retry.attempts=1",
@@ -38,6 +40,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path,
     assert status["state"] == "failed" and status["exit_code"] == 2 and status["finished_at"]
 
 
+@pytest.mark.slow
 def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp_path, launch):
     job_dir = tmp_path / "job"
     assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1"], cwd=tmp_path).returncode == 0
@@ -48,6 +51,7 @@ def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp
     assert (job_dir / "status.json").read_text() == status
 
 
+@pytest.mark.slow
 def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_path, launch, capsys):
     sweep_dir = tmp_path / "sweep"
     assert launch(["-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=local", "tasks.end=1", "agent=act,react"],
@@ -63,8 +67,8 @@ def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_pat
     assert "is not a directory: give a sweep directory" in capsys.readouterr().err
 
 
-def test_the_old_120_job_array_preset_expands_to_120_jobs():
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+def test_the_old_120_job_array_preset_expands_to_120_jobs(conf_dir):
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir)):
         cfg = compose("config", overrides=["experiment=tau_bench_120"], return_hydra_config=True)
     overrides = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
     jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)[0]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
+
 WANDB = str(Path(sys.executable).with_name("wandb"))
 
 

@@ -24,17 +24,18 @@ from tau_exp.runloop import pair_seed
 from tau_exp.servers import provide
 from tau_exp.workers import EpisodeWorkers
 
-from conftest import compose_config, oracle_model
 
+
+pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 
 def _comparable(job_dir):
     return sorted((r.task_id, r.trial, r.status.value, r.reward, r.termination_reason, len(r.messages),
                    {role: u.calls for role, u in r.usage.items()}) for r in JobDir(job_dir).read_results())
 
 
-def test_episodes_in_worker_processes_give_the_same_records_as_in_the_jobs_process(tmp_path, attached):
+def test_episodes_in_worker_processes_give_the_same_records_as_in_the_jobs_process(tmp_path, attached, compose_cfg):
     for workers in (0, 2):
-        cfg = compose_config("tasks.end=6", "run.num_trials=2", "run.max_concurrency=4", f"run.workers={workers}",
+        cfg = compose_cfg("tasks.end=6", "run.num_trials=2", "run.max_concurrency=4", f"run.workers={workers}",
                              *attached)
         experiment.run(cfg, tmp_path / f"workers{workers}")
     assert _comparable(tmp_path / "workers0") == _comparable(tmp_path / "workers2")
@@ -42,19 +43,21 @@ def test_episodes_in_worker_processes_give_the_same_records_as_in_the_jobs_proce
 
 
 @pytest.fixture
-def slow_oracle(tmp_path):
-    """An oracle taking 0.5 s per reply, so that episodes are in flight long enough to act on."""
+def specs(tmp_path, oracle_model, compose_cfg):
+    """`specs(n)`: episodes of the first n retail test tasks against an oracle taking 0.5 s per
+    reply (as assistant and as user), so that episodes are in flight long enough to act on."""
+    experiment_cfg = to_experiment_config(compose_cfg())
+    tasks = select_tasks(experiment_cfg.bench, "retail", experiment_cfg.tasks)
     with provide("assistant", oracle_model(latency_s=0.5), tmp_path / "servers") as endpoint:
-        yield endpoint
 
+        def make(n: int) -> list[EpisodeSpec]:
+            return [EpisodeSpec(domain="retail", task=task, trial=0, seed=pair_seed(10, task.id, 0),
+                                agent=experiment_cfg.agent, assistant=endpoint, user=endpoint,
+                                assistant_settings=experiment_cfg.model, user_settings=experiment_cfg.user,
+                                retry=experiment_cfg.run.retry, max_steps=200, max_errors=10)
+                    for task in tasks[:n]]
 
-def _specs(endpoint, n: int) -> list[EpisodeSpec]:
-    experiment_cfg = to_experiment_config(compose_config())
-    tasks = select_tasks(experiment_cfg.bench, "retail", experiment_cfg.tasks)[:n]
-    return [EpisodeSpec(domain="retail", task=task, trial=0, seed=pair_seed(10, task.id, 0), agent=experiment_cfg.agent,
-                        assistant=endpoint, user=endpoint, assistant_settings=experiment_cfg.model,
-                        user_settings=experiment_cfg.user, retry=experiment_cfg.run.retry, max_steps=200, max_errors=10)
-            for task in tasks]
+        yield make
 
 
 def _run_all(workers: EpisodeWorkers, specs: list[EpisodeSpec]) -> list:
@@ -68,38 +71,38 @@ def _run_all(workers: EpisodeWorkers, specs: list[EpisodeSpec]) -> list:
         return list(pool.map(run, specs))
 
 
-def test_a_worker_that_dies_is_replaced_and_its_episodes_run_again(slow_oracle):
-    specs = _specs(slow_oracle, 6)
+def test_a_worker_that_dies_is_replaced_and_its_episodes_run_again(specs):
+    episodes = specs(6)
     with EpisodeWorkers(2, 6, threading.Event()) as workers:
         workers.start()
         victim = workers.pids[0]
         threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
-        results = _run_all(workers, specs)
+        results = _run_all(workers, episodes)
         assert len(workers.pids) == 2 and victim not in workers.pids  # replaced
     assert [(r.status, r.reward) for r in results] == [(EpisodeStatus.scored, 1.0)] * 6  # the lost three ran again
 
 
-def test_an_exception_inside_a_worker_comes_back_as_a_harness_error_not_a_hang(slow_oracle):
-    broken = dataclasses.replace(_specs(slow_oracle, 1)[0], task="not a task")  # run_episode fails before its try
+def test_an_exception_inside_a_worker_comes_back_as_a_harness_error_not_a_hang(specs):
+    broken = dataclasses.replace(specs(1)[0], task="not a task")  # run_episode fails before its try
     with EpisodeWorkers(1, 1, threading.Event()) as workers:
         result = workers.run(broken)
     assert result.status == EpisodeStatus.harness_error and result.error.type == "AttributeError"
 
 
-def test_cancel_stops_the_episodes_in_the_workers_at_their_next_model_call(slow_oracle):
+def test_cancel_stops_the_episodes_in_the_workers_at_their_next_model_call(specs):
     cancel = threading.Event()
     with EpisodeWorkers(2, 4, cancel) as workers:
         threading.Timer(1.5, cancel.set).start()
         started = time.monotonic()
-        results = _run_all(workers, _specs(slow_oracle, 4))
+        results = _run_all(workers, specs(4))
     assert all(isinstance(r, Cancelled) for r in results)
     assert time.monotonic() - started < 10  # an oracle episode takes ~5 s at 0.5 s per reply
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR2])
-def test_workers_ignore_the_signals_that_reach_every_process_of_a_job(slow_oracle, signum):
+def test_workers_ignore_the_signals_that_reach_every_process_of_a_job(specs, signum):
     with EpisodeWorkers(1, 2, threading.Event()) as workers:
         workers.start()
         threading.Timer(1.0, os.kill, (workers.pids[0], signum)).start()
-        results = _run_all(workers, _specs(slow_oracle, 2))
+        results = _run_all(workers, specs(2))
     assert [r.reward for r in results] == [1.0, 1.0]

@@ -23,12 +23,10 @@ def results(job_dir: Path) -> list[EpisodeResult]:
 
 
 @pytest.fixture(scope="module")
-def examples_file(tmp_path_factory, oracle_servers) -> Path:
+def examples_file(tmp_path_factory, compose_cfg, attached) -> Path:
     """A few-shot file built by `python -m tau_exp.examples build` from an oracle train-split run."""
-    from conftest import attach_overrides, compose_config
-
     job_dir = tmp_path_factory.mktemp("train_run")
-    experiment.run(compose_config("tasks.split=train", "tasks.end=4", *attach_overrides(oracle_servers)), job_dir)
+    experiment.run(compose_cfg("tasks.split=train", "tasks.end=4", *attached), job_dir)
     output = job_dir.parent / "examples.jsonl"
     done = subprocess.run([sys.executable, "-m", "tau_exp.examples", "build", str(job_dir), "-o", str(output)],
                           capture_output=True, text=True)
@@ -36,6 +34,7 @@ def examples_file(tmp_path_factory, oracle_servers) -> Path:
     return output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain", ["retail", "airline"])
 @pytest.mark.parametrize("agent", ["tool_calling", "react", "act", "few_shot"])
 def test_every_strategy_scores_one_with_the_oracle(tmp_path, compose_cfg, attached, examples_file, agent, domain):
@@ -47,6 +46,7 @@ def test_every_strategy_scores_one_with_the_oracle(tmp_path, compose_cfg, attach
     assert calls, "the tools were used"
 
 
+@pytest.mark.slow
 def test_few_shot_examples_reach_the_prompt_and_the_builder_keeps_train_tasks_only(examples_file):
     lines = [json.loads(line) for line in examples_file.read_text().splitlines()]
     assert len(lines) == 4
@@ -55,6 +55,7 @@ def test_few_shot_examples_reach_the_prompt_and_the_builder_keeps_train_tasks_on
     assert all("###STOP###" in line["messages_display"] for line in lines)
 
 
+@pytest.mark.slow
 def test_the_builder_refuses_a_test_split_run(tmp_path, compose_cfg, attached):
     experiment.run(compose_cfg("tasks.end=1", *attached), tmp_path / "job")
     done = subprocess.run([sys.executable, "-m", "tau_exp.examples", "build", str(tmp_path / "job"), "-o",
@@ -64,6 +65,7 @@ def test_the_builder_refuses_a_test_split_run(tmp_path, compose_cfg, attached):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent", ["react", "act"])
 def test_unreadable_text_replies_count_as_errors_of_the_conversation(tmp_path, compose_cfg, agent):
     cfg = compose_cfg(f"agent={agent}", "tasks.end=2", "model.server.oracle.faults.unhelpful_rate=1.0", "run.max_errors=3")
@@ -75,6 +77,7 @@ def test_unreadable_text_replies_count_as_errors_of_the_conversation(tmp_path, c
     assert len(invalid) == 3 and "no JSON object" in invalid[0]["tool_calls"][0]["arguments"]["reason"]
 
 
+@pytest.mark.slow
 def test_some_unreadable_replies_are_survived(tmp_path, compose_cfg):
     cfg = compose_cfg("agent=react", "tasks.end=4", "model.server.oracle.faults.unhelpful_rate=0.2")
     metrics = experiment.run(cfg, tmp_path)

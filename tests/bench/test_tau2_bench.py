@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import compose_config
 from tau_exp.bench import EpisodeSpec, select_tasks
 from tau_exp.bench.tau2 import load_tasks, run_episode
 from tau_exp.config import BenchConfig, RetryConfig, TasksConfig, Split, to_experiment_config
@@ -35,19 +34,25 @@ def test_out_of_range_selection_names_the_valid_range(tasks, message):
         select_tasks(BenchConfig(), "retail", tasks)
 
 
-def spec(servers, domain: str, task_id: str, **changes) -> EpisodeSpec:
-    experiment = to_experiment_config(compose_config())
-    task = {t.id: t for t in load_tasks(domain, "base")}[task_id]
-    fields = dict(domain=domain, task=task, trial=0, seed=1, agent=experiment.agent,
-                  assistant=servers["assistant"], user=servers["user"], assistant_settings=experiment.model,
-                  user_settings=experiment.user, retry=RetryConfig(attempts=2, initial_backoff_s=0.01),
-                  max_steps=200, max_errors=10)
-    return EpisodeSpec(**{**fields, **changes})
+@pytest.fixture
+def spec(oracle_servers, compose_cfg):
+    """`spec(domain, task_id, **changes)`: one episode against the session's oracle servers."""
+    experiment = to_experiment_config(compose_cfg())
+
+    def make(domain: str, task_id: str, **changes) -> EpisodeSpec:
+        task = {t.id: t for t in load_tasks(domain, "base")}[task_id]
+        fields = dict(domain=domain, task=task, trial=0, seed=1, agent=experiment.agent,
+                      assistant=oracle_servers["assistant"], user=oracle_servers["user"],
+                      assistant_settings=experiment.model, user_settings=experiment.user,
+                      retry=RetryConfig(attempts=2, initial_backoff_s=0.01), max_steps=200, max_errors=10)
+        return EpisodeSpec(**{**fields, **changes})
+
+    return make
 
 
 @pytest.mark.parametrize("domain, task_id", [("retail", "0"), ("airline", "13")])
-def test_oracle_episode_scores_one_with_taus_own_reward_breakdown(oracle_servers, domain, task_id):
-    result = run_episode(spec(oracle_servers, domain, task_id))
+def test_oracle_episode_scores_one_with_taus_own_reward_breakdown(spec, domain, task_id):
+    result = run_episode(spec(domain, task_id))
     assert result.status == EpisodeStatus.scored
     assert result.reward == 1.0
     assert result.termination_reason == "user_stop"
@@ -58,9 +63,9 @@ def test_oracle_episode_scores_one_with_taus_own_reward_breakdown(oracle_servers
     assert result.usage["assistant"].calls > 1 and result.usage["user"].calls == 2
 
 
-def test_a_dead_assistant_server_is_an_infra_error_not_a_zero(oracle_servers):
+def test_a_dead_assistant_server_is_an_infra_error_not_a_zero(spec):
     dead = Endpoint("http://127.0.0.1:9/v1", "oracle")
-    result = run_episode(spec(oracle_servers, "retail", "0", assistant=dead))
+    result = run_episode(spec("retail", "0", assistant=dead))
     assert result.status == EpisodeStatus.infra_error
     assert result.reward is None
     assert "127.0.0.1:9" in result.error.message and "after 2 attempts" in result.error.message

@@ -26,14 +26,12 @@ from tau_exp.configurations import find_configurations
 from tau_exp.report import main as report_cli
 from tau_exp.servers import provide
 
-from conftest import ROOT, attach_overrides, compose_config, oracle_model, run_launch
-
-STANDIN = ROOT / "tests" / "support" / "tau_bench_standin"
+STANDIN = Path(__file__).resolve().parents[1] / "support" / "tau_bench_standin"
 V1 = ("bench=tau_bench", f"bench.path={STANDIN}")
 
 
 @pytest.fixture(scope="module")
-def v1_oracle(tmp_path_factory):
+def v1_oracle(tmp_path_factory, oracle_model):
     """Oracle servers that can read the double's tasks (tau_bench importable in their process)."""
     servers_dir = tmp_path_factory.mktemp("v1_oracle")
     with pytest.MonkeyPatch.context() as env:
@@ -43,17 +41,23 @@ def v1_oracle(tmp_path_factory):
             yield {"assistant": assistant, "user": user}
 
 
-def _run(job_dir: Path, v1_oracle, *overrides: str):
-    return experiment.run(compose_config(*V1, *attach_overrides(v1_oracle), "run.max_concurrency=4", *overrides),
-                          job_dir)
+@pytest.fixture(scope="session")
+def run_v1(compose_cfg, attach_to):
+    """`run_v1(job_dir, servers, *overrides)`: a bench=tau_bench job (the double) attached to `servers`."""
+
+    def run(job_dir: Path, servers, *overrides: str):
+        return experiment.run(compose_cfg(*V1, *attach_to(servers), "run.max_concurrency=4", *overrides), job_dir)
+
+    return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent", ["tool_calling", "act", "react", "few_shot"])
-def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tmp_path, v1_oracle, agent):
+def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tmp_path, v1_oracle, run_v1, agent):
     few_shot = tmp_path / "few_shot.jsonl"
     few_shot.write_text("".join(json.dumps({"messages_display": f"user: hi {i}\nassistant: hello"}) + "\n"
                                 for i in range(5)))
-    metrics = _run(tmp_path / "job", v1_oracle, f"agent={agent}", f"agent.few_shot.path={few_shot}")
+    metrics = run_v1(tmp_path / "job", v1_oracle, f"agent={agent}", f"agent.few_shot.path={few_shot}")
     records = JobDir(tmp_path / "job").read_results()
     assert sorted(r.task_id for r in records) == ["0", "1", "2", "3"]  # the double's retail test split
     assert [(r.status, r.reward) for r in records] == [(EpisodeStatus.scored, 1.0)] * 4
@@ -62,28 +66,31 @@ def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tm
     assert all(r.usage["assistant"].calls > 0 and r.usage["user"].calls > 0 for r in records)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["llm", "react", "verify", "reflection"])
 @pytest.mark.parametrize("env, split", [("retail", "dev"), ("retail", "train"), ("airline", "test")])
-def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, env, split, strategy):
-    metrics = _run(tmp_path, v1_oracle, f"env={env}", f"tasks.split={split}", f"user.strategy={strategy}")
+def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, run_v1, env, split, strategy):
+    metrics = run_v1(tmp_path, v1_oracle, f"env={env}", f"tasks.split={split}", f"user.strategy={strategy}")
     assert metrics.avg_reward == 1.0 and metrics.n_results == metrics.n_tasks > 0
 
 
-def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle):
+@pytest.mark.slow
+def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle, run_v1):
     for workers in (0, 2):
-        _run(tmp_path / str(workers), v1_oracle, f"run.workers={workers}", "run.num_trials=2")
+        run_v1(tmp_path / str(workers), v1_oracle, f"run.workers={workers}", "run.num_trials=2")
     records = {workers: sorted((r.task_id, r.trial, r.reward, len(r.messages)) for r in JobDir(tmp_path / workers).read_results())
                for workers in ("0", "2")}
     assert records["0"] == records["2"] and len(records["0"]) == 8
 
 
-def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_path):
+@pytest.mark.slow
+def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_path, oracle_model, run_v1):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", str(STANDIN))
         with provide("assistant", oracle_model(error_rate=1.0), tmp_path / "servers") as broken, \
                 provide("user", oracle_model(), tmp_path / "servers") as user:
             with pytest.raises(IncompleteRun):
-                _run(tmp_path / "job", {"assistant": broken, "user": user}, "tasks.end=2", "run.retry.attempts=1")
+                run_v1(tmp_path / "job", {"assistant": broken, "user": user}, "tasks.end=2", "run.retry.attempts=1")
     records = JobDir(tmp_path / "job").read_results()
     assert [(r.status, r.reward) for r in records] == [(EpisodeStatus.infra_error, None)] * 2
 
@@ -94,23 +101,24 @@ def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_p
     (["env.name=telecom"], "not a tau-bench v1 environment"),
     (["agent=few_shot", "agent.few_shot.path=/nonexistent.jsonl"], "agent.few_shot.path=/nonexistent.jsonl"),
 ])
-def test_bad_v1_settings_are_refused_before_anything_runs(overrides, message):
+def test_bad_v1_settings_are_refused_before_anything_runs(compose_cfg, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        experiment.validate(compose_config(*V1, *overrides))
+        experiment.validate(compose_cfg(*V1, *overrides))
 
 
-def test_tau2_has_no_dev_split():
+def test_tau2_has_no_dev_split(compose_cfg):
     with pytest.raises(ConfigError, match="tasks.split=dev is a tau-bench v1 split"):
-        experiment.validate(compose_config("tasks.split=dev"))
+        experiment.validate(compose_cfg("tasks.split=dev"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path, message", [
     (None, "needs the original tau-bench package, which cannot be imported here"),
     ("/tmp", "bench.path=/tmp is not a tau-bench checkout"),
 ])
-def test_without_the_package_bench_tau_bench_says_how_to_install_it(tmp_path, path, message):
+def test_without_the_package_bench_tau_bench_says_how_to_install_it(tmp_path, launch, path, message):
     args = ["bench=tau_bench", *([f"bench.path={path}"] if path else []), f"hydra.run.dir={tmp_path / 'job'}"]
-    done = run_launch(args, tmp_path, env={"PYTHONPATH": ""})
+    done = launch(args, tmp_path, env={"PYTHONPATH": ""})
     assert done.returncode == 2
     assert message in done.stderr and "pip install -e tau-bench" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -184,6 +192,7 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     assert find_configurations([results_file])[0][0] == row  # the file alone, or its folder
 
 
+@pytest.mark.slow
 def test_the_browser_shows_v1_trajectories(tmp_path, monkeypatch, page):
     """v1's OpenAI-format trajectories (tool calls with JSON-string arguments) in the sweep
     browser: each message, each tool call by name with its arguments."""

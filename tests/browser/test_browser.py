@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser_page import TASKS_PER_JOB, synthetic_sweep
-from conftest import run_launch
 from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.configurations import find_configurations
 from tau_exp.report import main as report_cli
+
+pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -60,11 +61,11 @@ class Sweep:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory) -> Sweep:
+def sweep(tmp_path_factory, launch) -> Sweep:
     directory = tmp_path_factory.mktemp("browser") / "sweep"
     faults = "model.server.oracle.faults"
     # Retail test tasks 5–10: the last four have information the agent must tell the user.
-    done = run_launch(["-m", f"hydra.sweep.dir={directory}", "agent=tool_calling,act", "tasks.start=5", "tasks.end=11",
+    done = launch(["-m", f"hydra.sweep.dir={directory}", "agent=tool_calling,act", "tasks.start=5", "tasks.end=11",
                        "run.num_trials=2",
                        f"{faults}.bad_arguments_rate=0.15", f"{faults}.unhelpful_rate=0.15", f"{faults}.error_rate=0.02",
                        "run.retry.attempts=1", "run.max_concurrency=1", "run.workers=0", "tracking=none"],

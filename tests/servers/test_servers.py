@@ -12,7 +12,6 @@ import time
 import httpx
 import pytest
 
-from conftest import oracle_model
 from tau_exp.config import ServerKind
 from tau_exp.errors import ServerError
 from tau_exp.endpoint import Endpoint
@@ -31,7 +30,7 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-def test_oracle_kind_serves_the_openai_api_and_stops_cleanly(tmp_path):
+def test_oracle_kind_serves_the_openai_api_and_stops_cleanly(tmp_path, oracle_model, wait_until):
     model = oracle_model()
     with provide("assistant", model, tmp_path) as endpoint:
         assert endpoint.base_url.startswith("http://127.0.0.1:")  # loopback only
@@ -41,16 +40,15 @@ def test_oracle_kind_serves_the_openai_api_and_stops_cleanly(tmp_path):
         assert httpx.get(f"{endpoint.base_url}/models").status_code == 401  # the key is required
         pids = [int(p) for p in subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()]
         assert pids
-    time.sleep(0.2)
-    assert not any(_alive(pid) for pid in pids)
+    wait_until(lambda: not any(_alive(pid) for pid in pids), 10, "the oracle's processes to end")
     assert any(p.name.startswith("assistant_oracle_") and p.suffix == ".log" for p in tmp_path.iterdir())
 
 
-def test_attach_kind_checks_the_server_and_serves_its_endpoint(oracle_servers):
+def test_attach_kind_checks_the_server_and_serves_its_endpoint(oracle_servers, oracle_model, monkeypatch):
     model = oracle_model()
     model.server.kind = ServerKind.attach
     model.server.base_url = oracle_servers["assistant"].base_url
-    os.environ["ATTACH_TEST_KEY"] = oracle_servers["assistant"].api_key
+    monkeypatch.setenv("ATTACH_TEST_KEY", oracle_servers["assistant"].api_key)
     model.server.api_key_env = "ATTACH_TEST_KEY"
     with provide("assistant", model, None) as endpoint:
         assert endpoint == oracle_servers["assistant"]
@@ -79,16 +77,18 @@ def test_a_server_process_that_dies_fails_fast_with_its_log(tmp_path):
     assert time.monotonic() - started < 5
 
 
-def test_stop_process_kills_the_whole_group_even_when_sigterm_is_ignored(tmp_path):
+def test_stop_process_kills_the_whole_group_even_when_sigterm_is_ignored(tmp_path, wait_until):
     code = "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); " \
            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
     process = start_process([sys.executable, "-c", code], tmp_path / "log")
-    time.sleep(1.0)
-    children = [int(p) for p in subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()]
-    assert len(children) == 2
+
+    def group() -> list[int]:
+        found = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in found.stdout.split()]
+
+    children = wait_until(lambda: len(group()) == 2 and group(), 10, "the server and its child to start")
     stop_process(process, grace_s=0.5)
-    time.sleep(0.2)
-    assert not any(_alive(pid) for pid in children)
+    wait_until(lambda: not any(_alive(pid) for pid in children), 10, "the whole group to end")
 
 
 def test_a_killed_job_takes_its_server_with_it(tmp_path):

@@ -17,7 +17,6 @@ from typing import Iterator
 
 import pytest
 
-from conftest import oracle_model, run_launch
 from tau_exp import slurm_client
 from tau_exp.config import ModelConfig, ServerKind
 from tau_exp.errors import ServerError, SlurmError
@@ -27,7 +26,7 @@ from tau_exp.servers.health import served_models
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
 from tau_exp.servers.slurm import entry_key, sbatch_parameters
 
-pytestmark = pytest.mark.usefixtures("slurm_cluster")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 
 
 @pytest.fixture
@@ -44,13 +43,19 @@ def server_jobs() -> set[str]:
     return {line.split()[0] for line in queued.stdout.splitlines() if " tau_exp-server-" in line}
 
 
-def shared_oracle(registry: Path) -> ModelConfig:
-    model = oracle_model()
-    model.server.kind = ServerKind.slurm
-    model.server.slurm.serves = ServerKind.oracle
-    model.server.slurm.registry_dir = str(registry)
-    model.server.slurm.start_timeout_s = 90
-    return model
+@pytest.fixture(scope="session")
+def shared_oracle(oracle_model):
+    """`shared_oracle(registry)`: the oracle as a shared server job (the slurm kind) in that registry."""
+
+    def model_in(registry: Path) -> ModelConfig:
+        model = oracle_model()
+        model.server.kind = ServerKind.slurm
+        model.server.slurm.serves = ServerKind.oracle
+        model.server.slurm.registry_dir = str(registry)
+        model.server.slurm.start_timeout_s = 90
+        return model
+
+    return model_in
 
 
 def wait_until_gone(job_id: str, timeout_s: float = 30) -> None:
@@ -65,7 +70,7 @@ def oracle_processes(registry: Path) -> list[str]:
     return found.stdout.split()
 
 
-def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir):
+def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir, shared_oracle, wait_until):
     registry = registry_dir
     jobs_before = server_jobs()
     model = shared_oracle(registry)
@@ -101,20 +106,19 @@ def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir):
     servers_cli(["stop", "--all", "--registry", str(registry)])
     wait_until_gone(job_id)
     assert Registry(registry).entries() == []
-    time.sleep(0.5)
-    assert oracle_processes(registry) == []  # the server died with its job
+    wait_until(lambda: oracle_processes(registry) == [], 30, "the server to die with its job")
 
 
-def test_an_experiment_runs_against_a_shared_user_server(tmp_path, registry_dir):
+def test_an_experiment_runs_against_a_shared_user_server(tmp_path, registry_dir, launch):
     registry = registry_dir
-    result = run_launch(["tasks.end=2", f"hydra.run.dir={tmp_path / 'run'}", "user.server.kind=slurm",
+    result = launch(["tasks.end=2", f"hydra.run.dir={tmp_path / 'run'}", "user.server.kind=slurm",
                          "user.server.slurm.serves=oracle", f"user.server.slurm.registry_dir={registry}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "avg_reward=1.0000" in result.stdout
     assert "submitted shared user server job" in result.stdout + result.stderr
 
 
-def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog):
+def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog, shared_oracle):
     model = shared_oracle(registry_dir)
     registry = Registry(registry_dir)
     key = entry_key(model)
@@ -145,7 +149,7 @@ def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog):
     assert registry.read(key) is None
 
 
-def test_a_server_job_that_fails_at_start_is_reported_with_its_log(registry_dir):
+def test_a_server_job_that_fails_at_start_is_reported_with_its_log(registry_dir, shared_oracle):
     model = shared_oracle(registry_dir)
     model.server.slurm.serves = ServerKind.vllm
     model.server.vllm.python = "/nonexistent/bin/python"
@@ -156,7 +160,7 @@ def test_a_server_job_that_fails_at_start_is_reported_with_its_log(registry_dir)
     assert slurm_client.job_state(job_id) is None  # nothing left running
 
 
-def test_unknown_partition_is_refused_before_anything_is_submitted(registry_dir):
+def test_unknown_partition_is_refused_before_anything_is_submitted(registry_dir, shared_oracle):
     model = shared_oracle(registry_dir)
     model.server.slurm.partition = "nosuchpartition"
     with pytest.raises(SlurmError, match=r"partition 'nosuchpartition' does not exist on this cluster; it has: debug"):
@@ -180,7 +184,7 @@ def test_stopping_an_unknown_server_names_it(tmp_path, capsys):
     assert "no shared server 'nope'" in capsys.readouterr().err
 
 
-def test_entry_key_separates_what_is_served_and_is_a_safe_name():
+def test_entry_key_separates_what_is_served_and_is_a_safe_name(shared_oracle):
     model = shared_oracle(Path("/unused"))
     model.name = "Qwen/Qwen3-32B"
     model.server.slurm.serves = ServerKind.vllm
@@ -192,7 +196,7 @@ def test_entry_key_separates_what_is_served_and_is_a_safe_name():
     assert entry_key(model) != key
 
 
-def test_sbatch_parameters_map_the_config_and_leave_unset_options_to_slurm():
+def test_sbatch_parameters_map_the_config_and_leave_unset_options_to_slurm(shared_oracle):
     config = shared_oracle(Path("/unused")).server.slurm
     config.partition, config.gres, config.mem_gb = "gaudi", "gpu:8", 256
     config.setup = ["module load habana", "source /opt/vllm/bin/activate"]

@@ -16,23 +16,24 @@ from pathlib import Path
 import litellm
 import pytest
 
-from conftest import ROOT, compose_config
 from tau_exp import experiment
 from tau_exp.config import Device, ModelConfig, ServerKind
 from tau_exp.errors import ServerError
 from tau_exp.servers import provide
 from tau_exp.servers import vllm as vllm_kind
 
-VLLM_PYTHON = Path(os.environ.get("TAU_EXP_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
+TESTS = Path(__file__).resolve().parents[1]
+VLLM_PYTHON = Path(os.environ.get("TAU_EXP_VLLM_PYTHON", TESTS.parent / ".venv-vllm" / "bin" / "python"))
 
-pytestmark = pytest.mark.skipif(not VLLM_PYTHON.exists(),
-                                reason=f"no vLLM environment at {VLLM_PYTHON}: run scripts/setup_vllm_cpu.sh")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not VLLM_PYTHON.exists(),
+                                 reason=f"no vLLM environment at {VLLM_PYTHON}: run scripts/setup_vllm_cpu.sh")]
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
-    subprocess.run([str(VLLM_PYTHON), str(ROOT / "tests" / "support" / "make_tiny_model.py"), str(out)],
+    subprocess.run([str(VLLM_PYTHON), str(TESTS / "support" / "make_tiny_model.py"), str(out)],
                    check=True, capture_output=True, timeout=300)
     return out
 
@@ -53,7 +54,7 @@ def _group_alive(pgid: int) -> bool:
                for pid in found)
 
 
-def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_path, monkeypatch):
+def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_path, monkeypatch, compose_cfg):
     model = cpu_model(tiny_model)
     with provide("assistant", model, tmp_path / "servers") as endpoint:
         port = endpoint.base_url.rsplit(":", 1)[1].split("/")[0]
@@ -74,7 +75,7 @@ def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_p
 
         # A short experiment: the tiny model as the assistant, the oracle as the user.
         monkeypatch.setenv("TINY_KEY", endpoint.api_key)
-        cfg = compose_config("tasks.end=2", "run.max_steps=8", "run.max_concurrency=2", "model.name=tiny-qwen",
+        cfg = compose_cfg("tasks.end=2", "run.max_steps=8", "run.max_concurrency=2", "model.name=tiny-qwen",
                              "model.max_tokens=16", "model.server.kind=attach",
                              f"model.server.base_url={endpoint.base_url}", "model.server.api_key_env=TINY_KEY")
         metrics = experiment.run(cfg, tmp_path / "job")

@@ -15,20 +15,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_launch
 from tau_exp import slurm_client
 from tau_exp.servers.registry import Registry
 
-pytestmark = pytest.mark.usefixtures("slurm_cluster")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 
 # The local cluster has no accelerators and 8 advertised CPUs: ask for one CPU, no GPU.
 SLURM = ["hydra/launcher=slurm_gaudi", "hydra.launcher.partition=debug", "hydra.launcher.gres=null",
          "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null"]
 
 
-def sweep(tmp_path: Path, *overrides: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
-    return run_launch(["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *SLURM, *overrides], cwd=tmp_path,
+@pytest.fixture(scope="session")
+def sweep(launch):
+    """`sweep(tmp_path, *overrides)`: a sweep through sbatch into tmp_path/sweep, as a user runs it."""
+
+    def run(tmp_path: Path, *overrides: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
+        return launch(["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *SLURM, *overrides], cwd=tmp_path,
                       timeout_s=timeout_s)
+
+    return run
 
 
 def summary_rows(tmp_path: Path) -> dict[str, dict[str, str]]:
@@ -42,7 +47,7 @@ def result_keys(job_dir: Path) -> list[tuple[str, int]]:
     return [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / "results.jsonl").open())]
 
 
-def test_a_sweep_runs_as_a_slurm_array_with_readable_job_dirs_and_a_summary(tmp_path):
+def test_a_sweep_runs_as_a_slurm_array_with_readable_job_dirs_and_a_summary(tmp_path, sweep):
     result = sweep(tmp_path, "env=retail,airline", "tasks.end=2", "model.name=acme/oracle-1")
     assert result.returncode == 0, result.stderr[-3000:]
     sweep_dir = tmp_path / "sweep"
@@ -60,7 +65,7 @@ def test_a_sweep_runs_as_a_slurm_array_with_readable_job_dirs_and_a_summary(tmp_
     assert (sweep_dir / "summary.md").read_text().count("| completed |") == 2
 
 
-def test_failed_and_killed_jobs_still_appear_in_the_summary(tmp_path):
+def test_failed_and_killed_jobs_still_appear_in_the_summary(tmp_path, sweep):
     # Four jobs: error_rate × latency. With error_rate=1 the assistant server fails every request
     # and the job fails (recorded, not raised). Job 1 (slow, healthy) has its Python process
     # SIGKILLed while it runs, as the kernel's out-of-memory killer would: it dies without a
@@ -111,7 +116,7 @@ def _job_python(slurm_job_id: str) -> int:
     raise AssertionError(f"no Python process of Slurm job {slurm_job_id}")
 
 
-def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path):
+def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path, sweep):
     registry = tmp_path / "registry"
     shared = ["user.server.kind=slurm", "user.server.slurm.serves=oracle",
               f"user.server.slurm.registry_dir={registry}", "user.server.slurm.start_timeout_s=120"]
@@ -171,7 +176,7 @@ PAIRS = 20  # at one pair at a time, ~70 s: longer than Slurm's timer takes to s
 
 
 @pytest.mark.parametrize("how", ["time_limit", "preemption"])
-def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, how):
+def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, sweep, how):
     outcome: dict[str, subprocess.CompletedProcess] = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("result", sweep(
         tmp_path, f"tasks.end={PAIRS}", "run.max_concurrency=1", "model.server.oracle.latency_s=0.3",
@@ -209,7 +214,7 @@ def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, how):
     ("hydra.launcher.timeout_min=0", "hydra.launcher.timeout_min=0 is not a valid time limit"),
     ("hydra.launcher.partition=gaudi", "hydra.launcher.timeout_min=240 exceeds partition gaudi's time limit of 120"),
 ])
-def test_a_bad_request_is_refused_before_anything_is_submitted(tmp_path, override, message):
+def test_a_bad_request_is_refused_before_anything_is_submitted(tmp_path, sweep, override, message):
     before = set(subprocess.run(["squeue", "--noheader", "--format", "%i"], capture_output=True, text=True).stdout.split())
     result = sweep(tmp_path, "tasks.end=1", override)
     assert result.returncode == 2
@@ -220,7 +225,7 @@ def test_a_bad_request_is_refused_before_anything_is_submitted(tmp_path, overrid
     assert after - before == set()  # nothing was submitted
 
 
-def test_slurm_that_does_not_answer_is_reported_in_one_line(tmp_path, monkeypatch):
+def test_slurm_that_does_not_answer_is_reported_in_one_line(tmp_path, sweep, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-such-slurm.conf"))
     result = sweep(tmp_path, "tasks.end=1")
     assert result.returncode == 2

@@ -10,6 +10,7 @@ from tau_exp import experiment
 from tau_exp.users.react import user_response
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain", ["retail", "airline"])
 @pytest.mark.parametrize("strategy", ["llm", "react", "verify", "reflection"])
 def test_every_user_strategy_runs_end_to_end(tmp_path, compose_cfg, attached, strategy, domain):
@@ -17,6 +18,7 @@ def test_every_user_strategy_runs_end_to_end(tmp_path, compose_cfg, attached, st
     assert (metrics.user_strategy, metrics.n_results, metrics.avg_reward) == (strategy, 2, 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["verify", "reflection"])
 def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, strategy):
     # The user oracle goes off script in half its replies; the strategy's checks must catch them.
@@ -30,6 +32,7 @@ def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, strat
     assert metrics.usage["user"].calls > 3 * 2
 
 
+@pytest.mark.slow
 def test_the_llm_user_alone_does_not_catch_off_script_replies(tmp_path, compose_cfg):
     cfg = compose_cfg("tasks.end=3", "user.strategy=llm", "user.server.oracle.faults.unhelpful_rate=1.0")
     metrics = experiment.run(cfg, tmp_path)
