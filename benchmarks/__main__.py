@@ -25,11 +25,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tau_exp import runtime
 from benchmarks import browser_page, checkpoint_cost, startup
-from benchmarks.measure import (HarnessRun, become_subreaper, descendants, machine, process_cpu_s, run_harness,
-                                usable_cpus)
+from benchmarks.measure import (
+    HarnessRun,
+    become_subreaper,
+    descendants,
+    machine,
+    process_cpu_s,
+    run_harness,
+    usable_cpus,
+)
 from benchmarks.oracle import KEY_ENV, oracle_server
+from tau_exp import runtime
 from tau_exp.records import EpisodeResult
 
 console = Console()

@@ -26,18 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from tau_exp import runtime
-
 from benchmarks.measure import MemorySampler, self_cpu_s
 from benchmarks.oracle import KEY_ENV, attach_overrides
+from tau_exp import runtime
 
 
 def run_tau_exp(args: argparse.Namespace) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from tau_exp.jobdir import JobDir
     from tau_exp.config import register_configs
     from tau_exp.experiment import run
+    from tau_exp.jobdir import JobDir
 
     register_configs()
     overrides = [f"env={args.domain}", f"tasks.split={args.split}", f"tasks.end={args.tasks}", f"run.num_trials={args.trials}",
@@ -93,10 +92,10 @@ def run_legacy(args: argparse.Namespace) -> dict:
 
     from tau_exp.bench import EpisodeSpec
     from tau_exp.bench.tau2 import run_episode
-    from tau_exp.runtime import route_tau2_logs
     from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, UserConfig
-    from tau_exp.runloop import pair_seed
     from tau_exp.endpoint import Endpoint
+    from tau_exp.runloop import pair_seed
+    from tau_exp.runtime import route_tau2_logs
 
     route_tau2_logs(None)
     endpoint = Endpoint(args.url, "oracle", api_key=os.environ[KEY_ENV])
@@ -122,14 +121,14 @@ def run_legacy(args: argparse.Namespace) -> dict:
     with Timed() as timed:
         for trial in range(args.trials):
             with ThreadPoolExecutor(max_workers=args.concurrency) as executor:
-                results += executor.map(lambda task: solve(task, trial), tasks)
+                results += executor.map(solve, tasks, [trial] * len(tasks))
     return timed.report(rewards=[r["reward"] for r in results], results_bytes=ckpt_path.stat().st_size)
 
 
 class Timed:
     """Wall time of the measured part; CPU time spent before it (imports) for the caller."""
 
-    def __enter__(self) -> "Timed":
+    def __enter__(self) -> Timed:
         self.startup_cpu_s = self_cpu_s()
         self.started = time.perf_counter()
         return self

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from tau_exp.config import ModelConfig, OracleConfig, ServerConfig, ServerKind
 from tau_exp.endpoint import Endpoint

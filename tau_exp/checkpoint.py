@@ -16,15 +16,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
 from tau_exp.errors import CheckpointError
 from tau_exp.files import write_atomically
 from tau_exp.jobdir import JobDir, parse_results
-from tau_exp.records import EpisodeResult, Manifest, EpisodeStatus
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
 
 
 class ResultStore:
@@ -41,7 +42,7 @@ class ResultStore:
         self.appended = 0  # results appended since open
 
     @classmethod
-    def open(cls, job_dir: Path, manifest: Manifest) -> "ResultStore":
+    def open(cls, job_dir: Path, manifest: Manifest) -> ResultStore:
         """Lock the directory, check it belongs to this experiment, and read what is finished."""
         job = JobDir(job_dir)
         job_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,7 @@ class ResultStore:
             os.close(self._fd)
         os.close(self._lock_fd)
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> ResultStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from statistics import NormalDist, fmean, stdev
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -37,9 +37,9 @@ class ConfigRow(BaseModel):
     user_strategy: str
     jobs: int  # job directories (or v1 results files) pooled
     tasks: int  # tasks with at least one scored trial
-    avg_reward: Optional[float]
-    ci_low: Optional[float]  # 95% normal interval of the mean over tasks of each task's mean reward
-    ci_high: Optional[float]
+    avg_reward: float | None
+    ci_low: float | None  # 95% normal interval of the mean over tasks of each task's mean reward
+    ci_high: float | None
     pass_hat_k: dict[int, float]
     results: int  # scored (task, trial) pairs
     infra_errors: int
@@ -128,7 +128,7 @@ def config_row(names: ConfigNames, sources: list[Source]) -> ConfigRow:
     )
 
 
-def mean_interval(values: list[float]) -> tuple[Optional[float], Optional[float]]:
+def mean_interval(values: list[float]) -> tuple[float | None, float | None]:
     """95% normal interval of the mean (None without values; a point with one value)."""
     if not values:
         return None, None

@@ -7,7 +7,8 @@ import functools
 import logging
 import signal
 import sys
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
-from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.jobdir import JobDir
+from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
 from tau_exp.runtime import route_tau2_logs, tune_gc

@@ -13,8 +13,9 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from tau_exp.errors import CheckpointError, ConfigError, IncompleteRun, TauExpError
 from tau_exp.files import write_atomically

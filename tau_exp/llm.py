@@ -21,10 +21,10 @@ import tenacity
 from tau2.data_model.message import AssistantMessage, ToolCall
 
 from tau_exp.config import ModelConfig, RetryConfig
+from tau_exp.endpoint import Endpoint
 from tau_exp.errors import Cancelled, InfraError, ModelFault
 from tau_exp.reasoning import strip_reasoning
 from tau_exp.records import ModelUsage
-from tau_exp.endpoint import Endpoint
 from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
 log = logging.getLogger(__name__)

@@ -9,17 +9,17 @@ are not trials: they are counted, never scored.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from math import comb
 from statistics import fmean
-from typing import Iterable, Optional
 
-from tau_exp.records import ConfigNames, EpisodeResult, ModelUsage, EpisodeStatus
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ModelUsage
 
 
 class Metrics(ConfigNames):
     """The content of `metrics.json`: what ran (the names), and how it scored."""
 
-    avg_reward: Optional[float]
+    avg_reward: float | None
     pass_hat_k: dict[str, float]
     n_tasks: int
     n_trials: int
@@ -29,10 +29,10 @@ class Metrics(ConfigNames):
     n_pending: int  # selected pairs with no record yet (e.g. the run was stopped)
     termination_reasons: dict[str, int]
     usage: dict[str, ModelUsage]
-    avg_duration_s: Optional[float]
+    avg_duration_s: float | None
 
 
-def pass_hat_k(successes: dict[str, tuple[int, int]], k: int) -> Optional[float]:
+def pass_hat_k(successes: dict[str, tuple[int, int]], k: int) -> float | None:
     """Mean over tasks with n ≥ k of C(c, k) / C(n, k); `successes` maps task → (c, n)."""
     ratios = [comb(c, k) / comb(n, k) for c, n in successes.values() if n >= k]
     return fmean(ratios) if ratios else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,7 +44,7 @@ class ModelUsage(BaseModel):
 class ErrorInfo(BaseModel):
     type: str
     message: str
-    traceback: Optional[str] = None
+    traceback: str | None = None
 
 
 class EpisodeResult(BaseModel):
@@ -55,15 +55,15 @@ class EpisodeResult(BaseModel):
     trial: int
     seed: int
     status: EpisodeStatus
-    reward: Optional[float] = Field(None, description="tau2's reward; None unless status is scored")
-    termination_reason: Optional[str] = None
-    reward_info: Optional[dict[str, Any]] = Field(None, description="tau2's RewardInfo, with its breakdown")
+    reward: float | None = Field(None, description="tau2's reward; None unless status is scored")
+    termination_reason: str | None = None
+    reward_info: dict[str, Any] | None = Field(None, description="tau2's RewardInfo, with its breakdown")
     messages: list[dict[str, Any]] = Field(default_factory=list, description="the conversation, tau2 messages")
     num_turns: int = 0
     usage: dict[str, ModelUsage] = Field(default_factory=dict, description="per role: assistant, user")
-    started_at: Optional[str] = None  # ISO 8601, UTC
+    started_at: str | None = None  # ISO 8601, UTC
     duration_s: float = 0.0
-    error: Optional[ErrorInfo] = None
+    error: ErrorInfo | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -84,7 +84,7 @@ class ConfigNames(BaseModel):
 
     bench: Benchmark = Benchmark.tau2  # metrics.json of earlier versions has none: they ran tau2
     env: str
-    split: Optional[str]  # None: not known (tau-bench v1's results files do not say)
+    split: str | None  # None: not known (tau-bench v1's results files do not say)
     agent: str
     model: str
     user: str
@@ -124,7 +124,7 @@ class ResultHead(BaseModel):
     task_id: str
     trial: int
     status: EpisodeStatus
-    reward: Optional[float] = None
+    reward: float | None = None
 
 
 class Manifest(BaseModel):
@@ -132,8 +132,8 @@ class Manifest(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
-    tau_exp_revision: Optional[str] = None
-    tau2_version: Optional[str] = None
+    tau_exp_revision: str | None = None
+    tau2_version: str | None = None
     identity: dict[str, Any] = Field(
         description="the settings that give a (task, trial) result its meaning; a resume must match"
     )
@@ -152,8 +152,8 @@ class JobStatus(BaseModel):
 
     state: JobState
     started_at: str
-    finished_at: Optional[str] = None
+    finished_at: str | None = None
     host: str
-    slurm_job_id: Optional[str] = None
-    exit_code: Optional[int] = None
-    error: Optional[str] = Field(None, description="the one-line cause, for failed and incomplete jobs")
+    slurm_job_id: str | None = None
+    exit_code: int | None = None
+    error: str | None = Field(None, description="the one-line cause, for failed and incomplete jobs")

@@ -21,6 +21,7 @@ from tau_exp.configurations import ConfigRow, find_configurations, short_name
 from tau_exp.display import write_table
 from tau_exp.runtime import command_line
 
+
 def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
     max_k = max((max(row.pass_hat_k, default=0) for row in rows), default=0)
     header = ["env", "agent", "model", "user", "user_strategy", "jobs", "tasks", "avg_reward", "ci_low", "ci_high",
@@ -69,7 +70,7 @@ def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(envs), figsize=(max(6, 5 * len(envs)), 4.8), squeeze=False, sharey=True,
                              layout="constrained")
     width = min(0.35, 0.8 / max(1, len(models)))
-    for ax, env in zip(axes[0], envs):
+    for ax, env in zip(axes[0], envs, strict=True):
         env_rows = [row for row in rows if row.env == env and row.avg_reward is not None]
         strategies = sorted({(row.agent, row.user_strategy) for row in env_rows})
         for index, model in enumerate(models):

@@ -10,22 +10,21 @@ half-written (in-flight pairs are abandoned at their next model call and rerun o
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import itertools
 import logging
+import os
 import random
 import signal
+import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
 
 from tqdm import tqdm
 
 from tau_exp.checkpoint import ResultStore
-from tau_exp.errors import Interrupted, TauExpError
-from tau_exp.errors import Cancelled
+from tau_exp.errors import Cancelled, Interrupted, TauExpError
 from tau_exp.records import EpisodeResult, EpisodeStatus
 
 log = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ class _InterruptAtSafePoint:
         log.warning("stopping (%s): finishing the model calls in flight; signal again to stop at once",
                     signal.Signals(signum).name)
 
-    def __enter__(self) -> "_InterruptAtSafePoint":
+    def __enter__(self) -> _InterruptAtSafePoint:
         if threading.current_thread() is threading.main_thread():
             self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self

@@ -12,8 +12,9 @@ import gc
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from tau_exp.errors import exit_on_user_error
 

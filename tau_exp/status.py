@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
 
 from omegaconf import OmegaConf
 from pydantic import BaseModel
@@ -28,8 +27,8 @@ from tau_exp.display import cell, console
 from tau_exp.errors import CheckpointError, TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.records import EpisodeStatus, ResultHead
-from tau_exp.sweep import job_row
 from tau_exp.runtime import command_line
+from tau_exp.sweep import job_row
 
 
 class JobProgress(BaseModel):
@@ -38,17 +37,17 @@ class JobProgress(BaseModel):
     job: str
     state: str  # running | completed | incomplete | failed | interrupted | died | unknown
     done: int  # (task, trial) pairs with a scored result
-    total: Optional[int]  # pairs the job runs (None: its tasks could not be read here)
-    avg_reward: Optional[float]
+    total: int | None  # pairs the job runs (None: its tasks could not be read here)
+    avg_reward: float | None
     infra_errors: int
     harness_errors: int
-    last_result: Optional[str]  # when it last appended a result (UTC, to the second)
+    last_result: str | None  # when it last appended a result (UTC, to the second)
     error: str = ""
 
 
 class SweepProgress(BaseModel):
     jobs: list[JobProgress]
-    pending: Optional[int]  # jobs of the sweep that have not started (None: unknown)
+    pending: int | None  # jobs of the sweep that have not started (None: unknown)
 
     def counts(self) -> Counter[str]:
         return Counter(job.state for job in self.jobs)
@@ -86,7 +85,7 @@ def job_progress(job: JobDir) -> JobProgress:
     )
 
 
-def _total_pairs(job: JobDir) -> Optional[int]:
+def _total_pairs(job: JobDir) -> int | None:
     cfg = job.read_config()
     tasks = OmegaConf.to_container(cfg.tasks, resolve=True)
     try:
@@ -98,7 +97,7 @@ def _total_pairs(job: JobDir) -> Optional[int]:
 
 
 @functools.cache
-def _task_count(bench_name: str, bench_path: Optional[str], env: str, tasks_json: str) -> int:
+def _task_count(bench_name: str, bench_path: str | None, env: str, tasks_json: str) -> int:
     from tau_exp import bench
     from tau_exp.config import BenchConfig, Benchmark, TasksConfig
 
@@ -106,7 +105,7 @@ def _task_count(bench_name: str, bench_path: Optional[str], env: str, tasks_json
     return len(bench.select_tasks(BenchConfig(Benchmark(bench_name), bench_path), env, tasks_cfg))  # type: ignore[arg-type]
 
 
-def expected_jobs(sweep: SweepDir) -> Optional[int]:
+def expected_jobs(sweep: SweepDir) -> int | None:
     """How many jobs the sweep launches: its overrides and sweeper params, expanded as Hydra's
     basic sweeper does (None without multirun.yaml)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional
 
 from pydantic import BaseModel
 from rich.table import Table
@@ -33,13 +32,13 @@ class JobRow(BaseModel):
     model: str
     user: str
     state: str  # running | completed | incomplete | failed | interrupted | died | unknown (no status.json)
-    avg_reward: Optional[float] = None
+    avg_reward: float | None = None
     pass_hat_k: str = ""  # "1: 0.80, 2: 0.70"
-    scored: Optional[int] = None
-    infra_errors: Optional[int] = None
-    harness_errors: Optional[int] = None
-    pending: Optional[int] = None
-    slurm_job_id: Optional[str] = None
+    scored: int | None = None
+    infra_errors: int | None = None
+    harness_errors: int | None = None
+    pending: int | None = None
+    slurm_job_id: str | None = None
     error: str = ""
 
 

@@ -3,8 +3,8 @@ as HTTP headers. The oracle server reads it to know the task; on real servers it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from tau_exp.config import Benchmark
 
@@ -39,7 +39,7 @@ class EpisodeTag:
         return headers
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> "EpisodeTag | None":
+    def from_headers(cls, headers: Mapping[str, str]) -> EpisodeTag | None:
         """The tag of a request, or None when a header is missing (case-insensitive mapping)."""
         try:
             return cls(headers[DOMAIN_HEADER], headers[TASK_HEADER], int(headers[TRIAL_HEADER]), headers[ROLE_HEADER],

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional, Protocol
+from typing import Any, Protocol
 
 from omegaconf import DictConfig, OmegaConf
 
 from tau_exp.config import SECRET_NAME, ExperimentConfig
 from tau_exp.errors import ConfigError
-from tau_exp.metrics import Metrics
 from tau_exp.jobdir import JobDir, SweepDir
+from tau_exp.metrics import Metrics
 from tau_exp.records import ConfigNames, EpisodeResult
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ EPISODE_COLUMNS = ["task_id", "trial", "status", "reward", "termination_reason",
 
 
 class Tracker(Protocol):
-    def progress(self, done: int, avg_reward: Optional[float]) -> None: ...
+    def progress(self, done: int, avg_reward: float | None) -> None: ...
 
     def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None: ...
 
@@ -37,7 +38,7 @@ class Tracker(Protocol):
 class NoTracker:
     """`tracking=none`."""
 
-    def progress(self, done: int, avg_reward: Optional[float]) -> None:
+    def progress(self, done: int, avg_reward: float | None) -> None:
         pass
 
     def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None:
@@ -48,7 +49,7 @@ class WandbTracker:
     def __init__(self, run: Any) -> None:
         self.run = run
 
-    def progress(self, done: int, avg_reward: Optional[float]) -> None:
+    def progress(self, done: int, avg_reward: float | None) -> None:
         self.run.log({"progress/done": done, **({"progress/avg_reward": avg_reward} if avg_reward is not None else {})})
 
     def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None:
@@ -94,7 +95,7 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> 
     run.finish()
 
 
-def sweep_group(job: JobDir) -> Optional[str]:
+def sweep_group(job: JobDir) -> str | None:
     """For a sweep's jobs: the sweep directory as `<date>/<time>` (Hydra writes multirun.yaml there)."""
     sweep = SweepDir(job.path.parent)
     return f"{sweep.path.parent.name}/{sweep.path.name}" if sweep.multirun_yaml.exists() else None

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from tau_exp.bench import EpisodeSpec, run_episode
 from tau_exp.errors import Cancelled
-from tau_exp.records import EpisodeResult, ErrorInfo, EpisodeStatus
+from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo
 from tau_exp.runtime import prepare_process, quiet_litellm, route_tau2_logs, tune_gc
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def default_processes(max_concurrency: int) -> int:
 class _Pending:
     future: Future
     spec: EpisodeSpec
-    worker: "_Worker"
+    worker: _Worker
     attempt: int  # 1, or 2 when it runs again after its first worker died
 
 
@@ -113,7 +113,7 @@ class EpisodeWorkers:
             self._dispatch(future, spec, attempt=1)
         return future.result()
 
-    def _start_worker(self) -> "_Worker":
+    def _start_worker(self) -> _Worker:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(target=_serve, args=(theirs, self._threads, self._tau2_log, sys.path),
                                         daemon=True, name="tau_exp-episodes")
@@ -165,7 +165,7 @@ class EpisodeWorkers:
                 pending.future.set_result(_harness_error(pending.spec, type(error).__name__,
                                                          f"the episode result collector failed: {error}"))
 
-    def _lose(self, worker: "_Worker") -> None:
+    def _lose(self, worker: _Worker) -> None:
         worker.process.join(timeout=5)
         with self._lock:
             worker.alive = False
@@ -211,7 +211,7 @@ class EpisodeWorkers:
         if self._collector.is_alive():
             self._collector.join(timeout=10)
 
-    def __enter__(self) -> "EpisodeWorkers":
+    def __enter__(self) -> EpisodeWorkers:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tau_exp.checkpoint import ResultStore
 from tau_exp.errors import CheckpointError
-from tau_exp.records import EpisodeResult, Manifest, EpisodeStatus
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
 
 MANIFEST = Manifest(identity={"env": "retail", "model": {"name": "m"}})
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tau_exp.config import ServerKind, Split
-from tau_exp.experiment import validate
 from tau_exp.errors import ConfigError
+from tau_exp.experiment import validate
 from tau_exp.records import EpisodeResult, EpisodeStatus
 
 

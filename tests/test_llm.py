@@ -13,10 +13,9 @@ import litellm
 import pytest
 
 from tau_exp.config import RetryConfig
-from tau_exp.errors import InfraError
-from tau_exp.errors import Cancelled
-from tau_exp.llm import UNPARSED_ARGUMENTS, ChatModel
 from tau_exp.endpoint import Endpoint
+from tau_exp.errors import Cancelled, InfraError
+from tau_exp.llm import UNPARSED_ARGUMENTS, ChatModel
 from tau_exp.servers import provide
 from tau_exp.tags import EpisodeTag
 

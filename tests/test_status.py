@@ -3,14 +3,13 @@ failed, one running, one not started yet."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import signal
 import time
 
-from tau_exp.status import main as status_cli
+import pytest
 
+from tau_exp.status import main as status_cli
 
 pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 

@@ -5,11 +5,10 @@ metrics (the Slurm tier is in tests/tau_exp_launcher/). The old 120-job array pr
 
 from __future__ import annotations
 
-import pytest
-
 import csv
 import json
 
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser

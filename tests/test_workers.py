@@ -16,15 +16,13 @@ import pytest
 
 from tau_exp import experiment
 from tau_exp.bench import EpisodeSpec, select_tasks
-from tau_exp.jobdir import JobDir
 from tau_exp.config import to_experiment_config
 from tau_exp.errors import Cancelled
+from tau_exp.jobdir import JobDir
 from tau_exp.records import EpisodeStatus
 from tau_exp.runloop import pair_seed
 from tau_exp.servers import provide
 from tau_exp.workers import EpisodeWorkers
-
-
 
 pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 

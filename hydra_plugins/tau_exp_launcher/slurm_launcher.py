@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf
 
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from tau_exp import runtime, slurm_client
 from tau_exp.errors import SlurmError, exit_on_user_error
 
@@ -63,11 +64,11 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             log.info("\t#%d : %s", index, " ".join(filter_overrides(overrides)))
             job_params.append((list(overrides), "hydra.sweep.dir", index, f"job_id_for_{index}", Singleton.get_state()))
         try:
-            jobs = executor.map_array(self, *zip(*job_params))
+            jobs = executor.map_array(self, *zip(*job_params, strict=True))
         except Exception as error:  # sbatch's refusal, as one line
             raise SlurmError(f"sbatch refused the sweep: {slurm_client.last_line(str(error), type(error).__name__)}") from None
         log.info("submitted Slurm job array %s", jobs[0].job_id.split("_")[0] if jobs else "-")
-        return [collect(job, overrides) for job, overrides in zip(jobs, job_overrides)]
+        return [collect(job, overrides) for job, overrides in zip(jobs, job_overrides, strict=True)]
 
 
 def collect(job: Any, overrides: Sequence[str]) -> JobReturn:

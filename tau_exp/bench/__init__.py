@@ -2,30 +2,33 @@
 
 `tau2.py` is the tau2-bench adapter (`bench=tau2`, the default); `tau_bench.py` runs the original
 tau-bench v1 package when it is installed (`bench=tau_bench`). Both take an `EpisodeSpec` and
-return an `EpisodeResult`; the reward is always the benchmark's own. This module holds what
-they share: the spec, the task selection, the models and the record of one episode.
+return an `EpisodeResult`; the reward is always the benchmark's own. This module is what the
+rest of tau_exp calls (validation, the tasks, one episode by spec), dispatching by benchmark
+name; `episode.py` holds what the adapters share while an episode runs (its models, its record).
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import threading
-import time
-import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import ModuleType
-from typing import Protocol, Sequence
+from typing import Protocol
 
-from tau_exp.config import (AgentConfig, BenchConfig, Benchmark, ExperimentConfig, ModelConfig, RetryConfig,
-                            TasksConfig, UserConfig)
-from tau_exp.errors import ConfigError, InfraError
-from tau_exp.records import EpisodeResult, ErrorInfo, EpisodeStatus
+from tau_exp.config import (
+    AgentConfig,
+    BenchConfig,
+    Benchmark,
+    ExperimentConfig,
+    ModelConfig,
+    RetryConfig,
+    TasksConfig,
+    UserConfig,
+)
 from tau_exp.endpoint import Endpoint
-from tau_exp.tags import EpisodeTag
-
-log = logging.getLogger(__name__)
+from tau_exp.errors import ConfigError
+from tau_exp.records import EpisodeResult
 
 
 class Task(Protocol):
@@ -121,39 +124,3 @@ def _describe_ids(ids: list[str]) -> str:
             return f"{numbers[0]}..{numbers[-1]}"
         return ", ".join(map(str, numbers))
     return ", ".join(ids[:20]) + (" ..." if len(ids) > 20 else "")
-
-
-class Episode:
-    """One episode's two models (tagged with the episode) and the record it ends with."""
-
-    def __init__(self, spec: EpisodeSpec, task_id: str, cancel: threading.Event | None) -> None:
-        from tau_exp.llm import ChatModel  # litellm: slow to import, and not needed to read results
-
-        self.spec = spec
-        self.task_id = task_id
-        split = spec.split if spec.bench != Benchmark.tau2 else None  # tau2's task ids are unique in a domain
-        self.models = {
-            role: ChatModel(endpoint, settings, spec.retry,
-                            EpisodeTag(spec.domain, task_id, spec.trial, role, spec.bench, split), cancel)
-            for role, endpoint, settings in (("assistant", spec.assistant, spec.assistant_settings),
-                                             ("user", spec.user, spec.user_settings))
-        }
-        self.started_at = datetime.now(timezone.utc).isoformat()
-        self._started = time.perf_counter()
-
-    def record(self, status: EpisodeStatus, **fields) -> EpisodeResult:
-        return EpisodeResult(
-            task_id=self.task_id, trial=self.spec.trial, seed=self.spec.seed, status=status,
-            usage={role: model.stats.model_copy() for role, model in self.models.items()},
-            started_at=self.started_at, duration_s=time.perf_counter() - self._started, **fields,
-        )
-
-    def failed(self, error: Exception) -> EpisodeResult:
-        """The record of an episode that raised: an infra error (a model server failed after
-        retries) or a harness error (a bug in tau_exp or the benchmark). Neither is scored; both
-        are rerun on resume."""
-        if isinstance(error, InfraError):
-            return self.record(EpisodeStatus.infra_error, error=ErrorInfo(type="InfraError", message=str(error)))
-        log.error("task %s trial %d failed unexpectedly", self.task_id, self.spec.trial, exc_info=error)
-        return self.record(EpisodeStatus.harness_error, error=ErrorInfo(
-            type=type(error).__name__, message=str(error)[:2000], traceback="".join(traceback.format_exception(error))))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from tau_exp.bench import Episode, EpisodeSpec
+from tau_exp.bench import EpisodeSpec
+from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig, Split
 from tau_exp.errors import Cancelled, ConfigError, ModelFault
 from tau_exp.records import EpisodeResult, EpisodeStatus

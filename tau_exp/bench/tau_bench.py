@@ -26,14 +26,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tau_exp.bench import Episode, EpisodeSpec
+from tau_exp.bench import EpisodeSpec
+from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig
+from tau_exp.errors import Cancelled, ConfigError, ModelFault
 from tau_exp.examples import load_examples  # v1's few-shot files are tau_exp's format
-from tau_exp.errors import ConfigError
-from tau_exp.errors import Cancelled, ModelFault
 from tau_exp.llm import ChatModel
 from tau_exp.reasoning import strip_reasoning
-from tau_exp.records import EpisodeResult, ErrorInfo, EpisodeStatus
+from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo
 
 SPLITS = {"retail": ("train", "test", "dev"), "airline": ("test",)}
 AGENT_STRATEGIES = {"tool_calling": "tool-calling", "act": "act", "react": "react", "few_shot": "few-shot"}

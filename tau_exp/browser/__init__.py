@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 import re
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -43,9 +42,9 @@ class EpisodeEntry(BaseModel):
     task: str
     trial: int
     status: str  # scored | infra_error | harness_error
-    reward: Optional[float]
+    reward: float | None
     success: bool
-    termination: Optional[str]
+    termination: str | None
     turns: int
     tokens: int  # prompt + completion, both roles
     duration_s: float

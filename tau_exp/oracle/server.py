@@ -24,11 +24,10 @@ from fastapi.responses import JSONResponse, Response
 
 from tau_exp.config import OracleConfig
 from tau_exp.files import write_atomically
-from tau_exp.oracle import API_KEY_ENV, settings_from_json
 from tau_exp.oracle.script import OracleScript, Reply
 from tau_exp.runtime import prepare_process
+from tau_exp.servers.oracle import API_KEY_ENV, settings_from_json
 from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
-
 
 
 class _DroppedConnection(Response):
@@ -180,9 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     prepare_process()
 
-    import uvicorn
-
     import tau2.run  # noqa: F401  (imported before listening: ready means warm)
+    import uvicorn
 
     app = create_app(args.model, args.settings, os.environ.get(API_KEY_ENV) or None)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -16,13 +16,12 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tau_exp.display import console
-
 from tau_exp import slurm_client
 from tau_exp.config import SlurmServerConfig
+from tau_exp.display import console
 from tau_exp.errors import TauExpError
-from tau_exp.servers.registry import Registry, SharedServer
 from tau_exp.runtime import command_line
+from tau_exp.servers.registry import Registry, SharedServer
 
 
 def server_state(entry: SharedServer) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import subprocess
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import httpx
 import tenacity
 
-from tau_exp.errors import ServerError
 from tau_exp.endpoint import Endpoint
+from tau_exp.errors import ServerError
 
 POLL_INTERVAL_S = 0.25
 T = TypeVar("T")

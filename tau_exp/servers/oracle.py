@@ -1,26 +1,46 @@
 """The `oracle` server kind: start the built-in oracle model server (`tau_exp.oracle`) as a child
-process on 127.0.0.1, like any other model server, and stop it when the job ends."""
+process on 127.0.0.1, like any other model server, and stop it when the job ends.
+
+This module is also the server's command-line contract: its key arrives in `API_KEY_ENV`, its
+settings (`server.oracle` of the model's config: latency, faults) as `--settings` JSON."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from tau_exp.config import ModelConfig
-from tau_exp.errors import ServerError
-from tau_exp.oracle import API_KEY_ENV, settings_to_json
+from tau_exp.config import ModelConfig, OracleConfig
 from tau_exp.endpoint import Endpoint
+from tau_exp.errors import ServerError
 from tau_exp.servers.health import log_tail, poll, wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 
 log = logging.getLogger(__name__)
+
+# The server's API key arrives in this environment variable (never on the command line).
+API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"
+
+
+def settings_to_json(settings: OracleConfig) -> str:
+    """`server.oracle` of a model's config (latency, faults) as the server's `--settings`."""
+    return json.dumps(dataclasses.asdict(settings))
+
+
+def settings_from_json(text: str) -> OracleConfig:
+    """`--settings` read back through the config schema (unknown keys and wrong types refused)."""
+    from omegaconf import OmegaConf
+
+    merged = OmegaConf.merge(OmegaConf.structured(OracleConfig), json.loads(text))
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
 def oracle_command(model: ModelConfig, port_file: Path) -> list[str]:

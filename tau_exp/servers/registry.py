@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
 
 from pydantic import BaseModel
 
@@ -47,7 +47,7 @@ class SharedServer(BaseModel):
     """One registry entry as read back: its job and, once ready, its address."""
 
     job: ServerJob
-    address: Optional[ServerAddress] = None
+    address: ServerAddress | None = None
 
     @property
     def ready(self) -> bool:

@@ -23,18 +23,19 @@ import re
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
 from tau_exp import slurm_client
 from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
-from tau_exp.errors import ServerError, SlurmError
 from tau_exp.endpoint import Endpoint
-from tau_exp.servers.health import NotReady, log_tail, poll, served_models, wait_until_ready
+from tau_exp.errors import ServerError, SlurmError
 from tau_exp.records import utc_timestamp
+from tau_exp.servers.health import NotReady, log_tail, poll, served_models, wait_until_ready
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
 
 log = logging.getLogger(__name__)

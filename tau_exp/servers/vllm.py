@@ -19,13 +19,13 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from tau_exp.config import Device, ModelConfig
-from tau_exp.errors import ServerError
 from tau_exp.endpoint import Endpoint
+from tau_exp.errors import ServerError
 from tau_exp.servers.health import wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 

@@ -7,10 +7,10 @@ import pytest
 
 from tau_exp.bench import EpisodeSpec, select_tasks
 from tau_exp.bench.tau2 import load_tasks, run_episode
-from tau_exp.config import BenchConfig, RetryConfig, TasksConfig, Split, to_experiment_config
+from tau_exp.config import BenchConfig, RetryConfig, Split, TasksConfig, to_experiment_config
+from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ConfigError
 from tau_exp.records import EpisodeStatus
-from tau_exp.endpoint import Endpoint
 
 
 def test_splits_have_tau2s_sizes():

@@ -11,7 +11,6 @@ worker processes and store, and the report.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -19,10 +18,10 @@ import pytest
 from litellm import ModelResponse
 
 from tau_exp import experiment
-from tau_exp.jobdir import JobDir
-from tau_exp.errors import ConfigError, IncompleteRun
-from tau_exp.records import EpisodeStatus
 from tau_exp.configurations import find_configurations
+from tau_exp.errors import ConfigError, IncompleteRun
+from tau_exp.jobdir import JobDir
+from tau_exp.records import EpisodeStatus
 from tau_exp.report import main as report_cli
 from tau_exp.servers import provide
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser_page import TASKS_PER_JOB, synthetic_sweep
-from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.configurations import find_configurations
+from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.report import main as report_cli
 
 pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
@@ -108,7 +108,7 @@ def test_click_through_sweep_configuration_task_and_side_by_side(sweep, page, sc
     assert page.evaluate("blocks.size") == 0  # nothing decompressed for the table
     table = rows(page, "sweep-table")
     assert len(table) == len(sweep.configs)
-    for line, row in zip(table, sweep.configs):
+    for line, row in zip(table, sweep.configs, strict=True):
         assert row.label in line and f"{row.avg_reward:.3f}" in line
     max_k = max(k for row in sweep.configs for k in row.pass_hat_k)
     headers = page.locator("#sweep-table thead th").all_inner_texts()

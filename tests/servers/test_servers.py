@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tau_exp.config import ServerKind
-from tau_exp.errors import ServerError
 from tau_exp.endpoint import Endpoint
+from tau_exp.errors import ServerError
 from tau_exp.servers import provide
 from tau_exp.servers.health import wait_until_ready
 from tau_exp.servers.process import start_process, stop_process

@@ -11,7 +11,6 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 
-
 @pytest.fixture(scope="session")
 def launcher_params(conf_dir):
     """`launcher_params(option, *overrides)`: hydra.launcher as `hydra/launcher=option` composes it."""

@@ -1,4 +1,4 @@
-"""oracle/: the server's settings travel as `server.oracle` of the model's config (one
+"""servers/oracle.py: the oracle server's settings travel as `server.oracle` of the model's config (one
 declaration: the schema), and come back the same; anything else is refused."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from omegaconf.errors import ConfigKeyError
 
 from tau_exp.config import FaultConfig, OracleConfig
-from tau_exp.oracle import settings_from_json, settings_to_json
+from tau_exp.servers.oracle import settings_from_json, settings_to_json
 
 
 def test_settings_survive_the_command_line():
