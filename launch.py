@@ -1,7 +1,7 @@
 """Entry point: Hydra composes the config from `conf/`, `tau_exp.experiment.run` does the job.
 
-    python launch.py                                    # retail test split, oracle models
-    python launch.py -m env=retail,airline agent=tool_calling
+python launch.py                                    # retail test split, oracle models
+python launch.py -m env=retail,airline agent=tool_calling
 """
 
 from pathlib import Path
@@ -29,8 +29,9 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     job_dir = Path(hydra_cfg.runtime.output_dir)
     # In a sweep, a failed job is recorded and the sweep goes on (the sweep summary lists it).
-    return run_recorded(lambda: experiment.run(cfg, job_dir).avg_reward, job_dir,
-                        in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
+    return run_recorded(
+        lambda: experiment.run(cfg, job_dir).avg_reward, job_dir, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN
+    )
 
 
 if __name__ == "__main__":

@@ -71,9 +71,25 @@ def throughput(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) 
         rows = {}
         for name, harness in HARNESSES.items():
             console.print(f"throughput: {domain}, {name}")
-            run = run_harness([*harness, "--url", url, "--domain", domain, "--tasks", str(tasks), "--trials",
-                               str(scale.trials), "--concurrency", "8", "--workdir", str(_fresh(workdir, domain, name))],
-                              keep, {KEY_ENV: key})
+            run = run_harness(
+                [
+                    *harness,
+                    "--url",
+                    url,
+                    "--domain",
+                    domain,
+                    "--tasks",
+                    str(tasks),
+                    "--trials",
+                    str(scale.trials),
+                    "--concurrency",
+                    "8",
+                    "--workdir",
+                    str(_fresh(workdir, domain, name)),
+                ],
+                keep,
+                {KEY_ENV: key},
+            )
             rows[name] = _throughput_row(run)
         for row in rows.values():
             row["cpu_vs_tau2"] = row["cpu_s_per_pair"] / rows["tau2 run_tasks"]["cpu_s_per_pair"]
@@ -108,9 +124,25 @@ def latency(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) -> 
         tasks = math.ceil(pairs / trials)
         console.print(f"latency: concurrency {concurrency}, {tasks} tasks × {trials} trials")
         server_cpu = process_cpu_s(keep)
-        run = run_harness(["tau_exp", "--url", url, "--split", "base", "--tasks", str(tasks), "--trials", str(trials),
-                           "--concurrency", str(concurrency), "--workdir", str(_fresh(workdir, f"latency{concurrency}"))],
-                          keep, {KEY_ENV: key})
+        run = run_harness(
+            [
+                "tau_exp",
+                "--url",
+                url,
+                "--split",
+                "base",
+                "--tasks",
+                str(tasks),
+                "--trials",
+                str(trials),
+                "--concurrency",
+                str(concurrency),
+                "--workdir",
+                str(_fresh(workdir, f"latency{concurrency}")),
+            ],
+            keep,
+            {KEY_ENV: key},
+        )
         server_cpu = process_cpu_s(keep) - server_cpu
         report = run.report
         # The run loop's span: first episode start to last episode end (server checks and the
@@ -118,26 +150,38 @@ def latency(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) -> 
         starts = [start for start, _ in report["episodes"]]
         span = max(start + duration for start, duration in report["episodes"]) - min(starts)
         ideal = report["calls"] * LATENCY_S / concurrency
-        rows.append({"concurrency": concurrency, "pairs": len(report["rewards"]), "calls": report["calls"],
-                     "mean_reward": sum(report["rewards"]) / len(report["rewards"]), "ideal_s": ideal,
-                     "run_loop_s": span, "job_wall_s": report["wall_s"], "efficiency": ideal / span,
-                     "cpu_s": run.cpu_s, "server_cpu_s": server_cpu,
-                     # No run can be faster than its CPU time spread over every core (the model
-                     # server shares this machine's cores here; on a cluster it does not).
-                     "cpu_floor_s": (run.cpu_s + server_cpu) / usable_cpus()})
+        rows.append(
+            {
+                "concurrency": concurrency,
+                "pairs": len(report["rewards"]),
+                "calls": report["calls"],
+                "mean_reward": sum(report["rewards"]) / len(report["rewards"]),
+                "ideal_s": ideal,
+                "run_loop_s": span,
+                "job_wall_s": report["wall_s"],
+                "efficiency": ideal / span,
+                "cpu_s": run.cpu_s,
+                "server_cpu_s": server_cpu,
+                # No run can be faster than its CPU time spread over every core (the model
+                # server shares this machine's cores here; on a cluster it does not).
+                "cpu_floor_s": (run.cpu_s + server_cpu) / usable_cpus(),
+            }
+        )
     return {"latency_s": LATENCY_S, "rows": rows}
 
 
 def _fresh(workdir: Path, *parts: str) -> Path:
-    path = workdir / "_".join(part.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "")
-                              for part in parts)
+    path = workdir / "_".join(
+        part.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "") for part in parts
+    )
     path.mkdir(parents=True)
     return path
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--small", action="store_true", help="the small version (CI)")
     parser.add_argument("-o", "--output", type=Path, help="the JSON file (default benchmarks/results[-small].json)")
     args = parser.parse_args(argv)
@@ -149,18 +193,20 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {"scale": "small" if args.small else "full", "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="tau_exp_bench_", dir=os.environ.get("TMPDIR")) as tmp:
         workdir = Path(tmp)
-        with oracle_server(0.0, workdir / "servers") as instant, \
-                oracle_server(LATENCY_S, workdir / "servers") as slow:
+        with oracle_server(0.0, workdir / "servers") as instant, oracle_server(LATENCY_S, workdir / "servers") as slow:
             keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
             results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
             results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
         records = _real_records(workdir)
         console.print("checkpoint cost")
-        results["checkpoint"] = checkpoint_cost.measure(records[0], scale.checkpoint_sizes,
-                                                        scale.legacy_checkpoint_sizes, workdir)
+        results["checkpoint"] = checkpoint_cost.measure(
+            records[0], scale.checkpoint_sizes, scale.legacy_checkpoint_sizes, workdir
+        )
         console.print("start-up")
-        results["startup"] = {"embedded_default_s": startup.embedded_default(workdir),
-                              "attached_s": startup.attached(workdir)}
+        results["startup"] = {
+            "embedded_default_s": startup.embedded_default(workdir),
+            "attached_s": startup.attached(workdir),
+        }
         console.print("sweep browser")
         results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
     output.write_text(json.dumps(results, indent=2) + "\n")
@@ -180,20 +226,42 @@ def print_summary(results: dict) -> None:
     console.print(f"[bold]{machine_['cpu']}, {machine_['usable_cpus']} CPUs, {machine_['memory_gb']} GB[/bold]")
     for domain, rows in results["throughput"]["domains"].items():
         table = Table(title=f"1. throughput, {domain} (zero latency, concurrency 8)")
-        for column in ("harness", "pairs", "reward", "pairs/s", "CPU s/pair", "CPU vs tau2", "speed vs tau2",
-                       "speed vs old loop"):
+        for column in (
+            "harness",
+            "pairs",
+            "reward",
+            "pairs/s",
+            "CPU s/pair",
+            "CPU vs tau2",
+            "speed vs tau2",
+            "speed vs old loop",
+        ):
             table.add_column(column, justify="left" if column == "harness" else "right")
         for name, row in rows.items():
-            table.add_row(name, str(row["pairs"]), f"{row['mean_reward']:.3f}", f"{row['pairs_per_s']:.2f}",
-                          f"{row['cpu_s_per_pair']:.3f}", f"{row['cpu_vs_tau2']:.2f}",
-                          f"{row['pairs_per_s_vs_tau2']:.2f}×", f"{row['pairs_per_s_vs_old_loop']:.2f}×")
+            table.add_row(
+                name,
+                str(row["pairs"]),
+                f"{row['mean_reward']:.3f}",
+                f"{row['pairs_per_s']:.2f}",
+                f"{row['cpu_s_per_pair']:.3f}",
+                f"{row['cpu_vs_tau2']:.2f}",
+                f"{row['pairs_per_s_vs_tau2']:.2f}×",
+                f"{row['pairs_per_s_vs_old_loop']:.2f}×",
+            )
         console.print(table)
     table = Table(title=f"2. latency-bound efficiency ({results['latency']['latency_s'] * 1000:.0f} ms per call)")
     for column in ("concurrency", "pairs", "calls", "ideal s", "run loop s", "efficiency", "CPU floor s"):
         table.add_column(column, justify="right")
     for row in results["latency"]["rows"]:
-        table.add_row(str(row["concurrency"]), str(row["pairs"]), str(row["calls"]), f"{row['ideal_s']:.1f}",
-                      f"{row['run_loop_s']:.1f}", f"{row['efficiency']:.2f}", f"{row['cpu_floor_s']:.1f}")
+        table.add_row(
+            str(row["concurrency"]),
+            str(row["pairs"]),
+            str(row["calls"]),
+            f"{row['ideal_s']:.1f}",
+            f"{row['run_loop_s']:.1f}",
+            f"{row['efficiency']:.2f}",
+            f"{row['cpu_floor_s']:.1f}",
+        )
     console.print(table)
     checkpoint = results["checkpoint"]
     table = Table(title=f"3. checkpoint cost ({checkpoint['record_bytes']:,} bytes per record)")
@@ -202,19 +270,26 @@ def print_summary(results: dict) -> None:
     for writer, key in (("ResultStore (append)", "result_store"), ("old run.py (rewrite)", "legacy_rewrite")):
         for row in checkpoint[key]:
             reopen = f"{row['reopen_s']:.2f}" if "reopen_s" in row else ""
-            table.add_row(writer, f"{row['results']:,}", f"{row['ms_per_result']:.2f}",
-                          f"{row['written_over_final']:.2f}", reopen)
+            table.add_row(
+                writer, f"{row['results']:,}", f"{row['ms_per_result']:.2f}", f"{row['written_over_final']:.2f}", reopen
+            )
     console.print(table)
-    console.print(f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
-                  f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
-                  "(attached to running servers)")
+    console.print(
+        f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
+        f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
+        "(attached to running servers)"
+    )
     page = results["browser"]
-    line = (f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "
-            f"{page['page_mb']:.1f} MB (index {page['index_mb']:.1f} MB)")
+    line = (
+        f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "
+        f"{page['page_mb']:.1f} MB (index {page['index_mb']:.1f} MB)"
+    )
     if "sweep_table_s" in page:
-        line += (f"; sweep table shown after {page['sweep_table_s']:.2f} s (page parsed {page['page_parsed_s']:.2f} s), "
-                 f"task list {page['task_list_s']:.2f} s, task {page['task_view_s']:.2f} s; longest main-thread block "
-                 f"{page['longest_main_thread_block_ms']:.0f} ms; JS heap {page['js_heap_mb']:.0f} MB")
+        line += (
+            f"; sweep table shown after {page['sweep_table_s']:.2f} s (page parsed {page['page_parsed_s']:.2f} s), "
+            f"task list {page['task_list_s']:.2f} s, task {page['task_view_s']:.2f} s; longest main-thread block "
+            f"{page['longest_main_thread_block_ms']:.0f} ms; JS heap {page['js_heap_mb']:.0f} MB"
+        )
     console.print(line if "browser" not in page else f"{line}; {page['browser']}")
 
 

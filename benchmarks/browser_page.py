@@ -19,9 +19,17 @@ from tau_exp.records import EpisodeResult
 
 TASKS_PER_JOB = 100
 CHROMIUM = Path(os.environ.get("TAU_EXP_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--enable-precise-memory-info"]  # else performance.memory is rounded to 10 MB steps
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-precise-memory-info",
+]  # else performance.memory is rounded to 10 MB steps
 # Long tasks: the main thread busy for 50 ms or more (the browser's own definition).
 WATCH_LONG_TASKS = """window.longestTaskMs = 0;
 new PerformanceObserver((list) => list.getEntries().forEach((entry) => {
@@ -36,7 +44,8 @@ def synthetic_sweep(records: list[EpisodeResult], jobs: int, directory: Path) ->
         (job_dir / ".hydra").mkdir(parents=True)
         (job_dir / ".hydra" / "config.yaml").write_text(
             f"env: {{name: retail}}\nagent: {{name: agent{job:03d}}}\nmodel: {{name: org/model}}\n"
-            "user: {name: sim, strategy: llm}\n")
+            "user: {name: sim, strategy: llm}\n"
+        )
         with open(job_dir / "results.jsonl", "w") as results:
             for task in range(TASKS_PER_JOB):
                 record = records[(job + task) % len(records)]
@@ -55,9 +64,14 @@ def measure(records: list[EpisodeResult], jobs: int, workdir: Path) -> dict:
     page_path = write_browser(find_configurations([sweep]), [sweep], sweep / "browser.html")
     write_s = time.perf_counter() - started
     html = page_path.read_text(encoding="utf-8")
-    index = html[html.index('id="index">'):html.index("</script>", html.index('id="index">'))]
-    section = {"jobs": jobs, "tasks_per_job": TASKS_PER_JOB, "write_s": write_s,
-               "page_mb": page_path.stat().st_size / 1e6, "index_mb": len(index) / 1e6}
+    index = html[html.index('id="index">') : html.index("</script>", html.index('id="index">'))]
+    section = {
+        "jobs": jobs,
+        "tasks_per_job": TASKS_PER_JOB,
+        "write_s": write_s,
+        "page_mb": page_path.stat().st_size / 1e6,
+        "index_mb": len(index) / 1e6,
+    }
     if not CHROMIUM.exists():
         return {**section, "browser": f"not measured: no Chromium at {CHROMIUM}"}
     from playwright.sync_api import sync_playwright

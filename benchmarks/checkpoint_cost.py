@@ -32,8 +32,14 @@ def store_cost(record: EpisodeResult, n: int, workdir: Path) -> dict:
         with ResultStore.open(job_dir, manifest) as store:
             assert len(store.results()) == n
         reopen_s = time.perf_counter() - started
-    return {"results": n, "ms_per_result": 1000 * seconds / n, "bytes_written": written, "final_bytes": final,
-            "written_over_final": written / final, "reopen_s": reopen_s}
+    return {
+        "results": n,
+        "ms_per_result": 1000 * seconds / n,
+        "bytes_written": written,
+        "final_bytes": final,
+        "written_over_final": written / final,
+        "reopen_s": reopen_s,
+    }
 
 
 def legacy_cost(record: EpisodeResult, n: int, workdir: Path) -> dict:
@@ -47,8 +53,13 @@ def legacy_cost(record: EpisodeResult, n: int, workdir: Path) -> dict:
             path.write_text(json.dumps(data + [{**item, "task_id": str(i)}], indent=2))
         seconds, written = time.perf_counter() - started, bytes_written() - written
         final = path.stat().st_size
-    return {"results": n, "ms_per_result": 1000 * seconds / n, "bytes_written": written, "final_bytes": final,
-            "written_over_final": written / final}
+    return {
+        "results": n,
+        "ms_per_result": 1000 * seconds / n,
+        "bytes_written": written,
+        "final_bytes": final,
+        "written_over_final": written / final,
+    }
 
 
 def measure(record: EpisodeResult, sizes: list[int], legacy_sizes: list[int], workdir: Path) -> dict:

@@ -39,8 +39,16 @@ def run_tau_exp(args: argparse.Namespace) -> dict:
     from tau_exp.jobdir import JobDir
 
     register_configs()
-    overrides = [f"env={args.domain}", f"tasks.split={args.split}", f"tasks.end={args.tasks}", f"run.num_trials={args.trials}",
-                 f"run.max_concurrency={args.concurrency}", "run.progress=false", "tracking=none", *attach_overrides(args.url)]
+    overrides = [
+        f"env={args.domain}",
+        f"tasks.split={args.split}",
+        f"tasks.end={args.tasks}",
+        f"run.num_trials={args.trials}",
+        f"run.max_concurrency={args.concurrency}",
+        "run.progress=false",
+        "tracking=none",
+        *attach_overrides(args.url),
+    ]
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
     with initialize_config_dir(str(Path(__file__).parent.parent / "conf"), version_base="1.3"):
@@ -72,19 +80,35 @@ def run_tau2(args: argparse.Namespace) -> dict:
         def tagged(llm_args: dict, role: str) -> dict:
             return {**llm_args, "extra_headers": EpisodeTag(args.domain, task.id, 0, role).headers()}
 
-        return original_run_task(task=task, llm_args_agent=tagged(llm_args_agent, "assistant"),
-                                 llm_args_user=tagged(llm_args_user, "user"), **kwargs)
+        return original_run_task(
+            task=task,
+            llm_args_agent=tagged(llm_args_agent, "assistant"),
+            llm_args_user=tagged(llm_args_user, "user"),
+            **kwargs,
+        )
 
     tau2.run.run_task = run_task
     tasks = get_tasks(args.domain, args.split)[: args.tasks]
     with Timed() as timed:
-        results = run_tasks(args.domain, tasks, agent="llm_agent", user="user_simulator",
-                            llm_agent="hosted_vllm/oracle", llm_args_agent=llm_args,
-                            llm_user="hosted_vllm/oracle", llm_args_user=llm_args, num_trials=args.trials,
-                            save_to=Path(args.workdir) / "tau2_results.json", console_display=False,
-                            max_concurrency=args.concurrency, log_level="ERROR")
-    return timed.report(rewards=[s.reward_info.reward for s in results.simulations],
-                        results_bytes=(Path(args.workdir) / "tau2_results.json").stat().st_size)
+        results = run_tasks(
+            args.domain,
+            tasks,
+            agent="llm_agent",
+            user="user_simulator",
+            llm_agent="hosted_vllm/oracle",
+            llm_args_agent=llm_args,
+            llm_user="hosted_vllm/oracle",
+            llm_args_user=llm_args,
+            num_trials=args.trials,
+            save_to=Path(args.workdir) / "tau2_results.json",
+            console_display=False,
+            max_concurrency=args.concurrency,
+            log_level="ERROR",
+        )
+    return timed.report(
+        rewards=[s.reward_info.reward for s in results.simulations],
+        results_bytes=(Path(args.workdir) / "tau2_results.json").stat().st_size,
+    )
 
 
 def run_legacy(args: argparse.Namespace) -> dict:
@@ -104,10 +128,20 @@ def run_legacy(args: argparse.Namespace) -> dict:
     lock = threading.Lock()
 
     def solve(task, trial: int) -> dict:
-        spec = EpisodeSpec(domain=args.domain, task=task, trial=trial, seed=pair_seed(10, task.id, trial),
-                           agent=AgentConfig(name="tool_calling"), assistant=endpoint, user=endpoint,
-                           assistant_settings=ModelConfig(name="oracle"), user_settings=UserConfig(name="oracle"),
-                           retry=RetryConfig(), max_steps=200, max_errors=10)
+        spec = EpisodeSpec(
+            domain=args.domain,
+            task=task,
+            trial=trial,
+            seed=pair_seed(10, task.id, trial),
+            agent=AgentConfig(name="tool_calling"),
+            assistant=endpoint,
+            user=endpoint,
+            assistant_settings=ModelConfig(name="oracle"),
+            user_settings=UserConfig(name="oracle"),
+            retry=RetryConfig(),
+            max_steps=200,
+            max_errors=10,
+        )
         try:
             result = run_episode(spec).model_dump(mode="json")
         except Exception as error:  # as in run.py: any exception is a reward of 0
@@ -145,8 +179,9 @@ HARNESSES = {"tau_exp": run_tau_exp, "tau2": run_tau2, "legacy": run_legacy}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("harness", choices=HARNESSES)
     parser.add_argument("--url", required=True, help="the oracle server, ending in /v1")
     parser.add_argument("--domain", default="retail")

@@ -88,8 +88,13 @@ class HarnessRun:
 def run_harness(args: list[str], keep: set[int], env: dict[str, str] | None = None) -> HarnessRun:
     """Run `python -m benchmarks.harness ARGS`; its last stdout line is its JSON report."""
     before = children_cpu_s()
-    process = subprocess.run([sys.executable, "-m", "benchmarks.harness", *args], capture_output=True, text=True,
-                             env={**os.environ, **(env or {})}, cwd=Path(__file__).parent.parent)
+    process = subprocess.run(
+        [sys.executable, "-m", "benchmarks.harness", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).parent.parent,
+    )
     reap_orphans(keep)
     if process.returncode != 0:
         raise RuntimeError(f"harness {' '.join(args)} failed ({process.returncode}):\n{process.stderr[-3000:]}")
@@ -120,16 +125,18 @@ class MemorySampler:
             for pid in descendants(os.getpid()):
                 sample = _memory_mb(pid)
                 if sample:
-                    peak = self.peak.setdefault(pid, {"rss_mb": 0.0, "pss_mb": 0.0, "cmd": _command(pid),
-                                                      "parent": _parent_pid(pid)})
+                    peak = self.peak.setdefault(
+                        pid, {"rss_mb": 0.0, "pss_mb": 0.0, "cmd": _command(pid), "parent": _parent_pid(pid)}
+                    )
                     peak["rss_mb"] = max(peak["rss_mb"], sample[0])
                     peak["pss_mb"] = max(peak["pss_mb"], sample[1])
-
 
     def forked_workers(self) -> list[dict[str, float]]:
         """The peaks of the processes forked by a multiprocessing forkserver (tau_exp's workers)."""
         forkservers = {pid for pid, peak in self.peak.items() if "forkserver" in peak["cmd"]}
-        return [{"rss_mb": p["rss_mb"], "pss_mb": p["pss_mb"]} for p in self.peak.values() if p["parent"] in forkservers]
+        return [
+            {"rss_mb": p["rss_mb"], "pss_mb": p["pss_mb"]} for p in self.peak.values() if p["parent"] in forkservers
+        ]
 
 
 def _memory_mb(pid: int) -> tuple[float, float] | None:
@@ -169,10 +176,17 @@ def bytes_written() -> int:
 
 def machine() -> dict:
     """The machine the numbers were measured on."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                     if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     return {
         "cpu": cpu,
         "usable_cpus": usable_cpus(),

@@ -16,13 +16,18 @@ KEY_ENV = "TAU_EXP_BENCH_ORACLE_KEY"  # the oracle server's API key, passed to h
 @contextmanager
 def oracle_server(latency_s: float, servers_dir: Path) -> Iterator[Endpoint]:
     """A fresh oracle server on 127.0.0.1 that waits `latency_s` before every reply."""
-    model = ModelConfig(name="oracle", server=ServerConfig(kind=ServerKind.oracle, ready_timeout_s=120,
-                                                            oracle=OracleConfig(latency_s=latency_s)))
+    model = ModelConfig(
+        name="oracle",
+        server=ServerConfig(kind=ServerKind.oracle, ready_timeout_s=120, oracle=OracleConfig(latency_s=latency_s)),
+    )
     with started("assistant", model, servers_dir) as endpoint:
         yield endpoint
 
 
 def attach_overrides(base_url: str) -> list[str]:
     """Config overrides that attach a job's assistant and user to the oracle at `base_url`."""
-    return [f"{role}.server.{key}" for role in ("model", "user")
-            for key in ("kind=attach", f"base_url={base_url}", f"api_key_env={KEY_ENV}")]
+    return [
+        f"{role}.server.{key}"
+        for role in ("model", "user")
+        for key in ("kind=attach", f"base_url={base_url}", f"api_key_env={KEY_ENV}")
+    ]

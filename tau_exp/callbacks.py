@@ -61,6 +61,10 @@ class WriteSweepSummary(Callback):
         print_summary(sweep_dir, rows)
         unfinished = [row for row in rows if row.state != "completed"]
         if unfinished:
-            print(f"error: {len(unfinished)} of {len(rows)} jobs did not complete; see {SweepDir(sweep_dir).summary_md} "
-                  "and rerun the same command to resume them", file=sys.stderr, flush=True)
+            print(
+                f"error: {len(unfinished)} of {len(rows)} jobs did not complete; see {SweepDir(sweep_dir).summary_md} "
+                "and rerun the same command to resume them",
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(1)

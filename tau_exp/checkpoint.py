@@ -31,8 +31,9 @@ from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
 class ResultStore:
     """Open with `ResultStore.open(job_dir, manifest)`; close (or use as a context manager)."""
 
-    def __init__(self, job: JobDir, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int,
-                 manifest: Manifest) -> None:
+    def __init__(
+        self, job: JobDir, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int, manifest: Manifest
+    ) -> None:
         self.job = job
         self.path = job.results
         self._latest = latest
@@ -129,8 +130,9 @@ def _check_manifest(path: Path, manifest: Manifest) -> None:
     try:
         existing = Manifest.model_validate_json(path.read_text())
     except (ValidationError, ValueError) as error:
-        raise CheckpointError(f"{path} is not a tau_exp manifest ({error.__class__.__name__}); "
-                              "use a new output directory") from None
+        raise CheckpointError(
+            f"{path} is not a tau_exp manifest ({error.__class__.__name__}); use a new output directory"
+        ) from None
     new = json.loads(json.dumps(manifest.identity))  # normalise tuples, enums as saved
     differences = [
         f"{key}: {existing.identity.get(key)!r} → {new.get(key)!r}"

@@ -250,10 +250,7 @@ def to_experiment_config(cfg: DictConfig) -> ExperimentConfig:
     Runs before any server starts or any file is written."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
-        raise ConfigError(
-            f"missing value for {', '.join(missing)}: set it on the command line, "
-            f"e.g. {missing[0]}=..."
-        )
+        raise ConfigError(f"missing value for {', '.join(missing)}: set it on the command line, e.g. {missing[0]}=...")
     try:
         # Merging into the schema again also catches keys added with `+key=value`.
         plain = OmegaConf.to_container(cfg, resolve=True)
@@ -276,8 +273,10 @@ def validate(cfg: ExperimentConfig) -> None:
         if getattr(run, key) < 1:
             raise ConfigError(f"run.{key}={getattr(run, key)} must be at least 1")
     if run.workers is not None and run.workers < 0:
-        raise ConfigError(f"run.workers={run.workers} must be 0 (episodes in the job's own process), more, or null "
-                          "(one per CPU the job may use)")
+        raise ConfigError(
+            f"run.workers={run.workers} must be 0 (episodes in the job's own process), more, or null "
+            "(one per CPU the job may use)"
+        )
     if run.retry.attempts < 1:
         raise ConfigError(f"run.retry.attempts={run.retry.attempts} must be at least 1")
     tasks = cfg.tasks
@@ -288,8 +287,10 @@ def validate(cfg: ExperimentConfig) -> None:
     if tasks.ids is not None and len(tasks.ids) == 0:
         raise ConfigError("tasks.ids is an empty list: give task ids, or null for every task")
     if tasks.num_shards < 1 or not 0 <= tasks.shard < tasks.num_shards:
-        raise ConfigError(f"tasks.shard={tasks.shard} with tasks.num_shards={tasks.num_shards}: num_shards must be at "
-                          "least 1 and shard in 0..num_shards-1")
+        raise ConfigError(
+            f"tasks.shard={tasks.shard} with tasks.num_shards={tasks.num_shards}: num_shards must be at "
+            "least 1 and shard in 0..num_shards-1"
+        )
     for role, model in (("model", cfg.model), ("user", cfg.user)):
         _validate_model(role, model)
     if cfg.tracking.name not in ("wandb", "none"):
@@ -299,9 +300,24 @@ def validate(cfg: ExperimentConfig) -> None:
 
 
 # Set by tau_exp for every call; an llm_args entry must not override them.
-RESERVED_LLM_ARGS = frozenset({"model", "messages", "tools", "tool_choice", "api_base", "base_url", "api_key",
-                               "extra_headers", "timeout", "max_retries", "num_retries", "seed", "temperature",
-                               "max_tokens"})
+RESERVED_LLM_ARGS = frozenset(
+    {
+        "model",
+        "messages",
+        "tools",
+        "tool_choice",
+        "api_base",
+        "base_url",
+        "api_key",
+        "extra_headers",
+        "timeout",
+        "max_retries",
+        "num_retries",
+        "seed",
+        "temperature",
+        "max_tokens",
+    }
+)
 SECRET_NAME = re.compile(r"(^|_)(api_?key|key|token|secret|password|authorization|credentials?)$", re.IGNORECASE)
 
 
@@ -311,8 +327,13 @@ def result_identity(cfg: ExperimentConfig) -> dict[str, Any]:
     number of trials, concurrency, retries, and how servers are provided."""
 
     def model_identity(model: ModelConfig) -> dict[str, Any]:
-        return {"name": model.name, "provider": model.provider, "temperature": model.temperature,
-                "max_tokens": model.max_tokens, "llm_args": json.loads(json.dumps(model.llm_args, default=str))}
+        return {
+            "name": model.name,
+            "provider": model.provider,
+            "temperature": model.temperature,
+            "max_tokens": model.max_tokens,
+            "llm_args": json.loads(json.dumps(model.llm_args, default=str)),
+        }
 
     return {
         # Written only for other benchmarks than tau2: tau2 directories of earlier versions resume.
@@ -321,7 +342,11 @@ def result_identity(cfg: ExperimentConfig) -> dict[str, Any]:
         "agent": cfg.agent.name,
         "few_shot": dataclasses.asdict(cfg.agent.few_shot) if cfg.agent.name == "few_shot" else None,
         "model": model_identity(cfg.model),
-        "user": {**model_identity(cfg.user), "strategy": cfg.user.strategy, "verify_attempts": cfg.user.verify_attempts},
+        "user": {
+            **model_identity(cfg.user),
+            "strategy": cfg.user.strategy,
+            "verify_attempts": cfg.user.verify_attempts,
+        },
         "seed": cfg.run.seed,
         "max_steps": cfg.run.max_steps,
         "max_errors": cfg.run.max_errors,
@@ -363,16 +388,22 @@ def _validate_model(role: str, model: ModelConfig) -> None:
         )
     if server.kind == ServerKind.slurm:
         if server.slurm.serves not in (ServerKind.vllm, ServerKind.oracle):
-            raise ConfigError(f"{role}.server.slurm.serves={server.slurm.serves.value} cannot be shared: a shared "
-                              "server job serves vllm or oracle")
+            raise ConfigError(
+                f"{role}.server.slurm.serves={server.slurm.serves.value} cannot be shared: a shared "
+                "server job serves vllm or oracle"
+            )
         if server.slurm.timeout_min < 1:
             raise ConfigError(f"{role}.server.slurm.timeout_min={server.slurm.timeout_min} must be at least 1")
     if server.kind in (ServerKind.vllm, ServerKind.slurm):
         if server.vllm.tensor_parallel_size < 1:
-            raise ConfigError(f"{role}.server.vllm.tensor_parallel_size={server.vllm.tensor_parallel_size} must be at least 1")
+            raise ConfigError(
+                f"{role}.server.vllm.tensor_parallel_size={server.vllm.tensor_parallel_size} must be at least 1"
+            )
         if server.api_key_env:
-            raise ConfigError(f"{role}.server.api_key_env is for attach servers: a {server.kind.value} server gets "
-                              "a key generated for it")
+            raise ConfigError(
+                f"{role}.server.api_key_env is for attach servers: a {server.kind.value} server gets "
+                "a key generated for it"
+            )
     if server.kind == ServerKind.vllm:
         # (A shared server's interpreter lives on the node of its job; that job checks it.)
         if shutil.which(server.vllm.python) is None:
@@ -382,8 +413,15 @@ def _validate_model(role: str, model: ModelConfig) -> None:
                 "makes .venv-vllm/bin/python)"
             )
     faults = server.oracle.faults
-    for key in ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate", "empty_rate",
-                "unhelpful_rate"):
+    for key in (
+        "error_rate",
+        "timeout_rate",
+        "drop_rate",
+        "malformed_rate",
+        "bad_arguments_rate",
+        "empty_rate",
+        "unhelpful_rate",
+    ):
         value = getattr(faults, key)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{role}.server.oracle.faults.{key}={value} must be between 0 and 1")

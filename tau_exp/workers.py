@@ -45,8 +45,16 @@ log = logging.getLogger(__name__)
 _CANCELLED = "cancelled"  # a worker's answer for an episode stopped by a stop; and the stop message
 _CLOSE = None  # the message that ends a worker once its episodes ended
 # Imported once by the forkserver, so that every worker starts warm (tau2 takes seconds to import).
-_PRELOAD = ["tau_exp.workers", "litellm", "tau2.orchestrator.orchestrator", "tau2.evaluator.evaluator",
-            "tau2.registry", "tau_exp.agents.tool_calling", "tau_exp.agents.react", "tau_exp.users.llm"]
+_PRELOAD = [
+    "tau_exp.workers",
+    "litellm",
+    "tau2.orchestrator.orchestrator",
+    "tau2.evaluator.evaluator",
+    "tau2.registry",
+    "tau_exp.agents.tool_calling",
+    "tau_exp.agents.react",
+    "tau_exp.users.llm",
+]
 _CLOSE_TIMEOUT_S = 60.0
 
 
@@ -76,8 +84,9 @@ class EpisodeWorkers:
     `cancel` is the run loop's: once it is set, every worker is told to stop its episodes at
     their next model call."""
 
-    def __init__(self, processes: int, max_concurrency: int, cancel: threading.Event,
-                 tau2_log: Path | None = None) -> None:
+    def __init__(
+        self, processes: int, max_concurrency: int, cancel: threading.Event, tau2_log: Path | None = None
+    ) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(_PRELOAD)
         multiprocessing.forkserver.ensure_running()  # returns at once; the imports go on meanwhile
@@ -115,8 +124,9 @@ class EpisodeWorkers:
 
     def _start_worker(self) -> _Worker:
         ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(theirs, self._threads, self._tau2_log, sys.path),
-                                        daemon=True, name="tau_exp-episodes")
+        process = self._context.Process(
+            target=_serve, args=(theirs, self._threads, self._tau2_log, sys.path), daemon=True, name="tau_exp-episodes"
+        )
         process.start()
         theirs.close()
         worker = _Worker(process, ours)
@@ -162,8 +172,9 @@ class EpisodeWorkers:
             with self._lock:
                 lost, self._pending = list(self._pending.values()), {}
             for pending in lost:
-                pending.future.set_result(_harness_error(pending.spec, type(error).__name__,
-                                                         f"the episode result collector failed: {error}"))
+                pending.future.set_result(
+                    _harness_error(pending.spec, type(error).__name__, f"the episode result collector failed: {error}")
+                )
 
     def _lose(self, worker: _Worker) -> None:
         worker.process.join(timeout=5)
@@ -186,7 +197,9 @@ class EpisodeWorkers:
                 if pending.attempt == 1:
                     self._dispatch(pending.future, pending.spec, attempt=2)
                 else:
-                    pending.future.set_result(_harness_error(pending.spec, "WorkerDied", f"{cause}, for the second time"))
+                    pending.future.set_result(
+                        _harness_error(pending.spec, "WorkerDied", f"{cause}, for the second time")
+                    )
 
     def _forward_cancel(self) -> None:
         self._cancel.wait()
@@ -234,9 +247,13 @@ class _Worker:
 
 
 def _harness_error(spec: EpisodeSpec, error_type: str, message: str, trace: str | None = None) -> EpisodeResult:
-    return EpisodeResult(task_id=str(getattr(spec.task, "id", "?")), trial=spec.trial, seed=spec.seed,
-                         status=EpisodeStatus.harness_error,
-                         error=ErrorInfo(type=error_type, message=message[:2000], traceback=trace))
+    return EpisodeResult(
+        task_id=str(getattr(spec.task, "id", "?")),
+        trial=spec.trial,
+        seed=spec.seed,
+        status=EpisodeStatus.harness_error,
+        error=ErrorInfo(type=error_type, message=message[:2000], traceback=trace),
+    )
 
 
 def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_path: list[str]) -> None:
@@ -260,8 +277,12 @@ def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_
             except OSError:  # the job is gone
                 pass
             except Exception as error:  # e.g. a result that does not pickle: the job must still hear of it
-                connection.send((episode_id, _harness_error(spec, type(error).__name__,
-                                                            f"its result could not be sent back: {error!r}")))
+                connection.send(
+                    (
+                        episode_id,
+                        _harness_error(spec, type(error).__name__, f"its result could not be sent back: {error!r}"),
+                    )
+                )
 
     def run(episode_id: int, spec: EpisodeSpec) -> None:
         try:

@@ -120,8 +120,11 @@ def attach_to(session_env: pytest.MonkeyPatch) -> Callable[..., list[str]]:
             endpoint = servers[role]
             variable = f"{name}_{role.upper()}_KEY" if name else f"TAU_EXP_TEST_KEY_{httpx.URL(endpoint.base_url).port}"
             session_env.setenv(variable, endpoint.api_key or "")
-            attached += [f"{key}.server.kind=attach", f"{key}.server.base_url={endpoint.base_url}",
-                         f"{key}.server.api_key_env={variable}"]
+            attached += [
+                f"{key}.server.kind=attach",
+                f"{key}.server.base_url={endpoint.base_url}",
+                f"{key}.server.api_key_env={variable}",
+            ]
         return attached
 
     return overrides
@@ -134,11 +137,19 @@ def attached(oracle_servers: dict[str, Endpoint], attach_to) -> list[str]:
     return attach_to(oracle_servers, "TEST")
 
 
-def _run_launch(args: list[str], cwd: Path, timeout_s: float = 600, env: dict[str, str] | None = None,
-                ) -> subprocess.CompletedProcess:
+def _run_launch(
+    args: list[str],
+    cwd: Path,
+    timeout_s: float = 600,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "launch.py"), *args, "run.progress=false"],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -155,9 +166,14 @@ def launch_process() -> Callable[..., subprocess.Popen]:
     background (output piped), for tests that signal or watch a running job."""
 
     def start(args: list[str], cwd: Path, new_session: bool = False) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args, "run.progress=false"], cwd=cwd,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=new_session)
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "launch.py"), *args, "run.progress=false"],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=new_session,
+        )
 
     return start
 
@@ -237,11 +253,16 @@ SLOW_FIXTURES = frozenset({"launch", "launch_process", "slurm_cluster", "chromiu
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    unmarked = [item.nodeid for item in items
-                if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None
+    ]
     if unmarked:
-        raise pytest.UsageError("these tests run launch.py, Slurm, vLLM or Chromium but are not marked "
-                                "@pytest.mark.slow: " + ", ".join(unmarked))
+        raise pytest.UsageError(
+            "these tests run launch.py, Slurm, vLLM or Chromium but are not marked "
+            "@pytest.mark.slow: " + ", ".join(unmarked)
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)

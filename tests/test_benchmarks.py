@@ -13,10 +13,17 @@ import pytest
 
 pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 
+
 def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, project_root):
     output = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--small", "-o", str(output)], cwd=project_root,
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "TMPDIR": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--small", "-o", str(output)],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     print(done.stdout)  # the summary tables, in the test log
     results = json.loads(output.read_text())

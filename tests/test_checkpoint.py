@@ -19,8 +19,9 @@ MANIFEST = Manifest(identity={"env": "retail", "model": {"name": "m"}})
 
 
 def result(task_id: str, trial: int = 0, status: EpisodeStatus = EpisodeStatus.scored) -> EpisodeResult:
-    return EpisodeResult(task_id=task_id, trial=trial, seed=1, status=status,
-                         reward=1.0 if status == EpisodeStatus.scored else None)
+    return EpisodeResult(
+        task_id=task_id, trial=trial, seed=1, status=status, reward=1.0 if status == EpisodeStatus.scored else None
+    )
 
 
 def test_append_writes_one_line_per_result_and_reopen_reads_them(tmp_path: Path):
@@ -116,8 +117,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_space(small_disk, tmp_path, launch,
-                                                                                      attached):
+def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_space(
+    small_disk, tmp_path, launch, attached
+):
     job_dir = small_disk / "job"
     args = [f"hydra.run.dir={job_dir}", "tasks.end=30", "run.max_concurrency=2", "tracking=none", *attached]
     full = launch(args, cwd=tmp_path)
@@ -134,4 +136,4 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_sp
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     keys = [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / "results.jsonl").open())]
     assert len(keys) == len(set(keys)) == 30  # the records from before kept, none duplicated
-    assert keys[:len(written)] == [(record["task_id"], record["trial"]) for record in written]
+    assert keys[: len(written)] == [(record["task_id"], record["trial"]) for record in written]

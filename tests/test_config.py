@@ -20,7 +20,11 @@ from tau_exp.records import EpisodeResult, EpisodeStatus
 
 def test_default_config_is_the_oracle_on_the_retail_test_split(compose_cfg):
     experiment = validate(compose_cfg())
-    assert (experiment.env.name, experiment.tasks.split, experiment.agent.name) == ("retail", Split.test, "tool_calling")
+    assert (experiment.env.name, experiment.tasks.split, experiment.agent.name) == (
+        "retail",
+        Split.test,
+        "tool_calling",
+    )
     assert experiment.model.server.kind == experiment.user.server.kind == ServerKind.oracle
 
 
@@ -48,8 +52,10 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
     # Any attached user model, not only the preset, falls back to it.
     attached = validate(compose_cfg("user.server.kind=attach"))
     assert attached.user.server.base_url == "http://gaudi001:8007/v1"
-    assert validate(compose_cfg("model.server.kind=attach", "model.server.base_url=http://x:1/v1")
-                                ).model.server.base_url == "http://x:1/v1"  # the assistant does not
+    assert (
+        validate(compose_cfg("model.server.kind=attach", "model.server.base_url=http://x:1/v1")).model.server.base_url
+        == "http://x:1/v1"
+    )  # the assistant does not
 
 
 @pytest.mark.parametrize(
@@ -67,7 +73,10 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
         ("model.server.oracle.faults.error_rate=2", "must be between 0 and 1"),
         ("model.server.kind=attach", "model.server.base_url is not set"),
         ("user.server.kind=attach", "export USER_MODEL_API_BASE"),
-        ("model.server.api_key_env=NO_SUCH_VARIABLE_SET", "NO_SUCH_VARIABLE_SET names an environment variable that is not set"),
+        (
+            "model.server.api_key_env=NO_SUCH_VARIABLE_SET",
+            "NO_SUCH_VARIABLE_SET names an environment variable that is not set",
+        ),
         ("+run.typo=1", "typo"),
         ("+model.llm_args.timeout=5", "model.llm_args.timeout is set by tau_exp itself"),
         ("+user.llm_args.hf_token=abc", "user.llm_args.hf_token looks like a secret"),
@@ -94,6 +103,7 @@ def test_missing_mandatory_value_is_named(compose_cfg):
 
 
 # --- the same contract through the command line, in an existing job directory -------------------
+
 
 @pytest.fixture(scope="module")
 def job_template(tmp_path_factory, launch) -> Path:
@@ -133,10 +143,14 @@ BAD_INPUTS = [
     (["tasks.start=40"], "retail/test has 40 tasks, so start must be in 0..39"),
     (["model.name=???"], "missing value for model.name"),
     (["run.num_trials=two"], "run.num_trials"),
-    (["model.server.kind=attach", "model.server.base_url=http://127.0.0.1:9/v1", "model.server.ready_timeout_s=2"],
-     "server at http://127.0.0.1:9/v1 did not answer /v1/models within 2 s"),
-    (["user.server.kind=attach", "user.server.base_url=NOT_OPENAI", "user.server.ready_timeout_s=2"],
-     "is not an OpenAI-compatible API"),
+    (
+        ["model.server.kind=attach", "model.server.base_url=http://127.0.0.1:9/v1", "model.server.ready_timeout_s=2"],
+        "server at http://127.0.0.1:9/v1 did not answer /v1/models within 2 s",
+    ),
+    (
+        ["user.server.kind=attach", "user.server.base_url=NOT_OPENAI", "user.server.ready_timeout_s=2"],
+        "is not an OpenAI-compatible API",
+    ),
     (["model=qwen3_4b_instruct"], "model.server.base_url is not set"),
 ]
 
@@ -183,4 +197,6 @@ def test_resume_with_a_different_model_is_refused(existing_job, launch):
     done = launch([f"hydra.run.dir={existing_job}", "model.temperature=0.7"], cwd=existing_job.parent)
     assert done.returncode != 0
     assert "holds results of a different experiment" in done.stderr
-    assert EpisodeResult.model_validate_json((existing_job / "results.jsonl").read_text()).status == EpisodeStatus.scored
+    assert (
+        EpisodeResult.model_validate_json((existing_job / "results.jsonl").read_text()).status == EpisodeStatus.scored
+    )

@@ -30,9 +30,22 @@ def test_default_command_runs_the_retail_test_split_with_the_oracle(tmp_path, la
     assert job_dir.is_relative_to(tmp_path / "outputs")
     assert "avg_reward=1.0000 · pass^1=1.0000" in done.stdout
     metrics = json.loads((job_dir / "metrics.json").read_text())
-    assert {k: metrics[k] for k in ("avg_reward", "pass_hat_k", "n_tasks", "n_trials", "n_results", "n_infra_errors")} == {
-        "avg_reward": 1.0, "pass_hat_k": {"1": 1.0}, "n_tasks": 40, "n_trials": 1, "n_results": 40, "n_infra_errors": 0}
-    assert (metrics["env"], metrics["agent"], metrics["model"], metrics["user"]) == ("retail", "tool_calling", "oracle", "oracle")
+    assert {
+        k: metrics[k] for k in ("avg_reward", "pass_hat_k", "n_tasks", "n_trials", "n_results", "n_infra_errors")
+    } == {
+        "avg_reward": 1.0,
+        "pass_hat_k": {"1": 1.0},
+        "n_tasks": 40,
+        "n_trials": 1,
+        "n_results": 40,
+        "n_infra_errors": 0,
+    }
+    assert (metrics["env"], metrics["agent"], metrics["model"], metrics["user"]) == (
+        "retail",
+        "tool_calling",
+        "oracle",
+        "oracle",
+    )
     assert (job_dir / ".hydra" / "config.yaml").exists()
     assert sorted(p.name.split("_")[0] for p in (job_dir / "servers").glob("*.log")) == ["assistant", "user"]
 
@@ -40,7 +53,9 @@ def test_default_command_runs_the_retail_test_split_with_the_oracle(tmp_path, la
 @pytest.mark.slow
 @pytest.mark.parametrize("domain, n_tasks", [("retail", 114), ("airline", 50)])
 def test_oracle_scores_one_on_every_task_of_the_domain(tmp_path, compose_cfg, attached, domain, n_tasks):
-    metrics = experiment.run(compose_cfg(f"env={domain}", "tasks.split=base", "run.max_concurrency=4", *attached), tmp_path)
+    metrics = experiment.run(
+        compose_cfg(f"env={domain}", "tasks.split=base", "run.max_concurrency=4", *attached), tmp_path
+    )
     failed = [(r.task_id, r.reward, r.termination_reason) for r in results(tmp_path) if r.reward != 1.0]
     assert failed == []
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (n_tasks, 1.0, 0)
@@ -72,16 +87,26 @@ def test_rerun_resumes_and_runs_only_what_is_missing(tmp_path, compose_cfg, atta
 
 @pytest.mark.slow
 def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_resume(tmp_path, compose_cfg, attached):
-    broken = compose_cfg("tasks.end=6", "user.server.oracle.faults.error_rate=1.0", "run.retry.attempts=2",
-                         "run.retry.initial_backoff_s=0.01", "run.max_consecutive_errors=3",
-                         "run.max_concurrency=1")
+    broken = compose_cfg(
+        "tasks.end=6",
+        "user.server.oracle.faults.error_rate=1.0",
+        "run.retry.attempts=2",
+        "run.retry.initial_backoff_s=0.01",
+        "run.max_consecutive_errors=3",
+        "run.max_concurrency=1",
+    )
     with pytest.raises(TauExpError, match="3 .* pairs in a row ended in infra or harness errors"):
         experiment.run(broken, tmp_path)
     records = results(tmp_path)
     assert [r.status for r in records] == [EpisodeStatus.infra_error] * 3
     assert all(r.reward is None and "after 2 attempts" in r.error.message for r in records)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert (metrics["avg_reward"], metrics["n_infra_errors"], metrics["n_results"], metrics["n_pending"]) == (None, 3, 0, 3)
+    assert (metrics["avg_reward"], metrics["n_infra_errors"], metrics["n_results"], metrics["n_pending"]) == (
+        None,
+        3,
+        0,
+        3,
+    )
 
     # The server is back (here: the healthy shared oracle): the same job finishes everything.
     metrics = experiment.run(compose_cfg("tasks.end=6", *attached), tmp_path)
@@ -90,10 +115,17 @@ def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_re
 
 @pytest.mark.slow
 def test_intermittent_faults_are_retried_and_every_pair_is_scored(tmp_path, compose_cfg):
-    cfg = compose_cfg("tasks.end=4", "model.server.oracle.faults.error_rate=0.2",
-                      "model.server.oracle.faults.timeout_rate=0.1", "model.server.oracle.faults.hang_s=3",
-                      "model.timeout_s=1", "user.server.oracle.faults.drop_rate=0.3",
-                      "run.retry.attempts=10", "run.retry.initial_backoff_s=0.01", "run.retry.max_backoff_s=0.05")
+    cfg = compose_cfg(
+        "tasks.end=4",
+        "model.server.oracle.faults.error_rate=0.2",
+        "model.server.oracle.faults.timeout_rate=0.1",
+        "model.server.oracle.faults.hang_s=3",
+        "model.timeout_s=1",
+        "user.server.oracle.faults.drop_rate=0.3",
+        "run.retry.attempts=10",
+        "run.retry.initial_backoff_s=0.01",
+        "run.retry.max_backoff_s=0.05",
+    )
     metrics = experiment.run(cfg, tmp_path)
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (4, 1.0, 0)
     assert metrics.usage["assistant"].retries > 0 and metrics.usage["user"].retries > 0
@@ -120,7 +152,9 @@ def test_infra_errors_below_the_stop_threshold_end_the_job_as_incomplete(tmp_pat
 @pytest.mark.parametrize("role, reason", [("model", "agent_error"), ("user", "user_error")])
 def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(tmp_path, compose_cfg, role, reason):
     metrics = experiment.run(compose_cfg("tasks.end=2", f"{role}.server.oracle.faults.empty_rate=1.0"), tmp_path)
-    assert [(r.status, r.reward, r.termination_reason) for r in results(tmp_path)] == [(EpisodeStatus.scored, 0.0, reason)] * 2
+    assert [(r.status, r.reward, r.termination_reason) for r in results(tmp_path)] == [
+        (EpisodeStatus.scored, 0.0, reason)
+    ] * 2
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
 
 
@@ -134,14 +168,23 @@ def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, co
 
 @pytest.mark.slow
 def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resume_completes(
-        tmp_path, compose_cfg, attached, oracle_model, monkeypatch, wait_until):
+    tmp_path, compose_cfg, attached, oracle_model, monkeypatch, wait_until
+):
     model = oracle_model(latency_s=0.2)
     job_dir = tmp_path / "job"
     outcome: dict[str, BaseException] = {}
     with provide("assistant", model, tmp_path / "servers") as server:
-        overrides = [*attached, "model.server.kind=attach", f"model.server.base_url={server.base_url}",
-                     "model.server.api_key_env=KILLED_SERVER_KEY", "tasks.end=10", "run.max_concurrency=2",
-                     "run.retry.attempts=2", "run.retry.initial_backoff_s=0.05", "run.max_consecutive_errors=2"]
+        overrides = [
+            *attached,
+            "model.server.kind=attach",
+            f"model.server.base_url={server.base_url}",
+            "model.server.api_key_env=KILLED_SERVER_KEY",
+            "tasks.end=10",
+            "run.max_concurrency=2",
+            "run.retry.attempts=2",
+            "run.retry.initial_backoff_s=0.05",
+            "run.max_consecutive_errors=2",
+        ]
         monkeypatch.setenv("KILLED_SERVER_KEY", server.api_key or "")
 
         def run() -> None:
@@ -176,12 +219,20 @@ def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resum
 def test_faults_at_thirty_percent_are_told_apart_and_the_run_finishes(tmp_path, compose_cfg):
     # 30% of the assistant's replies are faulty: infra faults (5xx, hangs, dropped connections,
     # non-JSON bodies) are retried away; malformed tool arguments are the model's mistakes, scored.
-    cfg = compose_cfg("tasks.end=6", "model.server.oracle.latency_s=0.05",
-                      "model.server.oracle.faults.error_rate=0.06", "model.server.oracle.faults.timeout_rate=0.06",
-                      "model.server.oracle.faults.hang_s=3", "model.timeout_s=1",
-                      "model.server.oracle.faults.drop_rate=0.06", "model.server.oracle.faults.malformed_rate=0.06",
-                      "model.server.oracle.faults.bad_arguments_rate=0.06",
-                      "run.retry.attempts=12", "run.retry.initial_backoff_s=0.01", "run.retry.max_backoff_s=0.05")
+    cfg = compose_cfg(
+        "tasks.end=6",
+        "model.server.oracle.latency_s=0.05",
+        "model.server.oracle.faults.error_rate=0.06",
+        "model.server.oracle.faults.timeout_rate=0.06",
+        "model.server.oracle.faults.hang_s=3",
+        "model.timeout_s=1",
+        "model.server.oracle.faults.drop_rate=0.06",
+        "model.server.oracle.faults.malformed_rate=0.06",
+        "model.server.oracle.faults.bad_arguments_rate=0.06",
+        "run.retry.attempts=12",
+        "run.retry.initial_backoff_s=0.01",
+        "run.retry.max_backoff_s=0.05",
+    )
     metrics = experiment.run(cfg, tmp_path)
     assert (metrics.n_results, metrics.n_infra_errors, metrics.n_harness_errors) == (6, 0, 0)  # all scored
     assert metrics.usage["assistant"].retries > 0  # the infra faults happened, and were retried

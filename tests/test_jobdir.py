@@ -14,9 +14,14 @@ from tau_exp.records import EpisodeResult, EpisodeStatus, ResultHead
 
 
 def record(task_id: str, trial: int = 0, status: EpisodeStatus = EpisodeStatus.scored) -> EpisodeResult:
-    return EpisodeResult(task_id=task_id, trial=trial, seed=1, status=status,
-                         reward=1.0 if status == EpisodeStatus.scored else None,
-                         messages=[{"role": "user", "content": "x" * 1000}])
+    return EpisodeResult(
+        task_id=task_id,
+        trial=trial,
+        seed=1,
+        status=status,
+        reward=1.0 if status == EpisodeStatus.scored else None,
+        messages=[{"role": "user", "content": "x" * 1000}],
+    )
 
 
 def write(job: JobDir, *records: EpisodeResult, tail: bytes = b"") -> bytes:
@@ -28,8 +33,13 @@ def write(job: JobDir, *records: EpisodeResult, tail: bytes = b"") -> bytes:
 
 def test_the_latest_record_of_each_pair_is_read_and_a_torn_tail_is_left_as_it_is(tmp_path: Path):
     job = JobDir(tmp_path / "job")
-    data = write(job, record("1", status=EpisodeStatus.infra_error), record("2"), record("1"),
-                 tail=record("3").model_dump_json().encode()[:50])
+    data = write(
+        job,
+        record("1", status=EpisodeStatus.infra_error),
+        record("2"),
+        record("1"),
+        tail=record("3").model_dump_json().encode()[:50],
+    )
     results = job.read_results()
     assert [(r.task_id, r.status) for r in results] == [("1", EpisodeStatus.scored), ("2", EpisodeStatus.scored)]
     assert results[0].messages  # the whole record
@@ -40,8 +50,10 @@ def test_results_can_be_read_by_their_first_fields_only(tmp_path: Path):
     job = JobDir(tmp_path / "job")
     write(job, record("1"), record("2", status=EpisodeStatus.harness_error))
     heads = job.read_results(ResultHead)
-    assert heads == [ResultHead(task_id="1", trial=0, status=EpisodeStatus.scored, reward=1.0),
-                     ResultHead(task_id="2", trial=0, status=EpisodeStatus.harness_error, reward=None)]
+    assert heads == [
+        ResultHead(task_id="1", trial=0, status=EpisodeStatus.scored, reward=1.0),
+        ResultHead(task_id="2", trial=0, status=EpisodeStatus.harness_error, reward=None),
+    ]
 
 
 def test_a_malformed_line_in_the_middle_is_named(tmp_path: Path):
@@ -63,5 +75,8 @@ def test_a_sweeps_jobs_are_in_job_order(tmp_path: Path):
         (tmp_path / name / ".hydra").mkdir(parents=True)
         if name != "notes":
             (tmp_path / name / ".hydra" / "config.yaml").write_text("env: {name: retail}\n")
-    assert [job.path.name for job in SweepDir(tmp_path).jobs()] == ["0_retail_act_m", "2_retail_act_m",
-                                                                    "10_airline_react_m"]
+    assert [job.path.name for job in SweepDir(tmp_path).jobs()] == [
+        "0_retail_act_m",
+        "2_retail_act_m",
+        "10_airline_react_m",
+    ]

@@ -22,7 +22,12 @@ from tau_exp.tags import EpisodeTag
 TAG = EpisodeTag("retail", "5", 0, "assistant")
 FAST_RETRY = RetryConfig(attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)
 OPENING = [{"role": "assistant", "content": "Hi! How can I help you today?"}, {"role": "user", "content": "hello"}]
-TOOLS = [{"type": "function", "function": {"name": "find_user_id_by_name_zip", "parameters": {"type": "object", "properties": {}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {"name": "find_user_id_by_name_zip", "parameters": {"type": "object", "properties": {}}},
+    }
+]
 
 
 @pytest.fixture
@@ -66,7 +71,9 @@ def test_persistent_infra_faults_become_infra_errors_after_the_retries(oracle, f
     with oracle(**{fault: 1.0, "hang_s": 2.0}) as (endpoint, model):
         model.timeout_s = 0.5
         chat = ChatModel(endpoint, model, RetryConfig(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02), TAG)
-        with pytest.raises(InfraError, match=r"assistant model 'oracle' at http://127.0.0.1:\d+/v1: .*after 3 attempts"):
+        with pytest.raises(
+            InfraError, match=r"assistant model 'oracle' at http://127.0.0.1:\d+/v1: .*after 3 attempts"
+        ):
             chat.complete(OPENING, TOOLS)
         assert stats(endpoint)["requests"] == 3
 
@@ -107,8 +114,16 @@ def test_a_cancelled_run_makes_no_more_calls(oracle):
 
 def test_thinking_left_in_the_text_is_not_passed_on(oracle_model):
     # A real litellm response, as a server without a reasoning parser returns it.
-    response = litellm.ModelResponse(choices=[{"message": {
-        "role": "assistant", "content": "<think>\nThe user wants a refund.\n</think>\n\nI can help with that.",
-        "reasoning_content": "separate reasoning"}}])
+    response = litellm.ModelResponse(
+        choices=[
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": "<think>\nThe user wants a refund.\n</think>\n\nI can help with that.",
+                    "reasoning_content": "separate reasoning",
+                }
+            }
+        ]
+    )
     chat = ChatModel(Endpoint("http://127.0.0.1:9/v1", "m"), oracle_model(), FAST_RETRY, TAG)
     assert chat._to_message(response).content == "I can help with that."

@@ -10,7 +10,9 @@ from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus
 NAMES = ConfigNames(env="retail", agent="tool_calling", model="m", user="u", user_strategy="llm", split="test")
 
 
-def result(task_id: str, trial: int, reward: float | None, status: EpisodeStatus = EpisodeStatus.scored) -> EpisodeResult:
+def result(
+    task_id: str, trial: int, reward: float | None, status: EpisodeStatus = EpisodeStatus.scored
+) -> EpisodeResult:
     return EpisodeResult(task_id=task_id, trial=trial, seed=0, status=status, reward=reward)
 
 
@@ -30,8 +32,10 @@ def test_pass_hat_k_leaves_out_tasks_with_fewer_scored_trials_than_k():
 
 def test_metrics_exclude_infra_errors_and_count_them():
     results = [
-        result("a", 0, 1.0), result("a", 1, 0.0),
-        result("b", 0, 1.0), result("b", 1, None, EpisodeStatus.infra_error),
+        result("a", 0, 1.0),
+        result("a", 1, 0.0),
+        result("b", 0, 1.0),
+        result("b", 1, None, EpisodeStatus.infra_error),
         result("c", 0, None, EpisodeStatus.harness_error),
         result("z", 0, 0.0),  # outside the selection: ignored
     ]

@@ -20,11 +20,23 @@ def hand_made_job(job_dir: Path, env: str, model: str, rewards: dict[str, list[f
     """A job directory as tau_exp writes it, with the given rewards per task (one per trial)."""
     (job_dir / ".hydra").mkdir(parents=True)
     (job_dir / ".hydra" / "config.yaml").write_text(
-        f"env: {{name: {env}}}\nagent: {{name: react}}\nmodel: {{name: {model}}}\nuser: {{name: sim, strategy: llm}}\n")
-    records = [EpisodeResult(task_id=task, trial=trial, seed=0, status=EpisodeStatus.scored, reward=reward,
-                             usage={"assistant": ModelUsage(prompt_tokens=100, completion_tokens=10)})
-               for task, trial_rewards in rewards.items() for trial, reward in enumerate(trial_rewards)]
-    records += [EpisodeResult(task_id=f"x{i}", trial=0, seed=0, status=EpisodeStatus.infra_error) for i in range(infra_errors)]
+        f"env: {{name: {env}}}\nagent: {{name: react}}\nmodel: {{name: {model}}}\nuser: {{name: sim, strategy: llm}}\n"
+    )
+    records = [
+        EpisodeResult(
+            task_id=task,
+            trial=trial,
+            seed=0,
+            status=EpisodeStatus.scored,
+            reward=reward,
+            usage={"assistant": ModelUsage(prompt_tokens=100, completion_tokens=10)},
+        )
+        for task, trial_rewards in rewards.items()
+        for trial, reward in enumerate(trial_rewards)
+    ]
+    records += [
+        EpisodeResult(task_id=f"x{i}", trial=0, seed=0, status=EpisodeStatus.infra_error) for i in range(infra_errors)
+    ]
     (job_dir / "results.jsonl").write_text("".join(record.model_dump_json() + "\n" for record in records))
 
 
@@ -51,8 +63,8 @@ def test_known_values_interval_pass_hat_k_and_pooled_shards(tmp_path):
     assert (retail["jobs"], retail["tasks"], retail["results"], retail["infra_errors"]) == ("2", "2", "6", "2")
     assert float(retail["avg_reward"]) == pytest.approx(0.5)
     # Task means 2/3 and 1/3: mean 0.5, sd 0.2357, interval 0.5 ± 1.96 · 0.2357 / √2.
-    assert float(retail["ci_low"]) == pytest.approx(0.5 - 1.959964 * 0.235702 / 2 ** 0.5, abs=1e-4)
-    assert float(retail["ci_high"]) == pytest.approx(0.5 + 1.959964 * 0.235702 / 2 ** 0.5, abs=1e-4)
+    assert float(retail["ci_low"]) == pytest.approx(0.5 - 1.959964 * 0.235702 / 2**0.5, abs=1e-4)
+    assert float(retail["ci_high"]) == pytest.approx(0.5 + 1.959964 * 0.235702 / 2**0.5, abs=1e-4)
     # pass^k = mean over tasks of C(c, k) / C(n, k) with (c, n) = (2, 3) and (1, 3).
     assert float(retail["pass^1"]) == pytest.approx(0.5)
     assert float(retail["pass^2"]) == pytest.approx((1 / 3 + 0) / 2)
@@ -69,12 +81,16 @@ def test_known_values_interval_pass_hat_k_and_pooled_shards(tmp_path):
 @pytest.mark.slow
 def test_a_report_on_a_real_oracle_sweep(tmp_path, launch):
     sweep = tmp_path / "sweep"
-    done = launch(["-m", f"hydra.sweep.dir={sweep}", "tasks.end=2", "run.num_trials=2", "agent=tool_calling,act"],
-                  cwd=tmp_path)
+    done = launch(
+        ["-m", f"hydra.sweep.dir={sweep}", "tasks.end=2", "run.num_trials=2", "agent=tool_calling,act"], cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report_cli([str(sweep)])
     rows = read_report(sweep)
-    assert [(row["agent"], row["tasks"], row["results"]) for row in rows] == [("act", "2", "4"), ("tool_calling", "2", "4")]
+    assert [(row["agent"], row["tasks"], row["results"]) for row in rows] == [
+        ("act", "2", "4"),
+        ("tool_calling", "2", "4"),
+    ]
     assert all(float(row["avg_reward"]) == 1.0 and float(row["pass^2"]) == 1.0 for row in rows)
     metrics = json.loads((sweep / "0_retail_tool_calling_oracle" / "metrics.json").read_text())
     tool_calling = next(row for row in rows if row["agent"] == "tool_calling")

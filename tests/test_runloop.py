@@ -32,7 +32,9 @@ def test_shuffle_and_seeds_are_deterministic_in_run_seed():
     ids = [str(i) for i in range(20)]
     assert schedule(ids, 2, seed=1, shuffle=True) == schedule(ids, 2, seed=1, shuffle=True)
     assert [p.task_id for p in schedule(ids, 1, seed=1, shuffle=True)] != ids
-    assert [p.task_id for p in schedule(ids, 1, seed=1, shuffle=True)] != [p.task_id for p in schedule(ids, 1, seed=2, shuffle=True)]
+    assert [p.task_id for p in schedule(ids, 1, seed=1, shuffle=True)] != [
+        p.task_id for p in schedule(ids, 1, seed=2, shuffle=True)
+    ]
     assert pair_seed(10, "5", 0) == pair_seed(10, "5", 0) != pair_seed(10, "5", 1)
     assert pair_seed(10, "5", 0) == 283986603  # stable across Python versions and machines
 
@@ -66,8 +68,13 @@ class Episodes:
             if cancel.wait(self.delay_s):
                 raise Cancelled()
             status = self.outcomes.get((pair.task_id, pair.trial), EpisodeStatus.scored)
-            return EpisodeResult(task_id=pair.task_id, trial=pair.trial, seed=pair.seed, status=status,
-                                 reward=1.0 if status == EpisodeStatus.scored else None)
+            return EpisodeResult(
+                task_id=pair.task_id,
+                trial=pair.trial,
+                seed=pair.seed,
+                status=status,
+                reward=1.0 if status == EpisodeStatus.scored else None,
+            )
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -83,8 +90,15 @@ def test_run_pairs_appends_every_result_and_reports_progress(store):
     pairs = schedule(["a", "b", "c"], num_trials=2, seed=1, shuffle=False)
     progress: list[tuple[int, float | None]] = []
     episodes = Episodes(delay_s=0.01)
-    run_pairs(pairs, episodes, store, max_concurrency=2, max_consecutive_errors=3, progress=False,
-              on_progress=lambda done, reward: progress.append((done, reward)))
+    run_pairs(
+        pairs,
+        episodes,
+        store,
+        max_concurrency=2,
+        max_consecutive_errors=3,
+        progress=False,
+        on_progress=lambda done, reward: progress.append((done, reward)),
+    )
     assert sorted(episodes.ran) == sorted((p.task_id, p.trial) for p in pairs)
     assert store.finished() == {(p.task_id, p.trial) for p in pairs} and store.appended == 6
     assert [done for done, _ in progress] == [1, 2, 3, 4, 5, 6] and progress[-1][1] == 1.0
@@ -122,8 +136,9 @@ def test_cancelled_episodes_leave_their_pairs_pending(store):
     pairs = schedule(["a", "b", "c", "d"], num_trials=1, seed=1, shuffle=False)
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
-    run_pairs(pairs, Episodes(delay_s=30), store, max_concurrency=2, max_consecutive_errors=3, progress=False,
-              cancel=cancel)
+    run_pairs(
+        pairs, Episodes(delay_s=30), store, max_concurrency=2, max_consecutive_errors=3, progress=False, cancel=cancel
+    )
     assert store.results() == []  # nothing recorded for the abandoned episodes: a resume runs them
 
 
@@ -134,6 +149,7 @@ def _server_pids(job_dir: Path) -> list[int]:
 
 def _worker_pids(job_pid: int) -> list[int]:
     """The job's forkserver and the episode workers forked from it."""
+
     def children(pid: int) -> list[int]:
         found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
         return [int(child) for child in found.stdout.split()]
@@ -145,15 +161,22 @@ def _worker_pids(job_pid: int) -> list[int]:
 def _wait_gone(pids: list[int], timeout_s: float = 10) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-                   for pid in pids):
+        if not any(
+            Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            for pid in pids
+        ):
             return True
         time.sleep(0.1)
     return False
 
 
-SLOW_RUN = ("tasks.end=6", "run.num_trials=2", "run.max_concurrency=3", "model.server.oracle.latency_s=0.05",
-            "run.workers=2")
+SLOW_RUN = (
+    "tasks.end=6",
+    "run.num_trials=2",
+    "run.max_concurrency=3",
+    "model.server.oracle.latency_s=0.05",
+    "run.workers=2",
+)
 
 
 @pytest.mark.slow
@@ -193,8 +216,9 @@ def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metri
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("to_group", [False, True], ids=["to the job", "to its process group"])
-def test_ctrl_c_or_sigterm_stops_cleanly_saves_finished_results_and_stops_the_servers(tmp_path, signum, to_group,
-                                                                                     launch_process):
+def test_ctrl_c_or_sigterm_stops_cleanly_saves_finished_results_and_stops_the_servers(
+    tmp_path, signum, to_group, launch_process
+):
     """Sent to the job alone, or as a terminal's Ctrl-C and Slurm's scancel do: to every process
     of the job (its worker processes too)."""
     job_dir = tmp_path / "job"

@@ -22,16 +22,29 @@ from tau_exp.sweep import main as sweep_cli
 @pytest.mark.slow
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path, launch):
     sweep_dir = tmp_path / "sweep"
-    result = launch(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=2", "run.retry.attempts=1",
-                     "run.max_consecutive_errors=1", "model.server.oracle.faults.error_rate=0,1", "env=retail,airline"],
-                    cwd=tmp_path)
+    result = launch(
+        [
+            "-m",
+            f"hydra.sweep.dir={sweep_dir}",
+            "tasks.end=2",
+            "run.retry.attempts=1",
+            "run.max_consecutive_errors=1",
+            "model.server.oracle.faults.error_rate=0,1",
+            "env=retail,airline",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 1  # the sweep says that not every job completed...
     assert "2 of 4 jobs did not complete" in result.stderr
     with open(sweep_dir / "summary.csv") as summary:  # ...and every job ran and is listed
         rows = list(csv.DictReader(summary))
     # Jobs in Hydra's order: error_rate=0 on retail, airline, then error_rate=1 on retail, airline.
-    assert [row["job"] for row in rows] == ["0_retail_tool_calling_oracle", "1_airline_tool_calling_oracle",
-                                            "2_retail_tool_calling_oracle", "3_airline_tool_calling_oracle"]
+    assert [row["job"] for row in rows] == [
+        "0_retail_tool_calling_oracle",
+        "1_airline_tool_calling_oracle",
+        "2_retail_tool_calling_oracle",
+        "3_airline_tool_calling_oracle",
+    ]
     assert [row["state"] for row in rows] == ["completed", "completed", "failed", "failed"]
     assert [row["avg_reward"] for row in rows] == ["1.0", "1.0", "", ""]
     assert "ended in infra or harness errors" in rows[2]["error"]
@@ -53,8 +66,13 @@ def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp
 @pytest.mark.slow
 def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_path, launch, capsys):
     sweep_dir = tmp_path / "sweep"
-    assert launch(["-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=local", "tasks.end=1", "agent=act,react"],
-                  cwd=tmp_path).returncode == 0
+    assert (
+        launch(
+            ["-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=local", "tasks.end=1", "agent=act,react"],
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
     (sweep_dir / "summary.md").unlink()
     sweep_cli([str(sweep_dir)])
     table = (sweep_dir / "summary.md").read_text()
@@ -80,6 +98,9 @@ def test_the_old_120_job_array_preset_expands_to_120_jobs(conf_dir):
 
 def test_shards_partition_the_selection():
     tasks = [task.id for task in load_tasks("retail", "test")]
-    shards = [[task.id for task in select_tasks(BenchConfig(), "retail", TasksConfig(num_shards=5, shard=shard))] for shard in range(5)]
+    shards = [
+        [task.id for task in select_tasks(BenchConfig(), "retail", TasksConfig(num_shards=5, shard=shard))]
+        for shard in range(5)
+    ]
     assert sorted(sum(shards, [])) == sorted(tasks)  # every task once
     assert max(map(len, shards)) - min(map(len, shards)) <= 1

@@ -28,8 +28,14 @@ def wandb_env(tmp_path: Path) -> dict[str, str]:
 
 def inspect_runs(job_dir: Path) -> list[dict]:
     runs = sorted((job_dir / "wandb").glob("offline-run-*"))
-    return [json.loads(subprocess.run([WANDB, "leet", "inspect", "--summary", "--json", str(run)],
-                                      capture_output=True, text=True, check=True).stdout) for run in runs]
+    return [
+        json.loads(
+            subprocess.run(
+                [WANDB, "leet", "inspect", "--summary", "--json", str(run)], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for run in runs
+    ]
 
 
 def test_a_job_is_an_offline_wandb_run_with_config_summary_and_table(tmp_path, launch, wandb_env, attached):
@@ -68,16 +74,24 @@ def test_a_resumed_job_continues_its_run(tmp_path, launch, wandb_env):
 
 def test_tracking_none_writes_nothing_for_wandb(tmp_path, launch, wandb_env):
     job_dir = tmp_path / "job"
-    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "tracking=none"], cwd=tmp_path, env=wandb_env).returncode == 0
+    assert (
+        launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "tracking=none"], cwd=tmp_path, env=wandb_env).returncode
+        == 0
+    )
     assert not (job_dir / "wandb").exists() and not (job_dir / "wandb_run_id").exists()
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("tracking.mode=sometimes", "tracking.mode='sometimes' is not a W&B mode; choose online, offline or disabled"),
-    ("tracking.mode=online", "W&B could not start a run in mode 'online'"),  # no key anywhere
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("tracking.mode=sometimes", "tracking.mode='sometimes' is not a W&B mode; choose online, offline or disabled"),
+        ("tracking.mode=online", "W&B could not start a run in mode 'online'"),  # no key anywhere
+    ],
+)
 def test_bad_wandb_settings_are_named(tmp_path, launch, wandb_env, override, message):
     env = {**wandb_env, "WANDB_API_KEY": "", "NETRC": str(tmp_path / "no-netrc")}
-    result = launch([f"hydra.run.dir={tmp_path / 'job'}", "tasks.end=1", override], cwd=tmp_path, env=env, timeout_s=120)
+    result = launch(
+        [f"hydra.run.dir={tmp_path / 'job'}", "tasks.end=1", override], cwd=tmp_path, env=env, timeout_s=120
+    )
     assert result.returncode == 2
     assert message in result.stderr.strip().splitlines()[-1]

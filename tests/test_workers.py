@@ -26,15 +26,27 @@ from tau_exp.workers import EpisodeWorkers
 
 pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 
+
 def _comparable(job_dir):
-    return sorted((r.task_id, r.trial, r.status.value, r.reward, r.termination_reason, len(r.messages),
-                   {role: u.calls for role, u in r.usage.items()}) for r in JobDir(job_dir).read_results())
+    return sorted(
+        (
+            r.task_id,
+            r.trial,
+            r.status.value,
+            r.reward,
+            r.termination_reason,
+            len(r.messages),
+            {role: u.calls for role, u in r.usage.items()},
+        )
+        for r in JobDir(job_dir).read_results()
+    )
 
 
 def test_episodes_in_worker_processes_give_the_same_records_as_in_the_jobs_process(tmp_path, attached, compose_cfg):
     for workers in (0, 2):
-        cfg = compose_cfg("tasks.end=6", "run.num_trials=2", "run.max_concurrency=4", f"run.workers={workers}",
-                             *attached)
+        cfg = compose_cfg(
+            "tasks.end=6", "run.num_trials=2", "run.max_concurrency=4", f"run.workers={workers}", *attached
+        )
         experiment.run(cfg, tmp_path / f"workers{workers}")
     assert _comparable(tmp_path / "workers0") == _comparable(tmp_path / "workers2")
     assert len(_comparable(tmp_path / "workers2")) == 12
@@ -49,11 +61,23 @@ def specs(tmp_path, oracle_model, compose_cfg):
     with provide("assistant", oracle_model(latency_s=0.5), tmp_path / "servers") as endpoint:
 
         def make(n: int) -> list[EpisodeSpec]:
-            return [EpisodeSpec(domain="retail", task=task, trial=0, seed=pair_seed(10, task.id, 0),
-                                agent=experiment_cfg.agent, assistant=endpoint, user=endpoint,
-                                assistant_settings=experiment_cfg.model, user_settings=experiment_cfg.user,
-                                retry=experiment_cfg.run.retry, max_steps=200, max_errors=10)
-                    for task in tasks[:n]]
+            return [
+                EpisodeSpec(
+                    domain="retail",
+                    task=task,
+                    trial=0,
+                    seed=pair_seed(10, task.id, 0),
+                    agent=experiment_cfg.agent,
+                    assistant=endpoint,
+                    user=endpoint,
+                    assistant_settings=experiment_cfg.model,
+                    user_settings=experiment_cfg.user,
+                    retry=experiment_cfg.run.retry,
+                    max_steps=200,
+                    max_errors=10,
+                )
+                for task in tasks[:n]
+            ]
 
         yield make
 

@@ -49,13 +49,17 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
 
         assert self.config is not None
         slurm_client.check_request(self.params.get("partition"), self.params.get("timeout_min"), "hydra.launcher")
-        executor = submitit.AutoExecutor(cluster="slurm", folder=self.params["submitit_folder"],
-                                         slurm_max_num_timeout=self.params["max_num_timeout"])
+        executor = submitit.AutoExecutor(
+            cluster="slurm", folder=self.params["submitit_folder"], slurm_max_num_timeout=self.params["max_num_timeout"]
+        )
         base_keys = set(OmegaConf.structured(submitit_launcher.BaseQueueConf).keys())
-        executor.update_parameters(**{
-            key if key in base_keys else f"slurm_{key}": value
-            for key, value in self.params.items() if key not in ("submitit_folder", "max_num_timeout")
-        })
+        executor.update_parameters(
+            **{
+                key if key in base_keys else f"slurm_{key}": value
+                for key, value in self.params.items()
+                if key not in ("submitit_folder", "max_num_timeout")
+            }
+        )
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info("Slurm sweep of %d jobs, output in %s", len(job_overrides), sweep_dir)
@@ -66,7 +70,9 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         try:
             jobs = executor.map_array(self, *zip(*job_params, strict=True))
         except Exception as error:  # sbatch's refusal, as one line
-            raise SlurmError(f"sbatch refused the sweep: {slurm_client.last_line(str(error), type(error).__name__)}") from None
+            raise SlurmError(
+                f"sbatch refused the sweep: {slurm_client.last_line(str(error), type(error).__name__)}"
+            ) from None
         log.info("submitted Slurm job array %s", jobs[0].job_id.split("_")[0] if jobs else "-")
         return [collect(job, overrides) for job, overrides in zip(jobs, job_overrides, strict=True)]
 

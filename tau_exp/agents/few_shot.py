@@ -17,7 +17,9 @@ from tau_exp.llm import ChatModel
 
 
 class FewShotAgent(ToolCallingAgent):
-    def __init__(self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None) -> None:
+    def __init__(
+        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None
+    ) -> None:
         super().__init__(tools, domain_policy, model, settings)
         if settings is None or not settings.few_shot.path:
             raise ConfigError("agent=few_shot needs agent.few_shot.path")

@@ -53,7 +53,7 @@ def parse_action(text: str | None) -> Action | ParseError:
     thought_match = _THOUGHT.search(body)
     thought = thought_match.group(1).strip() if thought_match else None
     markers = list(_ACTION_MARKER.finditer(body))
-    candidate = body[markers[-1].end():] if markers else body
+    candidate = body[markers[-1].end() :] if markers else body
     fenced = _FENCE.search(candidate)
     if fenced:
         candidate = fenced.group(1)
@@ -62,7 +62,7 @@ def parse_action(text: str | None) -> Action | ParseError:
         return ParseError('no JSON object after "Action:"')
     value = _loads_leniently(candidate[start:])
     if not isinstance(value, dict) or not value:
-        return ParseError(f"the action is not a JSON object: {candidate[start:start + 200]!r}")
+        return ParseError(f"the action is not a JSON object: {candidate[start : start + 200]!r}")
     name = value.get("name")
     if not isinstance(name, str) or not name.strip():
         return ParseError('the action has no "name" (a tool name or "respond")')
@@ -107,7 +107,7 @@ def _first_object(text: str) -> str:
         elif char == "}":
             depth -= 1
             if depth == 0:
-                return text[:index + 1]
+                return text[: index + 1]
     return text  # unclosed: let the repair close it
 
 

@@ -56,7 +56,9 @@ class TextAgentState(BaseModel):
 class ReActAgent(LocalAgent[TextAgentState]):
     with_thought = True
 
-    def __init__(self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None) -> None:
+    def __init__(
+        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None
+    ) -> None:
         super().__init__(tools=tools, domain_policy=domain_policy)
         self.model = model
         schemas = [tool.openai_schema["function"] for tool in tools]
@@ -78,8 +80,9 @@ class ReActAgent(LocalAgent[TextAgentState]):
             self._observe(message, state)
         return state
 
-    def generate_next_message(self, message: ValidAgentInputMessage, state: TextAgentState
-                              ) -> tuple[AssistantMessage, TextAgentState]:
+    def generate_next_message(
+        self, message: ValidAgentInputMessage, state: TextAgentState
+    ) -> tuple[AssistantMessage, TextAgentState]:
         self._observe(message, state)
         reply = self.model.complete([{"role": "system", "content": state.system_prompt}, *state.prompt])
         state.prompt.append({"role": "assistant", "content": reply.content or ""})
@@ -101,8 +104,14 @@ class ReActAgent(LocalAgent[TextAgentState]):
                 self._observe(tool_message, state)
         elif isinstance(message, ToolMessage):
             reason = state.invalid_calls.get(message.id)
-            text = (f"Your last reply could not be read ({reason}). Answer in the format:\n"
-                    f"{REACT_FORMAT if self.with_thought else ACT_FORMAT}") if reason else f"API output: {message.content}"
+            text = (
+                (
+                    f"Your last reply could not be read ({reason}). Answer in the format:\n"
+                    f"{REACT_FORMAT if self.with_thought else ACT_FORMAT}"
+                )
+                if reason
+                else f"API output: {message.content}"
+            )
             state.prompt.append({"role": "user", "content": text})
         elif isinstance(message, UserMessage):
             state.prompt.append({"role": "user", "content": message.content or ""})

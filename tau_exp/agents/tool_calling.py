@@ -15,7 +15,9 @@ from tau_exp.llm import ChatModel
 
 
 class ToolCallingAgent(LLMAgent):
-    def __init__(self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None) -> None:
+    def __init__(
+        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None
+    ) -> None:
         super().__init__(tools=tools, domain_policy=domain_policy, llm=model.endpoint.litellm_model)
         self.model = model
         self.tool_schemas = [tool.openai_schema for tool in tools]  # built once, not per call

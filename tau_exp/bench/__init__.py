@@ -109,11 +109,13 @@ def select(tasks: Sequence[Task], domain: str, tasks_cfg: TasksConfig) -> list:
                 f"tasks.start={tasks_cfg.start}, tasks.end={tasks_cfg.end} is out of range: {domain}/{split} "
                 f"has {len(tasks)} tasks, so start must be in 0..{len(tasks) - 1} and end in 1..{len(tasks)}"
             )
-        selected = list(tasks[tasks_cfg.start:end])
-    shard = selected[tasks_cfg.shard::tasks_cfg.num_shards]
+        selected = list(tasks[tasks_cfg.start : end])
+    shard = selected[tasks_cfg.shard :: tasks_cfg.num_shards]
     if not shard:
-        raise ConfigError(f"tasks.shard={tasks_cfg.shard} of tasks.num_shards={tasks_cfg.num_shards} is empty: the "
-                          f"selection has only {len(selected)} tasks")
+        raise ConfigError(
+            f"tasks.shard={tasks_cfg.shard} of tasks.num_shards={tasks_cfg.num_shards} is empty: the "
+            f"selection has only {len(selected)} tasks"
+        )
     return shard
 
 

@@ -27,19 +27,31 @@ class Episode:
         self.task_id = task_id
         split = spec.split if spec.bench != Benchmark.tau2 else None  # tau2's task ids are unique in a domain
         self.models = {
-            role: ChatModel(endpoint, settings, spec.retry,
-                            EpisodeTag(spec.domain, task_id, spec.trial, role, spec.bench, split), cancel)
-            for role, endpoint, settings in (("assistant", spec.assistant, spec.assistant_settings),
-                                             ("user", spec.user, spec.user_settings))
+            role: ChatModel(
+                endpoint,
+                settings,
+                spec.retry,
+                EpisodeTag(spec.domain, task_id, spec.trial, role, spec.bench, split),
+                cancel,
+            )
+            for role, endpoint, settings in (
+                ("assistant", spec.assistant, spec.assistant_settings),
+                ("user", spec.user, spec.user_settings),
+            )
         }
         self.started_at = datetime.now(timezone.utc).isoformat()
         self._started = time.perf_counter()
 
     def record(self, status: EpisodeStatus, **fields) -> EpisodeResult:
         return EpisodeResult(
-            task_id=self.task_id, trial=self.spec.trial, seed=self.spec.seed, status=status,
+            task_id=self.task_id,
+            trial=self.spec.trial,
+            seed=self.spec.seed,
+            status=status,
             usage={role: model.stats.model_copy() for role, model in self.models.items()},
-            started_at=self.started_at, duration_s=time.perf_counter() - self._started, **fields,
+            started_at=self.started_at,
+            duration_s=time.perf_counter() - self._started,
+            **fields,
         )
 
     def failed(self, error: Exception) -> EpisodeResult:
@@ -49,5 +61,11 @@ class Episode:
         if isinstance(error, InfraError):
             return self.record(EpisodeStatus.infra_error, error=ErrorInfo(type="InfraError", message=str(error)))
         log.error("task %s trial %d failed unexpectedly", self.task_id, self.spec.trial, exc_info=error)
-        return self.record(EpisodeStatus.harness_error, error=ErrorInfo(
-            type=type(error).__name__, message=str(error)[:2000], traceback="".join(traceback.format_exception(error))))
+        return self.record(
+            EpisodeStatus.harness_error,
+            error=ErrorInfo(
+                type=type(error).__name__,
+                message=str(error)[:2000],
+                traceback="".join(traceback.format_exception(error)),
+            ),
+        )

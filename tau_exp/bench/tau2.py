@@ -34,8 +34,9 @@ def domains() -> list[str]:
 def validate(experiment: ExperimentConfig) -> None:
     """The env is a tau2 domain, and the split is one of tau2's."""
     if experiment.env.name not in domains():
-        raise ConfigError(f"env.name={experiment.env.name!r} is not a tau2 domain; choose one of "
-                          f"{', '.join(sorted(domains()))}")
+        raise ConfigError(
+            f"env.name={experiment.env.name!r} is not a tau2 domain; choose one of {', '.join(sorted(domains()))}"
+        )
     if experiment.tasks.split == Split.dev:
         raise ConfigError("tasks.split=dev is a tau-bench v1 split (bench=tau_bench); tau2 has train, test and base")
 
@@ -65,13 +66,23 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
 
     try:
         environment = registry.get_env_constructor(spec.domain)()
-        agent = agent_class(spec.agent.name)(environment.get_tools(), environment.get_policy(), models["assistant"],
-                                             spec.agent)
+        agent = agent_class(spec.agent.name)(
+            environment.get_tools(), environment.get_policy(), models["assistant"], spec.agent
+        )
         user_tools = environment.get_user_tools() if environment.user_tools else None
-        user = user_class(spec.user_settings.strategy)(user_tools, str(task.user_scenario), models["user"],
-                                                       spec.user_settings)
-        orchestrator = Orchestrator(spec.domain, agent, user, environment, task,
-                                    max_steps=spec.max_steps, max_errors=spec.max_errors, seed=spec.seed)
+        user = user_class(spec.user_settings.strategy)(
+            user_tools, str(task.user_scenario), models["user"], spec.user_settings
+        )
+        orchestrator = Orchestrator(
+            spec.domain,
+            agent,
+            user,
+            environment,
+            task,
+            max_steps=spec.max_steps,
+            max_errors=spec.max_errors,
+            seed=spec.seed,
+        )
         try:
             simulation = orchestrator.run()
         except ModelFault as fault:
@@ -79,8 +90,9 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
             reason = TerminationReason.AGENT_ERROR if fault.role == "assistant" else TerminationReason.USER_ERROR
             simulation = _ended_early(orchestrator, reason)
             log.info("task %s trial %d: %s", task.id, spec.trial, fault)
-        reward_info = evaluate_simulation(simulation=simulation, task=task, evaluation_type=EvaluationType.ALL,
-                                          solo_mode=False, domain=spec.domain)
+        reward_info = evaluate_simulation(
+            simulation=simulation, task=task, evaluation_type=EvaluationType.ALL, solo_mode=False, domain=spec.domain
+        )
     except Cancelled:
         raise
     except Exception as error:  # infra (a server failed after retries) or a bug: not scored, rerun on resume
@@ -105,6 +117,13 @@ def _ended_early(orchestrator, reason):
     from tau2.utils.utils import get_now
 
     now = get_now()
-    return SimulationRun(id=str(uuid.uuid4()), task_id=orchestrator.task.id, start_time=now, end_time=now,
-                         duration=0.0, termination_reason=reason, messages=orchestrator.get_trajectory(),
-                         seed=orchestrator.seed)
+    return SimulationRun(
+        id=str(uuid.uuid4()),
+        task_id=orchestrator.task.id,
+        start_time=now,
+        end_time=now,
+        duration=0.0,
+        termination_reason=reason,
+        messages=orchestrator.get_trajectory(),
+        seed=orchestrator.seed,
+    )

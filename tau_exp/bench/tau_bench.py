@@ -38,8 +38,10 @@ from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo
 SPLITS = {"retail": ("train", "test", "dev"), "airline": ("test",)}
 AGENT_STRATEGIES = {"tool_calling": "tool-calling", "act": "act", "react": "react", "few_shot": "few-shot"}
 USER_STRATEGIES = ("llm", "react", "verify", "reflection")  # v1's `human` needs a person at the terminal
-INSTALL_HINT = ("install a checkout of it (git clone https://github.com/sierra-research/tau-bench && "
-                "pip install -e tau-bench), or point bench.path at the checkout")
+INSTALL_HINT = (
+    "install a checkout of it (git clone https://github.com/sierra-research/tau-bench && "
+    "pip install -e tau-bench), or point bench.path at the checkout"
+)
 # What v1 itself raises on a model's malformed output (tool-call arguments that are not JSON, a
 # ReAct action without name/arguments): the model's mistake, scored 0 as v1 scores it.
 MODEL_MISTAKES = (json.JSONDecodeError, AssertionError, ValidationError)
@@ -51,15 +53,18 @@ def prepare(bench: BenchConfig) -> None:
     if path is not None:
         checkout = Path(path).expanduser().resolve()
         if not (checkout / "tau_bench" / "__init__.py").is_file():
-            raise ConfigError(f"bench.path={path} is not a tau-bench checkout (no tau_bench/__init__.py in it): "
-                              f"{INSTALL_HINT}")
+            raise ConfigError(
+                f"bench.path={path} is not a tau-bench checkout (no tau_bench/__init__.py in it): {INSTALL_HINT}"
+            )
         if str(checkout) not in sys.path:
             sys.path.insert(0, str(checkout))
     try:
         importlib.import_module("tau_bench.envs")
     except ImportError as error:
-        raise ConfigError(f"bench=tau_bench needs the original tau-bench package, which cannot be imported here "
-                          f"({error}): {INSTALL_HINT}") from None
+        raise ConfigError(
+            f"bench=tau_bench needs the original tau-bench package, which cannot be imported here "
+            f"({error}): {INSTALL_HINT}"
+        ) from None
 
 
 def domains() -> list[str]:
@@ -72,18 +77,25 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.env.name not in SPLITS:
         raise ConfigError(f"env.name={cfg.env.name!r} is not a tau-bench v1 environment; choose retail or airline")
     if cfg.tasks.split.value not in SPLITS[cfg.env.name]:
-        raise ConfigError(f"tasks.split={cfg.tasks.split.value} does not exist in tau-bench v1's {cfg.env.name}; "
-                          f"choose {' or '.join(SPLITS[cfg.env.name])}")
+        raise ConfigError(
+            f"tasks.split={cfg.tasks.split.value} does not exist in tau-bench v1's {cfg.env.name}; "
+            f"choose {' or '.join(SPLITS[cfg.env.name])}"
+        )
     if cfg.agent.name not in AGENT_STRATEGIES:
-        raise ConfigError(f"agent={cfg.agent.name} has no tau-bench v1 strategy; choose one of "
-                          f"{', '.join(AGENT_STRATEGIES)}")
+        raise ConfigError(
+            f"agent={cfg.agent.name} has no tau-bench v1 strategy; choose one of {', '.join(AGENT_STRATEGIES)}"
+        )
     missing = [name for name in _COMPLETION_MODULES if not hasattr(importlib.import_module(name), "completion")]
     if missing:
-        raise ConfigError(f"this tau-bench does not call litellm's `completion` in {', '.join(missing)} as v1 does, "
-                          "so tau_exp cannot route its model calls: use sierra-research/tau-bench's main branch")
+        raise ConfigError(
+            f"this tau-bench does not call litellm's `completion` in {', '.join(missing)} as v1 does, "
+            "so tau_exp cannot route its model calls: use sierra-research/tau-bench's main branch"
+        )
     if cfg.user.strategy not in USER_STRATEGIES:
-        raise ConfigError(f"user.strategy={cfg.user.strategy} is not a tau-bench v1 user strategy here; choose one of "
-                          f"{', '.join(USER_STRATEGIES)}")
+        raise ConfigError(
+            f"user.strategy={cfg.user.strategy} is not a tau-bench v1 user strategy here; choose one of "
+            f"{', '.join(USER_STRATEGIES)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -116,8 +128,14 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     _episode.user_purpose = "react" if spec.user_settings.strategy == "react" else "reply"
     try:
         try:
-            env = get_env(spec.domain, user_strategy=spec.user_settings.strategy, user_model=spec.user.model,
-                          task_split=spec.split, user_provider=spec.user.provider, task_index=task.index)
+            env = get_env(
+                spec.domain,
+                user_strategy=spec.user_settings.strategy,
+                user_model=spec.user.model,
+                task_split=spec.split,
+                user_provider=spec.user.provider,
+                task_index=task.index,
+            )
             agent = _agent(spec, env)
         except Cancelled:
             raise
@@ -128,8 +146,12 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
         raise
     except (ModelFault, *MODEL_MISTAKES) as error:
         role = error.role if isinstance(error, ModelFault) else "assistant"
-        return episode.record(EpisodeStatus.scored, reward=0.0, termination_reason=f"{'agent' if role == 'assistant' else 'user'}_error",
-                              error=ErrorInfo(type=type(error).__name__, message=str(error)[:2000]))
+        return episode.record(
+            EpisodeStatus.scored,
+            reward=0.0,
+            termination_reason=f"{'agent' if role == 'assistant' else 'user'}_error",
+            error=ErrorInfo(type=type(error).__name__, message=str(error)[:2000]),
+        )
     except Exception as error:
         return episode.failed(error)
     finally:
@@ -146,8 +168,13 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
 
 def _agent(spec: EpisodeSpec, env: Any) -> Any:
     """The v1 agent of the strategy, as v1's run.py `agent_factory` builds it."""
-    common = dict(tools_info=env.tools_info, wiki=env.wiki, model=spec.assistant.model,
-                  provider=spec.assistant.provider, temperature=spec.assistant_settings.temperature)
+    common = dict(
+        tools_info=env.tools_info,
+        wiki=env.wiki,
+        model=spec.assistant.model,
+        provider=spec.assistant.provider,
+        temperature=spec.assistant_settings.temperature,
+    )
     strategy = AGENT_STRATEGIES[spec.agent.name]  # validated
     if strategy == "tool-calling":
         from tau_bench.agents.tool_calling_agent import ToolCallingAgent
@@ -159,8 +186,9 @@ def _agent(spec: EpisodeSpec, env: Any) -> Any:
         return ChatReActAgent(**common, use_reasoning=strategy == "react")
     from tau_bench.agents.few_shot_agent import FewShotToolCallingAgent
 
-    return FewShotToolCallingAgent(**common, few_shot_displays=list(load_examples(spec.agent.few_shot.path)),
-                                   num_few_shots=spec.agent.few_shot.num)
+    return FewShotToolCallingAgent(
+        **common, few_shot_displays=list(load_examples(spec.agent.few_shot.path)), num_few_shots=spec.agent.few_shot.num
+    )
 
 
 def _termination_reason(info: dict[str, Any]) -> str:
@@ -196,6 +224,7 @@ def _route_completions() -> None:
 
 def _with_purpose(function, purpose: str):
     """`function`, with the user calls it makes tagged with `purpose` (for traces and the oracle)."""
+
     def tagged(*args: Any, **kwargs: Any) -> Any:
         previous, _episode.purpose = getattr(_episode, "purpose", None), purpose
         try:

@@ -19,8 +19,10 @@ from tau_exp.config import Benchmark
 from tau_exp.errors import TauExpError
 from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ErrorInfo
 
-_NAME = re.compile(r"^(?P<agent>tool-calling|act|react|few-shot)-(?P<model>.+)-(?P<temperature>[0-9.]+)"
-                   r"_range_(?P<start>-?\d+)-(?P<end>-?\d+)_user-(?P<user>.+)-(?P<user_strategy>[a-z]+)_\d{10}$")
+_NAME = re.compile(
+    r"^(?P<agent>tool-calling|act|react|few-shot)-(?P<model>.+)-(?P<temperature>[0-9.]+)"
+    r"_range_(?P<start>-?\d+)-(?P<end>-?\d+)_user-(?P<user>.+)-(?P<user_strategy>[a-z]+)_\d{10}$"
+)
 
 
 def is_v1_results_file(path: Path) -> bool:
@@ -35,13 +37,21 @@ def read_v1_results(path: Path) -> tuple[ConfigNames, list[EpisodeResult]]:
             raise ValueError("not a list")
         results = [_record(entry) for entry in entries]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise TauExpError(f"{path} is not a tau-bench v1 results file (a JSON list of task_id, reward, info, traj, "
-                          f"trial): {error}") from None
+        raise TauExpError(
+            f"{path} is not a tau-bench v1 results file (a JSON list of task_id, reward, info, traj, trial): {error}"
+        ) from None
     name = _NAME.match(path.stem)
     assert name is not None  # is_v1_results_file
     env = next((found for entry in entries if (found := _env(entry))), "unknown")
-    names = ConfigNames(bench=Benchmark.tau_bench, env=env, split=None, agent=name["agent"].replace("-", "_"),
-                        model=name["model"], user=name["user"], user_strategy=name["user_strategy"])
+    names = ConfigNames(
+        bench=Benchmark.tau_bench,
+        env=env,
+        split=None,
+        agent=name["agent"].replace("-", "_"),
+        model=name["model"],
+        user=name["user"],
+        user_strategy=name["user_strategy"],
+    )
     return names, results
 
 
@@ -49,10 +59,16 @@ def _record(entry: dict[str, Any]) -> EpisodeResult:
     info = entry.get("info") or {}
     common = dict(task_id=str(entry["task_id"]), trial=int(entry["trial"]), seed=0, messages=entry.get("traj") or [])
     if "error" in info:
-        return EpisodeResult(status=EpisodeStatus.harness_error, error=ErrorInfo(
-            type="tau-bench v1 error", message=str(info["error"])[:2000], traceback=info.get("traceback")), **common)
-    return EpisodeResult(status=EpisodeStatus.scored, reward=float(entry["reward"]), reward_info=info.get("reward_info"),
-                         **common)
+        return EpisodeResult(
+            status=EpisodeStatus.harness_error,
+            error=ErrorInfo(
+                type="tau-bench v1 error", message=str(info["error"])[:2000], traceback=info.get("traceback")
+            ),
+            **common,
+        )
+    return EpisodeResult(
+        status=EpisodeStatus.scored, reward=float(entry["reward"]), reward_info=info.get("reward_info"), **common
+    )
 
 
 def _env(entry: dict[str, Any]) -> str | None:

@@ -76,14 +76,18 @@ def write_browser(groups: list[Configuration], paths: list[Path], path: Path) ->
     for config_id, (row, sources) in enumerate(groups):
         configs.append(BrowserConfig(id=config_id, label=row.label, row=row.model_dump(mode="json")))
         for source in sources:
-            episodes.extend(_entry(config_id, result, len(blocks), position)
-                            for position, result in enumerate(source.results))
+            episodes.extend(
+                _entry(config_id, result, len(blocks), position) for position, result in enumerate(source.results)
+            )
             blocks.append(_block(source.results))
     index = BrowserIndex(
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        paths=[str(p) for p in paths], configs=configs, episodes=episodes,
-        tasks=_task_instructions({(row.env, result.task_id) for row, sources in groups
-                                  for source in sources for result in source.results}),
+        paths=[str(p) for p in paths],
+        configs=configs,
+        episodes=episodes,
+        tasks=_task_instructions(
+            {(row.env, result.task_id) for row, sources in groups for source in sources for result in source.results}
+        ),
     )
     path.write_text(_page(index, blocks), encoding="utf-8")
     return path
@@ -91,10 +95,18 @@ def write_browser(groups: list[Configuration], paths: list[Path], path: Path) ->
 
 def _entry(config_id: int, result: EpisodeResult, block: int, position: int) -> EpisodeEntry:
     return EpisodeEntry(
-        config=config_id, task=result.task_id, trial=result.trial, status=result.status.value, reward=result.reward,
-        success=result.success, termination=result.termination_reason, turns=result.num_turns or len(result.messages),
+        config=config_id,
+        task=result.task_id,
+        trial=result.trial,
+        status=result.status.value,
+        reward=result.reward,
+        success=result.success,
+        termination=result.termination_reason,
+        turns=result.num_turns or len(result.messages),
         tokens=sum(u.prompt_tokens + u.completion_tokens for u in result.usage.values()),
-        duration_s=round(result.duration_s, 3), block=block, position=position,
+        duration_s=round(result.duration_s, 3),
+        block=block,
+        position=position,
     )
 
 
@@ -113,9 +125,14 @@ def _task_instructions(tasks: set[tuple[str, str]]) -> dict[str, dict[str, str]]
     the first thing to read when asking why a conversation failed). tau-bench v1 envs are left
     out: their tasks are not tau2's."""
     envs = {env for env, _ in tasks} & set(bench.domains(Benchmark.tau2))
-    return {env: {task.id: _instructions(task) for task in bench.load_tasks(Benchmark.tau2, env, None)
-                  if (env, task.id) in tasks}
-            for env in sorted(envs)}  # split None: every task of the domain
+    return {
+        env: {
+            task.id: _instructions(task)
+            for task in bench.load_tasks(Benchmark.tau2, env, None)
+            if (env, task.id) in tasks
+        }
+        for env in sorted(envs)
+    }  # split None: every task of the domain
 
 
 def _instructions(task: Any) -> str:
@@ -126,12 +143,19 @@ def _instructions(task: Any) -> str:
 
 def _page(index: BrowserIndex, blocks: list[str]) -> str:
     assets = resources.files(__package__)
-    template, style, app = (assets.joinpath(name).read_text(encoding="utf-8")
-                            for name in ("page.html", "style.css", "app.js"))
-    block_tags = "\n".join(f'<script type="application/x-gzip-base64" id="block-{number}">{block}</script>'
-                           for number, block in enumerate(blocks))
-    parts = {"/*STYLE*/": style, "/*INDEX*/": _script_json(index.model_dump_json()), "/*APP*/": app,
-             "<!--BLOCKS-->": block_tags}
+    template, style, app = (
+        assets.joinpath(name).read_text(encoding="utf-8") for name in ("page.html", "style.css", "app.js")
+    )
+    block_tags = "\n".join(
+        f'<script type="application/x-gzip-base64" id="block-{number}">{block}</script>'
+        for number, block in enumerate(blocks)
+    )
+    parts = {
+        "/*STYLE*/": style,
+        "/*INDEX*/": _script_json(index.model_dump_json()),
+        "/*APP*/": app,
+        "<!--BLOCKS-->": block_tags,
+    }
     # One pass: a marker inside an inserted part (a task's text, say) is not replaced again.
     return re.sub("|".join(re.escape(marker) for marker in parts), lambda match: parts[match.group(0)], template)
 

@@ -51,7 +51,9 @@ class OracleScript:
         try:
             return self._tasks[source][task_id]
         except KeyError:
-            raise KeyError(f"no task {task_id!r} in {bench} domain {domain!r}" + (f", split {split}" if split else "")) from None
+            raise KeyError(
+                f"no task {task_id!r} in {bench} domain {domain!r}" + (f", split {split}" if split else "")
+            ) from None
 
     def reply(self, role: str, purpose: str, task, messages: list[dict[str, Any]], tools_offered: bool) -> Reply:
         if role == "user":
@@ -73,10 +75,15 @@ def _load_tasks(bench: Benchmark, domain: str, split: str | None) -> dict[str, A
 def _v1_as_tau2(task) -> SimpleNamespace:
     """A tau-bench v1 task in the shape this script reads: gold actions (respond actions are the
     conversation, not tool calls), the outputs to communicate, the user's instruction."""
-    actions = [SimpleNamespace(name=a.name, arguments=a.kwargs, requestor="assistant")
-               for a in task.actions if a.name != RESPOND]
-    return SimpleNamespace(evaluation_criteria=SimpleNamespace(actions=actions, communicate_info=list(task.outputs)),
-                           user_scenario=SimpleNamespace(instructions=task.instruction))
+    actions = [
+        SimpleNamespace(name=a.name, arguments=a.kwargs, requestor="assistant")
+        for a in task.actions
+        if a.name != RESPOND
+    ]
+    return SimpleNamespace(
+        evaluation_criteria=SimpleNamespace(actions=actions, communicate_info=list(task.outputs)),
+        user_scenario=SimpleNamespace(instructions=task.instruction),
+    )
 
 
 def _as_text_action(action: Action) -> str:

@@ -97,8 +97,12 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
             await asyncio.sleep(latency_s)
 
         draw = rng.random()
-        for kind, rate in (("error", faults.error_rate), ("timeout", faults.timeout_rate),
-                           ("drop", faults.drop_rate), ("malformed", faults.malformed_rate)):
+        for kind, rate in (
+            ("error", faults.error_rate),
+            ("timeout", faults.timeout_rate),
+            ("drop", faults.drop_rate),
+            ("malformed", faults.malformed_rate),
+        ):
             if draw < rate:
                 stats[f"fault_{kind}"] += 1
                 return await _fault(kind, faults.hang_s)
@@ -174,8 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0: any free port (written to --port-file)")
     parser.add_argument("--port-file", type=Path, help="where to write the bound port once listening")
     parser.add_argument("--model", default="oracle", help="the model name to serve")
-    parser.add_argument("--settings", type=settings_from_json, default=OracleConfig(),
-                        help="server.oracle of the model's config (latency_s, faults), as JSON")
+    parser.add_argument(
+        "--settings",
+        type=settings_from_json,
+        default=OracleConfig(),
+        help="server.oracle of the model's config (latency_s, faults), as JSON",
+    )
     args = parser.parse_args(argv)
     prepare_process()
 
@@ -189,8 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     sock.listen(2048)
     if args.port_file:
         write_atomically(args.port_file, str(sock.getsockname()[1]))  # never a partial number
-    print(f"oracle serving model {args.model!r} at http://{args.host}:{sock.getsockname()[1]}/v1 "
-          f"({args.settings})", flush=True)
+    print(
+        f"oracle serving model {args.model!r} at http://{args.host}:{sock.getsockname()[1]}/v1 ({args.settings})",
+        flush=True,
+    )
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=75)
     uvicorn.Server(config).run(sockets=[sock])
-

@@ -43,8 +43,14 @@ def list_servers(registry: Registry) -> None:
     for column in ("key", "model", "Slurm job", "state", "address", "submitted"):
         table.add_column(column, overflow="fold")  # never cut a key or an address short
     for entry in entries:
-        table.add_row(entry.job.key, entry.job.model, entry.job.job_id, server_state(entry),
-                      entry.address.base_url if entry.ready and entry.address else "", entry.job.submitted_at)
+        table.add_row(
+            entry.job.key,
+            entry.job.model,
+            entry.job.job_id,
+            server_state(entry),
+            entry.address.base_url if entry.ready and entry.address else "",
+            entry.job.submitted_at,
+        )
     console().print(table)
 
 
@@ -52,7 +58,9 @@ def stop_servers(registry: Registry, keys: list[str]) -> None:
     for key in keys:
         entry = registry.read(key)
         if entry is None:
-            raise TauExpError(f"no shared server {key!r} in {registry.root}: `python -m tau_exp.servers list` shows them")
+            raise TauExpError(
+                f"no shared server {key!r} in {registry.root}: `python -m tau_exp.servers list` shows them"
+            )
         slurm_client.cancel(entry.job.job_id)
         registry.remove(key)
         print(f"stopped {key} (Slurm job {entry.job.job_id})")
@@ -61,8 +69,12 @@ def stop_servers(registry: Registry, keys: list[str]) -> None:
 @command_line
 def main(argv: list[str] | None = None) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--registry", type=Path, default=Path(SlurmServerConfig.registry_dir),
-                        help="the registry directory (default: %(default)s)")
+    common.add_argument(
+        "--registry",
+        type=Path,
+        default=Path(SlurmServerConfig.registry_dir),
+        help="the registry directory (default: %(default)s)",
+    )
     parser = argparse.ArgumentParser(prog="python -m tau_exp.servers", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[common], help="list shared servers and their status")

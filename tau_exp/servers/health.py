@@ -47,9 +47,12 @@ def served_models(endpoint: Endpoint, timeout_s: float = 5.0) -> list[str]:
 def poll(check: Callable[[], T | None], timeout_s: float, interval_s: float = POLL_INTERVAL_S) -> T | None:
     """Call `check` every `interval_s` until it returns something other than None (returned),
     or until `timeout_s` has passed (None). An exception from `check` ends the wait at once."""
-    retrying = tenacity.Retrying(stop=tenacity.stop_after_delay(timeout_s), wait=tenacity.wait_fixed(interval_s),
-                                 retry=tenacity.retry_if_result(lambda result: result is None),
-                                 retry_error_callback=lambda _: None)
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout_s),
+        wait=tenacity.wait_fixed(interval_s),
+        retry=tenacity.retry_if_result(lambda result: result is None),
+        retry_error_callback=lambda _: None,
+    )
     return retrying(check)
 
 

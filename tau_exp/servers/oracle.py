@@ -44,8 +44,19 @@ def settings_from_json(text: str) -> OracleConfig:
 
 
 def oracle_command(model: ModelConfig, port_file: Path) -> list[str]:
-    return [sys.executable, "-m", "tau_exp.oracle", "--host", "127.0.0.1", "--port-file", str(port_file),
-            "--model", model.name, "--settings", settings_to_json(model.server.oracle)]
+    return [
+        sys.executable,
+        "-m",
+        "tau_exp.oracle",
+        "--host",
+        "127.0.0.1",
+        "--port-file",
+        str(port_file),
+        "--model",
+        model.name,
+        "--settings",
+        settings_to_json(model.server.oracle),
+    ]
 
 
 @contextmanager
@@ -74,6 +85,7 @@ def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoi
 
 def _wait_for_port(port_file: Path, process: subprocess.Popen, timeout_s: float, log_path: Path) -> int:
     """The server binds port 0 and writes the port it got (no race for a 'free' port)."""
+
     def port() -> int | None:
         if process.poll() is not None:
             raise ServerError(f"oracle server exited with status {process.returncode} at start{log_tail(log_path)}")

@@ -73,12 +73,20 @@ def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
         entry = registry.read(key)
         state = slurm_client.job_state(entry.job.job_id) if entry is not None else None
         if entry is not None and state is None:
-            log.warning("registry entry %s names Slurm job %s, which is gone; submitting a new server job",
-                        key, entry.job.job_id)
+            log.warning(
+                "registry entry %s names Slurm job %s, which is gone; submitting a new server job",
+                key,
+                entry.job.job_id,
+            )
         if state is None:
             job_id = submit(role, model, registry, key)
-            log.info("submitted shared %s server job %s for %s (log %s)", role, job_id, model.name,
-                     server_log(registry, key, job_id))
+            log.info(
+                "submitted shared %s server job %s for %s (log %s)",
+                role,
+                job_id,
+                model.name,
+                server_log(registry, key, job_id),
+            )
         else:
             job_id = entry.job.job_id  # type: ignore[union-attr]
             log.info("using shared %s server job %s for %s (%s)", role, job_id, model.name, state.lower())
@@ -113,11 +121,20 @@ def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
 def sbatch_parameters(config: SlurmServerConfig, job_name: str) -> dict[str, Any]:
     """submitit SlurmExecutor parameters for the server job (unset options are left to Slurm)."""
     parameters: dict[str, Any] = {
-        "job_name": job_name, "time": config.timeout_min, "setup": list(config.setup),
-        "stderr_to_stdout": True, "additional_parameters": dict(config.additional_parameters),
+        "job_name": job_name,
+        "time": config.timeout_min,
+        "setup": list(config.setup),
+        "stderr_to_stdout": True,
+        "additional_parameters": dict(config.additional_parameters),
     }
-    optional = {"partition": config.partition, "gres": config.gres, "cpus_per_task": config.cpus_per_task,
-                "mem": f"{config.mem_gb}G" if config.mem_gb else None, "account": config.account, "qos": config.qos}
+    optional = {
+        "partition": config.partition,
+        "gres": config.gres,
+        "cpus_per_task": config.cpus_per_task,
+        "mem": f"{config.mem_gb}G" if config.mem_gb else None,
+        "account": config.account,
+        "qos": config.qos,
+    }
     return parameters | {name: value for name, value in optional.items() if value is not None}
 
 
@@ -171,15 +188,21 @@ def serve(key: str, registry_root: str, model: ModelConfig) -> None:
     registry = Registry(Path(registry_root))
     job_id = slurm_client.current_job_id()
     server = model.server
-    local = dataclasses.replace(model, server=dataclasses.replace(
-        server, kind=server.slurm.serves,
-        vllm=dataclasses.replace(server.vllm, host=server.vllm.host or "0.0.0.0"),  # reachable from other nodes
-    ))
+    local = dataclasses.replace(
+        model,
+        server=dataclasses.replace(
+            server,
+            kind=server.slurm.serves,
+            vllm=dataclasses.replace(server.vllm, host=server.vllm.host or "0.0.0.0"),  # reachable from other nodes
+        ),
+    )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # submitit ignores SIGTERM; a server job must not
         signal.signal(signum, lambda *_: stop.set())
     with provide("shared", local, registry.entry_dir(key) / "logs") as endpoint:
-        address = ServerAddress(base_url=announced_url(endpoint.base_url, local), job_id=job_id, ready_at=utc_timestamp())
+        address = ServerAddress(
+            base_url=announced_url(endpoint.base_url, local), job_id=job_id, ready_at=utc_timestamp()
+        )
         registry.record_address(key, address, endpoint.api_key)
         log.info("serving %s at %s for every job that needs it", model.name, address.base_url)
         try:

@@ -39,13 +39,21 @@ def vllm_command(model: ModelConfig, host: str, port: int) -> list[str]:
     """The server's command line (no secrets in it)."""
     vllm = model.server.vllm
     command = [
-        vllm.python, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", vllm.model or model.name,
-        "--served-model-name", model.name,
-        "--host", host,
-        "--port", str(port),
-        "--tensor-parallel-size", str(vllm.tensor_parallel_size),
-        "--dtype", "float32" if vllm.device == Device.cpu and vllm.dtype == "auto" else vllm.dtype,
+        vllm.python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        vllm.model or model.name,
+        "--served-model-name",
+        model.name,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--tensor-parallel-size",
+        str(vllm.tensor_parallel_size),
+        "--dtype",
+        "float32" if vllm.device == Device.cpu and vllm.dtype == "auto" else vllm.dtype,
     ]
     if vllm.max_model_len is not None:
         command += ["--max-model-len", str(vllm.max_model_len)]

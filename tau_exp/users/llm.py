@@ -16,8 +16,9 @@ from tau_exp.llm import ChatModel
 
 
 class LLMUser(UserSimulator):
-    def __init__(self, tools: list[Tool] | None, instructions: str, model: ChatModel,
-                 settings: UserConfig | None = None) -> None:
+    def __init__(
+        self, tools: list[Tool] | None, instructions: str, model: ChatModel, settings: UserConfig | None = None
+    ) -> None:
         super().__init__(tools=tools, instructions=instructions, llm=model.endpoint.litellm_model)
         self.model = model
         self.settings = settings or UserConfig(name=model.endpoint.model)
@@ -40,8 +41,11 @@ class LLMUser(UserSimulator):
             role="user",
             content=reply.content,
             usage=reply.usage,
-            tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments, requestor="user")
-                        for c in reply.tool_calls] if reply.tool_calls else None,
+            tool_calls=[
+                ToolCall(id=c.id, name=c.name, arguments=c.arguments, requestor="user") for c in reply.tool_calls
+            ]
+            if reply.tool_calls
+            else None,
         )
         state.messages.append(user_message)
         return user_message, state

@@ -36,7 +36,12 @@ class VerifyUser(LLMUser):
         return super().respond(conversation)
 
 
-def after_candidate(conversation: list[dict[str, Any]], candidate: AssistantMessage, instruction: str) -> list[dict[str, Any]]:
+def after_candidate(
+    conversation: list[dict[str, Any]], candidate: AssistantMessage, instruction: str
+) -> list[dict[str, Any]]:
     """The conversation, the candidate as the user model's own turn, then an instruction."""
-    return [*conversation, {"role": "assistant", "content": candidate.content or ""},
-            {"role": "user", "content": instruction}]
+    return [
+        *conversation,
+        {"role": "assistant", "content": candidate.content or ""},
+        {"role": "user", "content": instruction},
+    ]

@@ -10,28 +10,31 @@ from tau_exp.agents.parsing import Action, ParseError, format_action, parse_acti
 FIND = {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}
 
 
-@pytest.mark.parametrize("reply", [
-    # The format as asked.
-    'Thought: I need the user id first.\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
-    # Qwen3 with thinking on: a think block before the answer.
-    '<think>\nThe user gave name and zip. I should look up the id.\n</think>\n\nThought: look up the user.\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
-    # Qwen3 chat template opened <think> itself: only the closing tag is in the reply.
-    'The user wants a return. Let me find them.\n</think>\n\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
-    # Code fence, prose around it.
-    'Thought: find the user.\nAction:\n```json\n{"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}\n```\nI will wait for the result.',
-    # Python-style quotes and a trailing comma.
-    "Thought: ok\nAction: {'name': 'find_user_id_by_name_zip', 'arguments': {'first_name': 'Mei', 'last_name': 'Kovacs', 'zip': '28236',},}",
-    # Lower-case markers, text after the JSON.
-    'thought: ok\naction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}} <|im_end|>',
-    # Arguments encoded as a JSON string.
-    'Action: {"name": "find_user_id_by_name_zip", "arguments": "{\\"first_name\\": \\"Mei\\", \\"last_name\\": \\"Kovacs\\", \\"zip\\": \\"28236\\"}"}',
-    # No "Action:" marker at all, but a clear action object.
-    '{"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
-    # A truncated reply (max_tokens) that only misses its closing braces.
-    'Action: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"',
-    # The model repeats "Action:" in its thought; the last one counts.
-    'Thought: my Action: should be a lookup.\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # The format as asked.
+        'Thought: I need the user id first.\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
+        # Qwen3 with thinking on: a think block before the answer.
+        '<think>\nThe user gave name and zip. I should look up the id.\n</think>\n\nThought: look up the user.\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
+        # Qwen3 chat template opened <think> itself: only the closing tag is in the reply.
+        'The user wants a return. Let me find them.\n</think>\n\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
+        # Code fence, prose around it.
+        'Thought: find the user.\nAction:\n```json\n{"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}\n```\nI will wait for the result.',
+        # Python-style quotes and a trailing comma.
+        "Thought: ok\nAction: {'name': 'find_user_id_by_name_zip', 'arguments': {'first_name': 'Mei', 'last_name': 'Kovacs', 'zip': '28236',},}",
+        # Lower-case markers, text after the JSON.
+        'thought: ok\naction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}} <|im_end|>',
+        # Arguments encoded as a JSON string.
+        'Action: {"name": "find_user_id_by_name_zip", "arguments": "{\\"first_name\\": \\"Mei\\", \\"last_name\\": \\"Kovacs\\", \\"zip\\": \\"28236\\"}"}',
+        # No "Action:" marker at all, but a clear action object.
+        '{"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
+        # A truncated reply (max_tokens) that only misses its closing braces.
+        'Action: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"',
+        # The model repeats "Action:" in its thought; the last one counts.
+        'Thought: my Action: should be a lookup.\nAction: {"name": "find_user_id_by_name_zip", "arguments": {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}}',
+    ],
+)
 def test_real_model_replies_give_the_action(reply):
     action = parse_action(reply)
     assert isinstance(action, Action), action
@@ -39,7 +42,9 @@ def test_real_model_replies_give_the_action(reply):
 
 
 def test_the_thought_is_kept_and_respond_is_recognised():
-    action = parse_action('Thought: all done.\nAction: {"name": "respond", "arguments": {"content": "Your order is returned."}}')
+    action = parse_action(
+        'Thought: all done.\nAction: {"name": "respond", "arguments": {"content": "Your order is returned."}}'
+    )
     assert action == Action("respond", {"content": "Your order is returned."}, thought="all done.")
     assert action.is_respond
 
@@ -49,16 +54,19 @@ def test_braces_inside_strings_do_not_end_the_object():
     assert action.arguments == {"content": "use {curly} braces"}
 
 
-@pytest.mark.parametrize("reply, reason", [
-    ("", "empty"),
-    ("<think>only thinking, never answered", "empty"),
-    ("Sure, I can help with that!", "no JSON object"),
-    ("Action: [1, 2, 3]", "no JSON object"),
-    ('Action: {"arguments": {"order_id": "#W1"}}', 'no "name"'),
-    ('Action: {"name": "get_order_details", "arguments": ["#W1"]}', "are not a JSON object"),
-    ('Action: {"name": "respond", "arguments": {"text": "hi"}}', 'needs "arguments": {"content"'),
-    ("Action: {{{{", "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        ("", "empty"),
+        ("<think>only thinking, never answered", "empty"),
+        ("Sure, I can help with that!", "no JSON object"),
+        ("Action: [1, 2, 3]", "no JSON object"),
+        ('Action: {"arguments": {"order_id": "#W1"}}', 'no "name"'),
+        ('Action: {"name": "get_order_details", "arguments": ["#W1"]}', "are not a JSON object"),
+        ('Action: {"name": "respond", "arguments": {"text": "hi"}}', 'needs "arguments": {"content"'),
+        ("Action: {{{{", "not a JSON object"),
+    ],
+)
 def test_unreadable_replies_give_a_reason_not_an_exception(reply, reason):
     result = parse_action(reply)
     assert isinstance(result, ParseError)

@@ -28,8 +28,11 @@ def examples_file(tmp_path_factory, compose_cfg, attached) -> Path:
     job_dir = tmp_path_factory.mktemp("train_run")
     experiment.run(compose_cfg("tasks.split=train", "tasks.end=4", *attached), job_dir)
     output = job_dir.parent / "examples.jsonl"
-    done = subprocess.run([sys.executable, "-m", "tau_exp.examples", "build", str(job_dir), "-o", str(output)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tau_exp.examples", "build", str(job_dir), "-o", str(output)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     return output
 
@@ -39,8 +42,10 @@ def examples_file(tmp_path_factory, compose_cfg, attached) -> Path:
 @pytest.mark.parametrize("agent", ["tool_calling", "react", "act", "few_shot"])
 def test_every_strategy_scores_one_with_the_oracle(tmp_path, compose_cfg, attached, examples_file, agent, domain):
     few_shot = [f"agent.few_shot.path={examples_file}", "agent.few_shot.num=2"] if agent == "few_shot" else []
-    metrics = experiment.run(compose_cfg(f"env={domain}", SAMPLE[domain], f"agent={agent}", *few_shot,
-                                         "run.max_concurrency=3", *attached), tmp_path)
+    metrics = experiment.run(
+        compose_cfg(f"env={domain}", SAMPLE[domain], f"agent={agent}", *few_shot, "run.max_concurrency=3", *attached),
+        tmp_path,
+    )
     assert (metrics.agent, metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (agent, 3, 1.0, 0)
     calls = [m for r in results(tmp_path) for m in r.messages if m.get("tool_calls")]
     assert calls, "the tools were used"
@@ -51,15 +56,18 @@ def test_few_shot_examples_reach_the_prompt_and_the_builder_keeps_train_tasks_on
     lines = [json.loads(line) for line in examples_file.read_text().splitlines()]
     assert len(lines) == 4
     assert all(line["task_id"] in {"0", "1", "2", "3"} for line in lines)  # retail train starts 0, 1, 2, 3
-    assert all("assistant: {\"name\": " in line["messages_display"] for line in lines)
+    assert all('assistant: {"name": ' in line["messages_display"] for line in lines)
     assert all("###STOP###" in line["messages_display"] for line in lines)
 
 
 @pytest.mark.slow
 def test_the_builder_refuses_a_test_split_run(tmp_path, compose_cfg, attached):
     experiment.run(compose_cfg("tasks.end=1", *attached), tmp_path / "job")
-    done = subprocess.run([sys.executable, "-m", "tau_exp.examples", "build", str(tmp_path / "job"), "-o",
-                           str(tmp_path / "out.jsonl")], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tau_exp.examples", "build", str(tmp_path / "job"), "-o", str(tmp_path / "out.jsonl")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert "ran the 'test' split: few-shot examples may only come from train-split runs" in done.stderr
     assert not (tmp_path / "out.jsonl").exists()
@@ -68,10 +76,14 @@ def test_the_builder_refuses_a_test_split_run(tmp_path, compose_cfg, attached):
 @pytest.mark.slow
 @pytest.mark.parametrize("agent", ["react", "act"])
 def test_unreadable_text_replies_count_as_errors_of_the_conversation(tmp_path, compose_cfg, agent):
-    cfg = compose_cfg(f"agent={agent}", "tasks.end=2", "model.server.oracle.faults.unhelpful_rate=1.0", "run.max_errors=3")
+    cfg = compose_cfg(
+        f"agent={agent}", "tasks.end=2", "model.server.oracle.faults.unhelpful_rate=1.0", "run.max_errors=3"
+    )
     metrics = experiment.run(cfg, tmp_path)
     records = results(tmp_path)
-    assert [(r.status, r.reward, r.termination_reason) for r in records] == [(EpisodeStatus.scored, 0.0, "too_many_errors")] * 2
+    assert [(r.status, r.reward, r.termination_reason) for r in records] == [
+        (EpisodeStatus.scored, 0.0, "too_many_errors")
+    ] * 2
     assert metrics.n_infra_errors == 0
     invalid = [m for m in records[0].messages if m.get("tool_calls") and m["tool_calls"][0]["name"] == "invalid_action"]
     assert len(invalid) == 3 and "no JSON object" in invalid[0]["tool_calls"][0]["arguments"]["reason"]
@@ -90,14 +102,17 @@ def _write(path: Path, text: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("content, num, message", [
-    (None, 1, "agent.few_shot.path=.* does not exist"),
-    ("", 1, "holds no examples"),
-    ('{"messages_display": "user: hi"}\n{not json\n', 1, r"examples.jsonl:2: not JSON"),
-    ('{"messages_display": "user: hi"}\n{"messages": []}\n', 1, r'examples.jsonl:2: no "messages_display"'),
-    ('{"messages_display": "user: hi"}\n', 3, "agent.few_shot.num=3 is more than the 1 examples"),
-    ('{"messages_display": "user: hi"}\n', 0, "agent.few_shot.num=0 must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "content, num, message",
+    [
+        (None, 1, "agent.few_shot.path=.* does not exist"),
+        ("", 1, "holds no examples"),
+        ('{"messages_display": "user: hi"}\n{not json\n', 1, r"examples.jsonl:2: not JSON"),
+        ('{"messages_display": "user: hi"}\n{"messages": []}\n', 1, r'examples.jsonl:2: no "messages_display"'),
+        ('{"messages_display": "user: hi"}\n', 3, "agent.few_shot.num=3 is more than the 1 examples"),
+        ('{"messages_display": "user: hi"}\n', 0, "agent.few_shot.num=0 must be at least 1"),
+    ],
+)
 def test_bad_few_shot_files_are_refused_before_anything_starts(tmp_path, compose_cfg, content, num, message):
     path = tmp_path / "examples.jsonl"
     if content is not None:

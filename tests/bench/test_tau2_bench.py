@@ -19,16 +19,35 @@ def test_splits_have_tau2s_sizes():
 
 
 def test_select_by_range_and_by_ids():
-    assert [t.id for t in select_tasks(BenchConfig(), "retail", TasksConfig(split=Split.base, start=3, end=6))] == ["3", "4", "5"]
-    assert [t.id for t in select_tasks(BenchConfig(), "retail", TasksConfig(split=Split.test, ids=["12", "5"]))] == ["12", "5"]
+    assert [t.id for t in select_tasks(BenchConfig(), "retail", TasksConfig(split=Split.base, start=3, end=6))] == [
+        "3",
+        "4",
+        "5",
+    ]
+    assert [t.id for t in select_tasks(BenchConfig(), "retail", TasksConfig(split=Split.test, ids=["12", "5"]))] == [
+        "12",
+        "5",
+    ]
 
 
-@pytest.mark.parametrize("tasks, message", [
-    (TasksConfig(split=Split.base, start=114), r"retail/base has 114 tasks, so start must be in 0..113 and end in 1..114"),
-    (TasksConfig(split=Split.base, end=200), r"end in 1..114"),
-    (TasksConfig(split=Split.base, ids=["0", "114"]), r"task id\(s\) 114 not in retail/base, which has 114 tasks with ids 0..113"),
-    (TasksConfig(split=Split.test, ids=["0"]), r"task id\(s\) 0 not in retail/test, which has 40 tasks with ids 5, 9, 12"),
-])
+@pytest.mark.parametrize(
+    "tasks, message",
+    [
+        (
+            TasksConfig(split=Split.base, start=114),
+            r"retail/base has 114 tasks, so start must be in 0..113 and end in 1..114",
+        ),
+        (TasksConfig(split=Split.base, end=200), r"end in 1..114"),
+        (
+            TasksConfig(split=Split.base, ids=["0", "114"]),
+            r"task id\(s\) 114 not in retail/base, which has 114 tasks with ids 0..113",
+        ),
+        (
+            TasksConfig(split=Split.test, ids=["0"]),
+            r"task id\(s\) 0 not in retail/test, which has 40 tasks with ids 5, 9, 12",
+        ),
+    ],
+)
 def test_out_of_range_selection_names_the_valid_range(tasks, message):
     with pytest.raises(ConfigError, match=message):
         select_tasks(BenchConfig(), "retail", tasks)
@@ -41,10 +60,20 @@ def spec(oracle_servers, compose_cfg):
 
     def make(domain: str, task_id: str, **changes) -> EpisodeSpec:
         task = {t.id: t for t in load_tasks(domain, "base")}[task_id]
-        fields = dict(domain=domain, task=task, trial=0, seed=1, agent=experiment.agent,
-                      assistant=oracle_servers["assistant"], user=oracle_servers["user"],
-                      assistant_settings=experiment.model, user_settings=experiment.user,
-                      retry=RetryConfig(attempts=2, initial_backoff_s=0.01), max_steps=200, max_errors=10)
+        fields = dict(
+            domain=domain,
+            task=task,
+            trial=0,
+            seed=1,
+            agent=experiment.agent,
+            assistant=oracle_servers["assistant"],
+            user=oracle_servers["user"],
+            assistant_settings=experiment.model,
+            user_settings=experiment.user,
+            retry=RetryConfig(attempts=2, initial_backoff_s=0.01),
+            max_steps=200,
+            max_errors=10,
+        )
         return EpisodeSpec(**{**fields, **changes})
 
     return make

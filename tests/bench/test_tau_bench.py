@@ -35,8 +35,10 @@ def v1_oracle(tmp_path_factory, oracle_model):
     servers_dir = tmp_path_factory.mktemp("v1_oracle")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", str(STANDIN))
-        with provide("assistant", oracle_model(), servers_dir) as assistant, \
-                provide("user", oracle_model(), servers_dir) as user:
+        with (
+            provide("assistant", oracle_model(), servers_dir) as assistant,
+            provide("user", oracle_model(), servers_dir) as user,
+        ):
             yield {"assistant": assistant, "user": user}
 
 
@@ -54,8 +56,9 @@ def run_v1(compose_cfg, attach_to):
 @pytest.mark.parametrize("agent", ["tool_calling", "act", "react", "few_shot"])
 def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tmp_path, v1_oracle, run_v1, agent):
     few_shot = tmp_path / "few_shot.jsonl"
-    few_shot.write_text("".join(json.dumps({"messages_display": f"user: hi {i}\nassistant: hello"}) + "\n"
-                                for i in range(5)))
+    few_shot.write_text(
+        "".join(json.dumps({"messages_display": f"user: hi {i}\nassistant: hello"}) + "\n" for i in range(5))
+    )
     metrics = run_v1(tmp_path / "job", v1_oracle, f"agent={agent}", f"agent.few_shot.path={few_shot}")
     records = JobDir(tmp_path / "job").read_results()
     assert sorted(r.task_id for r in records) == ["0", "1", "2", "3"]  # the double's retail test split
@@ -77,8 +80,12 @@ def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, run_v1, env, split, 
 def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle, run_v1):
     for workers in (0, 2):
         run_v1(tmp_path / str(workers), v1_oracle, f"run.workers={workers}", "run.num_trials=2")
-    records = {workers: sorted((r.task_id, r.trial, r.reward, len(r.messages)) for r in JobDir(tmp_path / workers).read_results())
-               for workers in ("0", "2")}
+    records = {
+        workers: sorted(
+            (r.task_id, r.trial, r.reward, len(r.messages)) for r in JobDir(tmp_path / workers).read_results()
+        )
+        for workers in ("0", "2")
+    }
     assert records["0"] == records["2"] and len(records["0"]) == 8
 
 
@@ -86,20 +93,25 @@ def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle, 
 def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_path, oracle_model, run_v1):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", str(STANDIN))
-        with provide("assistant", oracle_model(error_rate=1.0), tmp_path / "servers") as broken, \
-                provide("user", oracle_model(), tmp_path / "servers") as user:
+        with (
+            provide("assistant", oracle_model(error_rate=1.0), tmp_path / "servers") as broken,
+            provide("user", oracle_model(), tmp_path / "servers") as user,
+        ):
             with pytest.raises(IncompleteRun):
                 run_v1(tmp_path / "job", {"assistant": broken, "user": user}, "tasks.end=2", "run.retry.attempts=1")
     records = JobDir(tmp_path / "job").read_results()
     assert [(r.status, r.reward) for r in records] == [(EpisodeStatus.infra_error, None)] * 2
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["env=airline", "tasks.split=dev"], "tasks.split=dev does not exist in tau-bench v1's airline; choose test"),
-    (["tasks.split=base"], "tasks.split=base does not exist in tau-bench v1's retail"),
-    (["env.name=telecom"], "not a tau-bench v1 environment"),
-    (["agent=few_shot", "agent.few_shot.path=/nonexistent.jsonl"], "agent.few_shot.path=/nonexistent.jsonl"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["env=airline", "tasks.split=dev"], "tasks.split=dev does not exist in tau-bench v1's airline; choose test"),
+        (["tasks.split=base"], "tasks.split=base does not exist in tau-bench v1's retail"),
+        (["env.name=telecom"], "not a tau-bench v1 environment"),
+        (["agent=few_shot", "agent.few_shot.path=/nonexistent.jsonl"], "agent.few_shot.path=/nonexistent.jsonl"),
+    ],
+)
 def test_bad_v1_settings_are_refused_before_anything_runs(compose_cfg, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         experiment.validate(compose_cfg(*V1, *overrides))
@@ -111,10 +123,13 @@ def test_tau2_has_no_dev_split(compose_cfg):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path, message", [
-    (None, "needs the original tau-bench package, which cannot be imported here"),
-    ("/tmp", "bench.path=/tmp is not a tau-bench checkout"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        (None, "needs the original tau-bench package, which cannot be imported here"),
+        ("/tmp", "bench.path=/tmp is not a tau-bench checkout"),
+    ],
+)
 def test_without_the_package_bench_tau_bench_says_how_to_install_it(tmp_path, launch, path, message):
     args = ["bench=tau_bench", *([f"bench.path={path}"] if path else []), f"hydra.run.dir={tmp_path / 'job'}"]
     done = launch(args, tmp_path, env={"PYTHONPATH": ""})
@@ -158,14 +173,38 @@ def _results_of_v1_run_py(tmp_path, monkeypatch):
     monkeypatch.setattr(agent_module, "completion", agent)
     monkeypatch.setattr(user_module, "completion", user)
     log_dir = tmp_path / "results"
-    v1_results = run(RunConfig(model_provider="openai", user_model_provider="openai", model="org/agent-model",
-                               user_model="user-model", num_trials=2, env="retail", log_dir=str(log_dir)))
+    v1_results = run(
+        RunConfig(
+            model_provider="openai",
+            user_model_provider="openai",
+            model="org/agent-model",
+            user_model="user-model",
+            num_trials=2,
+            env="retail",
+            log_dir=str(log_dir),
+        )
+    )
     return log_dir, v1_results
 
 
 def _tool_call(name: str, arguments: dict) -> ModelResponse:
-    response = ModelResponse(choices=[{"message": {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}}])
+    response = ModelResponse(
+        choices=[
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": name, "arguments": json.dumps(arguments)},
+                        }
+                    ],
+                }
+            }
+        ]
+    )
     response._hidden_params["response_cost"] = 0.0
     return response
 
@@ -178,8 +217,13 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     [(row, _)] = find_configurations([log_dir])
     errors = [r for r in v1_results if "error" in r.info]
     scored = [r.reward for r in v1_results if "error" not in r.info]
-    assert (row.env, row.agent, row.model, row.user, row.user_strategy) == \
-        ("retail (tau-bench v1)", "tool_calling", "agent-model", "user-model", "llm")
+    assert (row.env, row.agent, row.model, row.user, row.user_strategy) == (
+        "retail (tau-bench v1)",
+        "tool_calling",
+        "agent-model",
+        "user-model",
+        "llm",
+    )
     assert (row.results, row.harness_errors) == (len(scored), len(errors)) == (6, 2)
     assert row.avg_reward == pytest.approx(sum(scored) / len(scored))
     per_task: dict[int, list[float]] = {}

@@ -38,7 +38,9 @@ class Sweep:
         groups = find_configurations([directory])
         self.configs = [row for row, _ in groups]
         self.records: dict[int, list[EpisodeResult]] = {
-            config_id: [r for source in sources for r in source.results] for config_id, (_, sources) in enumerate(groups)}
+            config_id: [r for source in sources for r in source.results]
+            for config_id, (_, sources) in enumerate(groups)
+        }
 
     def config_id(self, agent: str) -> int:
         return next(i for i, row in enumerate(self.configs) if row.agent == agent)
@@ -65,11 +67,24 @@ def sweep(tmp_path_factory, launch) -> Sweep:
     directory = tmp_path_factory.mktemp("browser") / "sweep"
     faults = "model.server.oracle.faults"
     # Retail test tasks 5–10: the last four have information the agent must tell the user.
-    done = launch(["-m", f"hydra.sweep.dir={directory}", "agent=tool_calling,act", "tasks.start=5", "tasks.end=11",
-                       "run.num_trials=2",
-                       f"{faults}.bad_arguments_rate=0.15", f"{faults}.unhelpful_rate=0.15", f"{faults}.error_rate=0.02",
-                       "run.retry.attempts=1", "run.max_concurrency=1", "run.workers=0", "tracking=none"],
-                      cwd=directory.parent)
+    done = launch(
+        [
+            "-m",
+            f"hydra.sweep.dir={directory}",
+            "agent=tool_calling,act",
+            "tasks.start=5",
+            "tasks.end=11",
+            "run.num_trials=2",
+            f"{faults}.bad_arguments_rate=0.15",
+            f"{faults}.unhelpful_rate=0.15",
+            f"{faults}.error_rate=0.02",
+            "run.retry.attempts=1",
+            "run.max_concurrency=1",
+            "run.workers=0",
+            "tracking=none",
+        ],
+        cwd=directory.parent,
+    )
     assert list(directory.glob("*/results.jsonl")), done.stderr[-3000:]  # incomplete jobs (infra errors) exit 1
     report_cli([str(directory), "--html"])
     sweep = Sweep(directory)
@@ -77,8 +92,11 @@ def sweep(tmp_path_factory, launch) -> Sweep:
     # The fault seed is fixed and the episodes run one at a time: the same mistakes every run.
     assert {"success", "failure", "infra_error"} <= outcomes, outcomes
     assert sweep.disagreements(list(sweep.records)), "the two agents should disagree on some task"
-    assert any(r.reward_info and not all(c["met"] for c in r.reward_info["communicate_checks"] or [])
-               for records in sweep.records.values() for r in records), "some information should go unsaid"
+    assert any(
+        r.reward_info and not all(c["met"] for c in r.reward_info["communicate_checks"] or [])
+        for records in sweep.records.values()
+        for r in records
+    ), "some information should go unsaid"
     return sweep
 
 
@@ -123,7 +141,9 @@ def test_click_through_sweep_configuration_task_and_side_by_side(sweep, page, sc
     assert page.evaluate("blocks.size") == 0  # the list comes from the index alone
     screenshot(page, screenshots, "configuration")
 
-    failed = next(r for r in records if sweep.outcome(r) == "failure" and r.reward_info["db_check"]["db_match"] is False)
+    failed = next(
+        r for r in records if sweep.outcome(r) == "failure" and r.reward_info["db_check"]["db_match"] is False
+    )
     page.click(f'#task-table tr[data-task="{failed.task_id}"][data-trial="{failed.trial}"] a')
     page.wait_for_selector("#reward-breakdown")
     header = page.inner_text(".episode-header")
@@ -133,7 +153,8 @@ def test_click_through_sweep_configuration_task_and_side_by_side(sweep, page, sc
     missed = page.locator("#action-checks li.missed").all_inner_texts()
     assert len(page.locator("#action-checks li").all()) == len(checks)
     assert [text.split("(")[0].lstrip("✗ ").strip() for text in missed] == [
-        c["action"]["name"] for c in checks if not c["action_match"]]
+        c["action"]["name"] for c in checks if not c["action_match"]
+    ]
     assert all(text.endswith("not taken") for text in missed)
     # The conversation: every message, each tool call by name with its arguments, each tool error marked.
     assert page.locator(".conversation > li").count() == len(failed.messages)
@@ -169,8 +190,10 @@ def test_tasks_filter_by_outcome_termination_and_search(sweep, page):
 
     def shown() -> set[tuple[str, int]]:
         page.wait_for_function("!document.getElementById('list-status').textContent.startsWith('Searching')")
-        return {(tr.get_attribute("data-task"), int(tr.get_attribute("data-trial")))
-                for tr in page.locator("#task-table tbody tr").all()}
+        return {
+            (tr.get_attribute("data-task"), int(tr.get_attribute("data-trial")))
+            for tr in page.locator("#task-table tbody tr").all()
+        }
 
     for outcome in ("failure", "infra_error", "success"):
         expected = {r.key for r in records if sweep.outcome(r) == outcome}
@@ -188,8 +211,13 @@ def test_tasks_filter_by_outcome_termination_and_search(sweep, page):
     page.fill("input[name=q]", task)  # a task id: that task, not every mention of the number
     assert shown() == {r.key for r in records if r.task_id == task}
     # A user id from a tool call: only the conversations that mention it.
-    needle = next(call["arguments"]["user_id"] for r in records for m in r.messages for call in (m.get("tool_calls") or [])
-                  if "user_id" in call["arguments"])
+    needle = next(
+        call["arguments"]["user_id"]
+        for r in records
+        for m in r.messages
+        for call in (m.get("tool_calls") or [])
+        if "user_id" in call["arguments"]
+    )
     page.fill("input[name=q]", needle)
     assert shown() == {r.key for r in records if needle in json.dumps(r.messages)}
     assert "q=" in page.url  # the filters live in the URL: Back and shared links keep them
@@ -198,20 +226,27 @@ def test_tasks_filter_by_outcome_termination_and_search(sweep, page):
 def test_information_to_communicate_said_or_missing(sweep, page):
     """A task whose user had to be told something: each piece of information, marked as said
     or missing, as tau2's communicate check found."""
-    config_id, record = next((c, r) for c, records in sweep.records.items() for r in records
-                             if r.reward_info and any(not check["met"] for check in r.reward_info["communicate_checks"] or []))
+    config_id, record = next(
+        (c, r)
+        for c, records in sweep.records.items()
+        for r in records
+        if r.reward_info and any(not check["met"] for check in r.reward_info["communicate_checks"] or [])
+    )
     page.goto(f"{sweep.page.as_uri()}#/config/{config_id}/task/{record.task_id}/{record.trial}")
     page.wait_for_selector("#communicate-checks")
     checks = record.reward_info["communicate_checks"]
     assert page.locator("#communicate-checks li.missed").all_inner_texts() == [
-        f"✗ {check['info']} — missing" for check in checks if not check["met"]]
+        f"✗ {check['info']} — missing" for check in checks if not check["met"]
+    ]
     assert page.locator("#communicate-checks li.met").all_inner_texts() == [
-        f"✓ {check['info']}" for check in checks if check["met"]]
+        f"✓ {check['info']}" for check in checks if check["met"]
+    ]
 
 
 def test_an_infra_error_shows_why_it_was_not_scored(sweep, page):
-    config_id, record = next((c, r) for c, records in sweep.records.items() for r in records
-                             if r.status == EpisodeStatus.infra_error)
+    config_id, record = next(
+        (c, r) for c, records in sweep.records.items() for r in records if r.status == EpisodeStatus.infra_error
+    )
     page.goto(f"{sweep.page.as_uri()}#/config/{config_id}/task/{record.task_id}/{record.trial}")
     page.wait_for_selector(".error-box")
     assert "infra error" in page.inner_text(".episode-header")

@@ -38,7 +38,10 @@ def test_oracle_kind_serves_the_openai_api_and_stops_cleanly(tmp_path, oracle_mo
         listed = httpx.get(f"{endpoint.base_url}/models", headers={"Authorization": f"Bearer {endpoint.api_key}"})
         assert listed.json()["data"][0]["id"] == "oracle"
         assert httpx.get(f"{endpoint.base_url}/models").status_code == 401  # the key is required
-        pids = [int(p) for p in subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()]
+        pids = [
+            int(p)
+            for p in subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+        ]
         assert pids
     wait_until(lambda: not any(_alive(pid) for pid in pids), 10, "the oracle's processes to end")
     assert any(p.name.startswith("assistant_oracle_") and p.suffix == ".log" for p in tmp_path.iterdir())
@@ -78,8 +81,10 @@ def test_a_server_process_that_dies_fails_fast_with_its_log(tmp_path):
 
 
 def test_stop_process_kills_the_whole_group_even_when_sigterm_is_ignored(tmp_path, wait_until):
-    code = "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); " \
-           "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
+    code = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
+    )
     process = start_process([sys.executable, "-c", code], tmp_path / "log")
 
     def group() -> list[int]:

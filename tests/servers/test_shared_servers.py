@@ -111,8 +111,16 @@ def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir, sha
 
 def test_an_experiment_runs_against_a_shared_user_server(tmp_path, registry_dir, launch):
     registry = registry_dir
-    result = launch(["tasks.end=2", f"hydra.run.dir={tmp_path / 'run'}", "user.server.kind=slurm",
-                         "user.server.slurm.serves=oracle", f"user.server.slurm.registry_dir={registry}"], cwd=tmp_path)
+    result = launch(
+        [
+            "tasks.end=2",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            "user.server.kind=slurm",
+            "user.server.slurm.serves=oracle",
+            f"user.server.slurm.registry_dir={registry}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "avg_reward=1.0000" in result.stdout
     assert "submitted shared user server job" in result.stdout + result.stderr
@@ -136,8 +144,11 @@ def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog, shared_ora
 
     # A job killed outright leaves its address too: the entry still looks ready, but is stale.
     registry.record_job(ServerJob(key=key, model="oracle", job_id="999999", submitted_at="2026-01-01T00:00:00"))
-    registry.record_address(key, ServerAddress(base_url="http://127.0.0.1:9/v1", job_id="999999",
-                                               ready_at="2026-01-01T00:00:00"), "stale-key")
+    registry.record_address(
+        key,
+        ServerAddress(base_url="http://127.0.0.1:9/v1", job_id="999999", ready_at="2026-01-01T00:00:00"),
+        "stale-key",
+    )
     servers_cli(["list", "--registry", str(registry_dir)])
     with caplog.at_level("WARNING"), provide("user", model, None) as endpoint:
         assert served_models(endpoint) == ["oracle"]
@@ -202,7 +213,13 @@ def test_sbatch_parameters_map_the_config_and_leave_unset_options_to_slurm(share
     config.setup = ["module load habana", "source /opt/vllm/bin/activate"]
     parameters = sbatch_parameters(config, job_name="tau_exp-server-x")
     assert parameters == {
-        "job_name": "tau_exp-server-x", "time": 1440, "setup": ["module load habana", "source /opt/vllm/bin/activate"],
-        "stderr_to_stdout": True, "additional_parameters": {}, "partition": "gaudi", "gres": "gpu:8", "mem": "256G",
+        "job_name": "tau_exp-server-x",
+        "time": 1440,
+        "setup": ["module load habana", "source /opt/vllm/bin/activate"],
+        "stderr_to_stdout": True,
+        "additional_parameters": {},
+        "partition": "gaudi",
+        "gres": "gpu:8",
+        "mem": "256G",
     }
     json.dumps(parameters)  # plain values only

@@ -25,16 +25,23 @@ from tau_exp.servers import vllm as vllm_kind
 TESTS = Path(__file__).resolve().parents[1]
 VLLM_PYTHON = Path(os.environ.get("TAU_EXP_VLLM_PYTHON", TESTS.parent / ".venv-vllm" / "bin" / "python"))
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not VLLM_PYTHON.exists(),
-                                 reason=f"no vLLM environment at {VLLM_PYTHON}: run scripts/setup_vllm_cpu.sh")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not VLLM_PYTHON.exists(), reason=f"no vLLM environment at {VLLM_PYTHON}: run scripts/setup_vllm_cpu.sh"
+    ),
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
-    subprocess.run([str(VLLM_PYTHON), str(TESTS / "support" / "make_tiny_model.py"), str(out)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [str(VLLM_PYTHON), str(TESTS / "support" / "make_tiny_model.py"), str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return out
 
 
@@ -50,34 +57,64 @@ def cpu_model(path: Path) -> ModelConfig:
 
 def _group_alive(pgid: int) -> bool:
     found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
-    return any(Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-               for pid in found)
+    return any(
+        Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z" for pid in found
+    )
 
 
 def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_path, monkeypatch, compose_cfg):
     model = cpu_model(tiny_model)
     with provide("assistant", model, tmp_path / "servers") as endpoint:
         port = endpoint.base_url.rsplit(":", 1)[1].split("/")[0]
-        pgid = int(subprocess.run(["pgrep", "-f", "--", f"served-model-name tiny-qwen --host 127.0.0.1 --port {port}"],
-                                  capture_output=True, text=True).stdout.split()[0])
+        pgid = int(
+            subprocess.run(
+                ["pgrep", "-f", "--", f"served-model-name tiny-qwen --host 127.0.0.1 --port {port}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()[0]
+        )
         assert endpoint.base_url.startswith("http://127.0.0.1:")
         # Chat and tool requests through litellm, with the generated key.
-        tools = [{"type": "function", "function": {"name": "get_order_details", "parameters": {
-            "type": "object", "properties": {"order_id": {"type": "string"}}}}}]
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_order_details",
+                    "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+                },
+            }
+        ]
         for extra in ({}, {"tools": tools, "tool_choice": "auto"}):
-            reply = litellm.completion(model=endpoint.litellm_model, api_base=endpoint.base_url,
-                                       api_key=endpoint.api_key, messages=[{"role": "user", "content": "hi"}],
-                                       max_tokens=8, **extra)
+            reply = litellm.completion(
+                model=endpoint.litellm_model,
+                api_base=endpoint.base_url,
+                api_key=endpoint.api_key,
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=8,
+                **extra,
+            )
             assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
         with pytest.raises(litellm.exceptions.AuthenticationError):
-            litellm.completion(model=endpoint.litellm_model, api_base=endpoint.base_url, api_key="wrong",
-                               messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+            litellm.completion(
+                model=endpoint.litellm_model,
+                api_base=endpoint.base_url,
+                api_key="wrong",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=4,
+            )
 
         # A short experiment: the tiny model as the assistant, the oracle as the user.
         monkeypatch.setenv("TINY_KEY", endpoint.api_key)
-        cfg = compose_cfg("tasks.end=2", "run.max_steps=8", "run.max_concurrency=2", "model.name=tiny-qwen",
-                             "model.max_tokens=16", "model.server.kind=attach",
-                             f"model.server.base_url={endpoint.base_url}", "model.server.api_key_env=TINY_KEY")
+        cfg = compose_cfg(
+            "tasks.end=2",
+            "run.max_steps=8",
+            "run.max_concurrency=2",
+            "model.name=tiny-qwen",
+            "model.max_tokens=16",
+            "model.server.kind=attach",
+            f"model.server.base_url={endpoint.base_url}",
+            "model.server.api_key_env=TINY_KEY",
+        )
         metrics = experiment.run(cfg, tmp_path / "job")
         assert (metrics.n_results, metrics.n_infra_errors, metrics.n_harness_errors) == (2, 0, 0)
         assert metrics.avg_reward == 0.0  # random weights solve nothing, and that is scored, not an error

@@ -21,32 +21,81 @@ def vllm_model(name: str, **vllm) -> ModelConfig:
 
 
 def test_gaudi_tensor_parallel_with_a_recipe_cache():
-    model = vllm_model("Qwen/Qwen3-32B", device=Device.gaudi, tensor_parallel_size=4, max_model_len=32768,
-                       reasoning_parser="qwen3", python="/opt/vllm/bin/python", recipe_cache_dir="/scratch/recipes")
+    model = vllm_model(
+        "Qwen/Qwen3-32B",
+        device=Device.gaudi,
+        tensor_parallel_size=4,
+        max_model_len=32768,
+        reasoning_parser="qwen3",
+        python="/opt/vllm/bin/python",
+        recipe_cache_dir="/scratch/recipes",
+    )
     assert vllm_command(model, "127.0.0.1", 8007) == [
-        "/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server",
-        "--model", "Qwen/Qwen3-32B", "--served-model-name", "Qwen/Qwen3-32B",
-        "--host", "127.0.0.1", "--port", "8007", "--tensor-parallel-size", "4", "--dtype", "auto",
-        "--max-model-len", "32768", "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
-        "--reasoning-parser", "qwen3",
+        "/opt/vllm/bin/python",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        "Qwen/Qwen3-32B",
+        "--served-model-name",
+        "Qwen/Qwen3-32B",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8007",
+        "--tensor-parallel-size",
+        "4",
+        "--dtype",
+        "auto",
+        "--max-model-len",
+        "32768",
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
+        "--reasoning-parser",
+        "qwen3",
     ]
     assert device_environment(model, Path("/tmp/s")) == {
-        "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "PT_HPU_LAZY_MODE": "1",
-        "PT_HPU_ENABLE_LAZY_COLLECTIVES": "true", "PT_HPU_RECIPE_CACHE_CONFIG": "/scratch/recipes,False,8192",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+        "PT_HPU_LAZY_MODE": "1",
+        "PT_HPU_ENABLE_LAZY_COLLECTIVES": "true",
+        "PT_HPU_RECIPE_CACHE_CONFIG": "/scratch/recipes,False,8192",
     }
 
 
 def test_cuda_from_a_local_path_without_tool_parser_and_with_extra_args():
-    model = vllm_model("qwen3-4b", device=Device.cuda, model="/models/Qwen3-4B", tool_call_parser=None,
-                       extra_args=["--gpu-memory-utilization", "0.85"], env={"CUDA_VISIBLE_DEVICES": "1"})
+    model = vllm_model(
+        "qwen3-4b",
+        device=Device.cuda,
+        model="/models/Qwen3-4B",
+        tool_call_parser=None,
+        extra_args=["--gpu-memory-utilization", "0.85"],
+        env={"CUDA_VISIBLE_DEVICES": "1"},
+    )
     assert vllm_command(model, "127.0.0.1", 9000) == [
-        "python", "-m", "vllm.entrypoints.openai.api_server",
-        "--model", "/models/Qwen3-4B", "--served-model-name", "qwen3-4b",
-        "--host", "127.0.0.1", "--port", "9000", "--tensor-parallel-size", "1", "--dtype", "auto",
-        "--gpu-memory-utilization", "0.85",
+        "python",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        "/models/Qwen3-4B",
+        "--served-model-name",
+        "qwen3-4b",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9000",
+        "--tensor-parallel-size",
+        "1",
+        "--dtype",
+        "auto",
+        "--gpu-memory-utilization",
+        "0.85",
     ]
     assert device_environment(model, Path("/tmp/s")) == {
-        "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "CUDA_VISIBLE_DEVICES": "1"}
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+        "CUDA_VISIBLE_DEVICES": "1",
+    }
 
 
 def test_cpu_profile_uses_float32_eager_mode_and_a_scratch_dir():

@@ -31,10 +31,20 @@ def test_slurm_launcher_configs_target_tau_exps_launcher_and_submitit_accepts_th
     assert params.pop("_target_") == "hydra_plugins.tau_exp_launcher.slurm_launcher.SlurmLauncher"
     assert params["max_num_timeout"] > 0 and params["signal_delay_s"] > 0  # requeue on time limit
     # The same mapping as the launcher: submitit refuses unknown parameter names.
-    executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout"))
+    executor = submitit.AutoExecutor(
+        folder=tmp_path, cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
     params.pop("submitit_folder")
-    base = {"timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
-            "stderr_to_stdout"}
+    base = {
+        "timeout_min",
+        "cpus_per_task",
+        "gpus_per_node",
+        "tasks_per_node",
+        "mem_gb",
+        "nodes",
+        "name",
+        "stderr_to_stdout",
+    }
     executor.update_parameters(**{key if key in base else f"slurm_{key}": value for key, value in params.items()})
 
 
@@ -46,12 +56,22 @@ def test_the_local_launcher_is_hydras_basic_launcher(launcher_params):
 def test_a_clusters_values_live_in_the_users_own_config_dir(tmp_path, launch):
     launchers = tmp_path / "conf" / "hydra" / "launcher"
     launchers.mkdir(parents=True)
-    (launchers / "mycluster.yaml").write_text(yaml.safe_dump({
-        "defaults": ["slurm_gaudi"], "partition": "gaudi2", "account": "myproject", "setup": ["module load habanalabs"],
-    }))
+    (launchers / "mycluster.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "defaults": ["slurm_gaudi"],
+                "partition": "gaudi2",
+                "account": "myproject",
+                "setup": ["module load habanalabs"],
+            }
+        )
+    )
     shown = launch(["--config-dir", str(tmp_path / "conf"), "--cfg", "hydra", "hydra/launcher=mycluster"], cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     launcher = yaml.safe_load(shown.stdout)["hydra"]["launcher"]
-    assert (launcher["partition"], launcher["account"], launcher["setup"]) == ("gaudi2", "myproject",
-                                                                               ["module load habanalabs"])
+    assert (launcher["partition"], launcher["account"], launcher["setup"]) == (
+        "gaudi2",
+        "myproject",
+        ["module load habanalabs"],
+    )
     assert launcher["gres"] == "gpu:1"  # the rest comes from the project's slurm_gaudi

@@ -21,8 +21,13 @@ from tau_exp.servers.registry import Registry
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 
 # The local cluster has no accelerators and 8 advertised CPUs: ask for one CPU, no GPU.
-SLURM = ["hydra/launcher=slurm_gaudi", "hydra.launcher.partition=debug", "hydra.launcher.gres=null",
-         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null"]
+SLURM = [
+    "hydra/launcher=slurm_gaudi",
+    "hydra.launcher.partition=debug",
+    "hydra.launcher.gres=null",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=null",
+]
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +35,9 @@ def sweep(launch):
     """`sweep(tmp_path, *overrides)`: a sweep through sbatch into tmp_path/sweep, as a user runs it."""
 
     def run(tmp_path: Path, *overrides: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
-        return launch(["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *SLURM, *overrides], cwd=tmp_path,
-                      timeout_s=timeout_s)
+        return launch(
+            ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *SLURM, *overrides], cwd=tmp_path, timeout_s=timeout_s
+        )
 
     return run
 
@@ -84,9 +90,15 @@ def test_failed_and_killed_jobs_still_appear_in_the_summary(tmp_path, sweep):
     killer = threading.Thread(target=kill_the_slow_job)
     killer.start()
     try:
-        result = sweep(tmp_path, "tasks.end=4", "run.max_concurrency=1", "run.retry.attempts=1",
-                       "run.max_consecutive_errors=1", "model.server.oracle.faults.error_rate=0,1",
-                       "model.server.oracle.latency_s=0,0.5")
+        result = sweep(
+            tmp_path,
+            "tasks.end=4",
+            "run.max_concurrency=1",
+            "run.retry.attempts=1",
+            "run.max_consecutive_errors=1",
+            "model.server.oracle.faults.error_rate=0,1",
+            "model.server.oracle.latency_s=0,0.5",
+        )
     finally:
         done.set()
         killer.join()
@@ -118,8 +130,12 @@ def _job_python(slurm_job_id: str) -> int:
 
 def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path, sweep):
     registry = tmp_path / "registry"
-    shared = ["user.server.kind=slurm", "user.server.slurm.serves=oracle",
-              f"user.server.slurm.registry_dir={registry}", "user.server.slurm.start_timeout_s=120"]
+    shared = [
+        "user.server.kind=slurm",
+        "user.server.slurm.serves=oracle",
+        f"user.server.slurm.registry_dir={registry}",
+        "user.server.slurm.start_timeout_s=120",
+    ]
     try:
         result = sweep(tmp_path, "env=retail,airline", "agent=tool_calling,act", "tasks.end=1", *shared)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -178,9 +194,18 @@ PAIRS = 20  # at one pair at a time, ~70 s: longer than Slurm's timer takes to s
 @pytest.mark.parametrize("how", ["time_limit", "preemption"])
 def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, sweep, how):
     outcome: dict[str, subprocess.CompletedProcess] = {}
-    runner = threading.Thread(target=lambda: outcome.setdefault("result", sweep(
-        tmp_path, f"tasks.end={PAIRS}", "run.max_concurrency=1", "model.server.oracle.latency_s=0.3",
-        "hydra.launcher.signal_delay_s=110")))
+    runner = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "result",
+            sweep(
+                tmp_path,
+                f"tasks.end={PAIRS}",
+                "run.max_concurrency=1",
+                "model.server.oracle.latency_s=0.3",
+                "hydra.launcher.signal_delay_s=110",
+            ),
+        )
+    )
     runner.start()
     try:
         job_dir, job_id = _wait_for_results("0_*", tmp_path / "sweep", count=3)
@@ -209,19 +234,29 @@ def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, sweep, 
     assert json.loads((job_dir / "status.json").read_text())["state"] == "completed"
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("hydra.launcher.partition=nosuch", "partition 'nosuch' does not exist on this cluster; it has: debug, gaudi"),
-    ("hydra.launcher.timeout_min=0", "hydra.launcher.timeout_min=0 is not a valid time limit"),
-    ("hydra.launcher.partition=gaudi", "hydra.launcher.timeout_min=240 exceeds partition gaudi's time limit of 120"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("hydra.launcher.partition=nosuch", "partition 'nosuch' does not exist on this cluster; it has: debug, gaudi"),
+        ("hydra.launcher.timeout_min=0", "hydra.launcher.timeout_min=0 is not a valid time limit"),
+        (
+            "hydra.launcher.partition=gaudi",
+            "hydra.launcher.timeout_min=240 exceeds partition gaudi's time limit of 120",
+        ),
+    ],
+)
 def test_a_bad_request_is_refused_before_anything_is_submitted(tmp_path, sweep, override, message):
-    before = set(subprocess.run(["squeue", "--noheader", "--format", "%i"], capture_output=True, text=True).stdout.split())
+    before = set(
+        subprocess.run(["squeue", "--noheader", "--format", "%i"], capture_output=True, text=True).stdout.split()
+    )
     result = sweep(tmp_path, "tasks.end=1", override)
     assert result.returncode == 2
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: ") and message in last_line
     assert "Traceback" not in result.stderr
-    after = set(subprocess.run(["squeue", "--noheader", "--format", "%i"], capture_output=True, text=True).stdout.split())
+    after = set(
+        subprocess.run(["squeue", "--noheader", "--format", "%i"], capture_output=True, text=True).stdout.split()
+    )
     assert after - before == set()  # nothing was submitted
 
 

@@ -14,7 +14,9 @@ from tau_exp.users.react import user_response
 @pytest.mark.parametrize("domain", ["retail", "airline"])
 @pytest.mark.parametrize("strategy", ["llm", "react", "verify", "reflection"])
 def test_every_user_strategy_runs_end_to_end(tmp_path, compose_cfg, attached, strategy, domain):
-    metrics = experiment.run(compose_cfg(f"env={domain}", "tasks.end=2", f"user.strategy={strategy}", *attached), tmp_path)
+    metrics = experiment.run(
+        compose_cfg(f"env={domain}", "tasks.end=2", f"user.strategy={strategy}", *attached), tmp_path
+    )
     assert (metrics.user_strategy, metrics.n_results, metrics.avg_reward) == (strategy, 2, 1.0)
 
 
@@ -22,8 +24,13 @@ def test_every_user_strategy_runs_end_to_end(tmp_path, compose_cfg, attached, st
 @pytest.mark.parametrize("strategy", ["verify", "reflection"])
 def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, strategy):
     # The user oracle goes off script in half its replies; the strategy's checks must catch them.
-    cfg = compose_cfg("tasks.end=3", f"user.strategy={strategy}", "user.verify_attempts=6",
-                      "user.server.oracle.faults.unhelpful_rate=0.5", "user.server.oracle.faults.seed=1")
+    cfg = compose_cfg(
+        "tasks.end=3",
+        f"user.strategy={strategy}",
+        "user.verify_attempts=6",
+        "user.server.oracle.faults.unhelpful_rate=0.5",
+        "user.server.oracle.faults.seed=1",
+    )
     metrics = experiment.run(cfg, tmp_path)
     assert (metrics.n_results, metrics.avg_reward) == (3, 1.0)
     log = next((tmp_path / "servers").glob("user_oracle_*.log")).read_text()
@@ -40,12 +47,18 @@ def test_the_llm_user_alone_does_not_catch_off_script_replies(tmp_path, compose_
     assert (metrics.n_results, metrics.avg_reward) == (3, 0.0)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Thought:\nI should ask about my order.\n\nUser Response:\nWhere is my order #W123?", "Where is my order #W123?"),
-    ("<think>hmm</think>Thought: fine\nUser Response: ###STOP###", "###STOP###"),
-    ("user response: thanks, that is all", "thanks, that is all"),
-    ("Thought: I only thought", "I only thought"),
-    ("Just a plain reply.", "Just a plain reply."),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "Thought:\nI should ask about my order.\n\nUser Response:\nWhere is my order #W123?",
+            "Where is my order #W123?",
+        ),
+        ("<think>hmm</think>Thought: fine\nUser Response: ###STOP###", "###STOP###"),
+        ("user response: thanks, that is all", "thanks, that is all"),
+        ("Thought: I only thought", "I only thought"),
+        ("Just a plain reply.", "Just a plain reply."),
+    ],
+)
 def test_react_user_replies_are_read_from_real_looking_outputs(text, expected):
     assert user_response(text) == expected
