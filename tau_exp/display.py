@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -23,7 +24,7 @@ def cell(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def write_table(header: list[str], rows: list[list[object]], csv_path: Path, markdown_path: Path) -> None:
+def write_table(header: Sequence[str], rows: Sequence[Sequence[object]], csv_path: Path, markdown_path: Path) -> None:
     """The same table twice: CSV with the values as they are (for scripts), Markdown for people."""
     with open(csv_path, "w", newline="") as csv_file:
         writer = csv.writer(csv_file)

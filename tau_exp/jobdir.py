@@ -21,9 +21,10 @@ log), the server kinds (`servers/`).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -87,13 +88,20 @@ class JobDir:
     def slurm_log(self, job_id: str) -> Path:
         return self.path / f"slurm_{job_id}.log"
 
-    def read_results(self, record: type[Record] = EpisodeResult) -> list[Record]:  # type: ignore[assignment]
+    @overload
+    def read_results(self) -> list[EpisodeResult]: ...
+
+    @overload
+    def read_results(self, record: type[Record]) -> list[Record]: ...
+
+    def read_results(self, record: type[BaseModel] = EpisodeResult) -> list[Any]:
         """The latest record of every (task, trial), read only: no lock, nothing repaired (a torn
         last line, of a job still writing or killed, is left out). `record` may be a smaller
         model of the same lines (fewer fields, faster). CheckpointError names a malformed line."""
         path = self.results
         records, _ = parse_results(path, path.read_bytes(), record) if path.exists() else ([], b"")
-        return list({(r.task_id, r.trial): r for r in records}.values())  # type: ignore[attr-defined]
+        pair = operator.attrgetter("task_id", "trial")
+        return list({pair(r): r for r in records}.values())
 
     def read_status(self) -> JobStatus | None:
         """status.json, or None if there is none (a job that never started) or it is unreadable."""

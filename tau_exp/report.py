@@ -22,6 +22,13 @@ from tau_exp.display import write_table
 from tau_exp.runtime import command_line
 
 
+def _interval(row: ConfigRow) -> tuple[float, float, float]:
+    """(mean, low, high) of a row with scored results (a row without has no interval)."""
+    if row.avg_reward is None or row.ci_low is None or row.ci_high is None:
+        raise ValueError(f"{row.label} has no scored result to plot")
+    return row.avg_reward, row.ci_low, row.ci_high
+
+
 def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
     max_k = max((max(row.pass_hat_k, default=0) for row in rows), default=0)
     header = [
@@ -76,6 +83,7 @@ def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(9, max(5.0, 0.2 * len(rows))), layout="constrained")  # room for the legend
     for row in rows:
@@ -85,7 +93,7 @@ def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
     ax.set(
         xlabel="k (trials that must all succeed)", ylabel="pass^k", ylim=(-0.02, 1.02), title="pass^k per configuration"
     )
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=120)
@@ -114,11 +122,9 @@ def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
             if not bars:
                 continue
             xs = [position + (index - (len(models) - 1) / 2) * width for position, _ in bars]
-            means = [row.avg_reward for _, row in bars]
-            errors = [
-                [row.avg_reward - row.ci_low for _, row in bars],
-                [row.ci_high - row.avg_reward for _, row in bars],
-            ]
+            intervals = [_interval(row) for _, row in bars]
+            means = [mean for mean, _, _ in intervals]
+            errors = [[mean - low for mean, low, _ in intervals], [high - mean for mean, _, high in intervals]]
             ax.bar(xs, means, width, yerr=errors, capsize=3, label=short_name(model))
         ax.set_xticks(
             range(len(strategies)), [f"{agent}\nuser: {user}" for agent, user in strategies], fontsize="small"
@@ -178,16 +184,10 @@ def log_to_wandb(rows: list[ConfigRow], written: list[Path], out_dir: Path, proj
     csv_path, _, *plots = written
     with open(csv_path) as csv_file:
         header, *lines = list(csv.reader(csv_file))
-    run = wandb.init(
-        project=project,
-        job_type="report",
-        dir=str(out_dir),
-        name=f"report {out_dir.name}",
-        mode=os.environ.get("WANDB_MODE", "offline"),
-    )  # type: ignore[arg-type]
-    run.log(
-        {"report": wandb.Table(columns=header, data=lines), **{plot.stem: wandb.Image(str(plot)) for plot in plots}}
-    )
+    mode = os.environ.get("WANDB_MODE", "offline")
+    run = wandb.init(project=project, job_type="report", dir=str(out_dir), name=f"report {out_dir.name}", mode=mode)  # type: ignore[arg-type]  # wandb checks it
+    table = wandb.Table(columns=header, data=lines)  # type: ignore[arg-type]  # wandb hints list[str | int]
+    run.log({"report": table, **{plot.stem: wandb.Image(str(plot)) for plot in plots}})
     run.finish()
 
 

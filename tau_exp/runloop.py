@@ -120,8 +120,8 @@ def run_pairs(
                         on_progress(
                             len(pairs) - len(todo) + store.appended, sum(scored) / len(scored) if scored else None
                         )
-                    if not cancel.is_set() and (pair := next(pending, None)) is not None:
-                        in_flight.add(executor.submit(run_one, pair, cancel))
+                    if not cancel.is_set() and (following := next(pending, None)) is not None:
+                        in_flight.add(executor.submit(run_one, following, cancel))
         finally:
             cancel.set()  # on any exit, episodes still in flight stop at their next model call
             executor.shutdown(wait=True, cancel_futures=True)

@@ -65,7 +65,7 @@ class WandbTracker:
         import wandb
 
         self.run.summary.update(summary_of(metrics))
-        table = wandb.Table(columns=EPISODE_COLUMNS, data=[episode_row(result) for result in results])
+        table = wandb.Table(columns=EPISODE_COLUMNS, data=[episode_row(r) for r in results])  # type: ignore[arg-type]
         self.run.log({"episodes": table})
         if results_file.exists():
             artifact = wandb.Artifact(
@@ -93,7 +93,7 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> 
             id=run_id,
             resume="allow",
             dir=str(job.path),
-            mode=settings.mode,
+            mode=settings.mode,  # type: ignore[arg-type]  # checked by config.validate
             project=settings.project,
             entity=settings.entity,
             group=settings.group or sweep_group(job),

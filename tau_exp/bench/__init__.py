@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from tau_exp.config import (
     AgentConfig,
@@ -41,7 +41,7 @@ class EpisodeSpec:
     goes to the worker processes)."""
 
     domain: str
-    task: object  # the adapter's task
+    task: Any  # the adapter's task (a tau2 Task, a v1 IndexedTask)
     trial: int
     seed: int
     agent: AgentConfig

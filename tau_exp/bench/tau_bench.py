@@ -122,7 +122,7 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     from tau_bench.envs import get_env
 
     _route_completions()
-    task: IndexedTask = spec.task  # type: ignore[assignment]
+    task: IndexedTask = spec.task
     episode = Episode(spec, task.id, cancel)
     _episode.models = episode.models
     _episode.user_purpose = "react" if spec.user_settings.strategy == "react" else "reply"
@@ -214,7 +214,7 @@ def _route_completions() -> None:
         for module_name, role in _COMPLETION_MODULES.items():
             module = importlib.import_module(module_name)
             if not getattr(module.completion, "routed_by_tau_exp", False):
-                module.completion = _routed_completion(role)
+                setattr(module, "completion", _routed_completion(role))  # noqa: B010  (v1's module-level name)
         users = importlib.import_module("tau_bench.envs.user")
         for step in ("verify", "reflect"):  # the verify and reflection users' extra calls
             function = getattr(users, step, None)

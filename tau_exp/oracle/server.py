@@ -140,7 +140,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def _completion(model: str, request: dict[str, Any], reply: Reply, bad_arguments: bool) -> dict[str, Any]:
     """A chat.completion in the standard OpenAI shape; token counts are a chars/4 estimate."""
-    tool_calls = [
+    tool_calls: list[dict[str, Any]] = [
         {
             "id": f"call_{uuid.uuid4().hex[:12]}",
             "type": "function",
