@@ -7,23 +7,22 @@ Every agent is a tau2 agent (so tau2's Orchestrator drives it), built as
 
 from __future__ import annotations
 
-import importlib
+from hydra.utils import get_class
 
 from tau_exp.config import AgentConfig
 from tau_exp.errors import ConfigError
 
-# name → "module:class", imported only when used (tau2 and litellm are slow to import).
+# name → its class, imported only when used (tau2 and litellm are slow to import).
 AGENTS: dict[str, str] = {
-    "tool_calling": "tau_exp.agents.tool_calling:ToolCallingAgent",
-    "react": "tau_exp.agents.react:ReActAgent",
-    "act": "tau_exp.agents.act:ActAgent",
-    "few_shot": "tau_exp.agents.few_shot:FewShotAgent",
+    "tool_calling": "tau_exp.agents.tool_calling.ToolCallingAgent",
+    "react": "tau_exp.agents.react.ReActAgent",
+    "act": "tau_exp.agents.act.ActAgent",
+    "few_shot": "tau_exp.agents.few_shot.FewShotAgent",
 }
 
 
 def agent_class(name: str) -> type:
-    module, _, cls = AGENTS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return get_class(AGENTS[name])
 
 
 def validate(agent: AgentConfig) -> None:

@@ -4,22 +4,21 @@ calling its model through `ChatModel`."""
 
 from __future__ import annotations
 
-import importlib
+from hydra.utils import get_class
 
 from tau_exp.config import UserConfig
 from tau_exp.errors import ConfigError
 
 USER_STRATEGIES: dict[str, str] = {
-    "llm": "tau_exp.users.llm:LLMUser",
-    "react": "tau_exp.users.react:ReActUser",
-    "verify": "tau_exp.users.verify:VerifyUser",
-    "reflection": "tau_exp.users.reflection:ReflectionUser",
+    "llm": "tau_exp.users.llm.LLMUser",
+    "react": "tau_exp.users.react.ReActUser",
+    "verify": "tau_exp.users.verify.VerifyUser",
+    "reflection": "tau_exp.users.reflection.ReflectionUser",
 }
 
 
 def user_class(strategy: str) -> type:
-    module, _, cls = USER_STRATEGIES[strategy].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return get_class(USER_STRATEGIES[strategy])
 
 
 def validate(user: UserConfig) -> None:
