@@ -1,14 +1,20 @@
-"""Tables for people and scripts: one console setup for every command-line tool, and one writer
-of a table as CSV and Markdown (the sweep summary, the report)."""
+"""Tables for people and scripts: the argument parser and console of every command-line tool,
+and one writer of a table as CSV and Markdown (the sweep summary, the report)."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+
+
+def argument_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of a command-line tool: its module docstring, whole, is the --help text."""
+    return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def console(stderr: bool = False) -> Console:

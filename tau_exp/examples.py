@@ -12,7 +12,6 @@ few-shot files used), its task id and its source.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tau_exp.config import FewShotConfig
+from tau_exp.display import argument_parser
 from tau_exp.errors import ConfigError, TauExpError
 from tau_exp.files import write_atomically
 from tau_exp.jobdir import JobDir
@@ -97,9 +97,7 @@ def successful_conversations(job_dir: Path) -> list[EpisodeResult]:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m tau_exp.examples", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser("python -m tau_exp.examples", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="collect successful train-split conversations into a JSONL file")
     build.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")

@@ -12,13 +12,12 @@ Which results make up a configuration, and how they are pooled, is `configuratio
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
 from tau_exp.browser import BROWSER_FILE, write_browser
 from tau_exp.configurations import ConfigRow, find_configurations, short_name
-from tau_exp.display import write_table
+from tau_exp.display import argument_parser, write_table
 from tau_exp.runtime import command_line
 
 
@@ -140,7 +139,7 @@ def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tau_exp.report", description=__doc__.splitlines()[0])
+    parser = argument_parser("python -m tau_exp.report", __doc__)
     parser.add_argument("paths", nargs="+", type=Path, help="sweep directories or job directories")
     parser.add_argument("-o", "--output", type=Path, help="where to write the report (default: the first path)")
     parser.add_argument(

@@ -10,7 +10,6 @@ multirun.yaml), so it works from a login node while the jobs run on the cluster.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import time
@@ -23,7 +22,7 @@ from pydantic import BaseModel
 from rich.live import Live
 from rich.table import Table
 
-from tau_exp.display import cell, console
+from tau_exp.display import argument_parser, cell, console
 from tau_exp.errors import CheckpointError, TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.records import EpisodeStatus, ResultHead
@@ -159,7 +158,7 @@ def render(sweep_dir: Path, progress: SweepProgress) -> Table:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tau_exp.status", description=__doc__.splitlines()[0])
+    parser = argument_parser("python -m tau_exp.status", __doc__)
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
     parser.add_argument(
         "--watch",

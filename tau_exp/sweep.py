@@ -9,14 +9,13 @@ recorded, not raised), and on demand, e.g. while a sweep still runs:
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from pydantic import BaseModel
 from rich.table import Table
 
 from tau_exp import slurm_client
-from tau_exp.display import cell, console, write_table
+from tau_exp.display import argument_parser, cell, console, write_table
 from tau_exp.errors import SlurmError, TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.records import JobState
@@ -114,7 +113,7 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tau_exp.sweep", description=__doc__.splitlines()[0])
+    parser = argument_parser("python -m tau_exp.sweep", __doc__)
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
     args = parser.parse_args(argv)
     rows = summarize(args.sweep_dir)

@@ -6,7 +6,6 @@ Run it with `python -m tau_exp.oracle --port-file F` (what the `oracle` server k
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -23,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from tau_exp.config import OracleConfig
+from tau_exp.display import argument_parser
 from tau_exp.files import write_atomically
 from tau_exp.oracle.script import OracleScript, Reply
 from tau_exp.runtime import prepare_process
@@ -173,7 +173,7 @@ def _completion(model: str, request: dict[str, Any], reply: Reply, bad_arguments
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tau_exp.oracle", description=__doc__)
+    parser = argument_parser("python -m tau_exp.oracle", __doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (written to --port-file)")
     parser.add_argument("--port-file", type=Path, help="where to write the bound port once listening")

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from tau_exp import slurm_client
 from tau_exp.config import SlurmServerConfig
-from tau_exp.display import console
+from tau_exp.display import argument_parser, console
 from tau_exp.errors import TauExpError
 from tau_exp.runtime import command_line
 from tau_exp.servers.registry import Registry, SharedServer
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         default=Path(SlurmServerConfig.registry_dir),
         help="the registry directory (default: %(default)s)",
     )
-    parser = argparse.ArgumentParser(prog="python -m tau_exp.servers", description=__doc__.splitlines()[0])
+    parser = argument_parser("python -m tau_exp.servers", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[common], help="list shared servers and their status")
     stop = commands.add_parser("stop", parents=[common], help="cancel shared server jobs and forget them")
