@@ -56,14 +56,14 @@ class WriteSweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tau_exp.sweep import print_summary, summarize
 
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        rows = summarize(sweep_dir, sweep_ended=True)
-        print_summary(sweep_dir, rows)
+        sweep = SweepDir(Path(str(config.hydra.sweep.dir)))
+        rows = summarize(sweep.path, sweep_ended=True)
+        print_summary(sweep.path, rows)
         unfinished = [row for row in rows if row.state != "completed"]
         if unfinished:
             print(
-                f"error: {len(unfinished)} of {len(rows)} jobs did not complete; see {SweepDir(sweep_dir).summary_md} "
-                "and rerun the same command to resume them",
+                f"error: {len(unfinished)} of {len(rows)} jobs did not complete; see {sweep.summary_md}. "
+                f"Resume them (completed jobs finish at once) with: {sweep.resume_command()}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -71,8 +71,8 @@ class ResultStore:
             self._append(result)
         except OSError as error:
             raise CheckpointError(
-                f"cannot write to {self.job.path}: {error.strerror} — free space (or quota) there and rerun the same "
-                "command to resume; every result written before is intact"
+                f"cannot write to {self.job.path}: {error.strerror} — free space (or quota) there and resume with: "
+                f"{self.job.resume_command()} (every result written before is intact)"
             ) from None
         self._latest[result.key] = result
         self.appended += 1

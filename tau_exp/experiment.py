@@ -81,14 +81,14 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             results = store.results()
             metrics = compute_metrics(results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment))
             if store.appended or not todo:
-                _write_metrics(job.metrics, metrics)
+                _write_metrics(job, metrics)
             tracker.finish(metrics, results, job.results)
     _print_summary(metrics, job_dir)
     if metrics.n_infra_errors or metrics.n_harness_errors:
         raise IncompleteRun(
             f"{metrics.n_infra_errors + metrics.n_harness_errors} (task, trial) pairs were not scored "
             f"({metrics.n_infra_errors} infra errors, {metrics.n_harness_errors} harness errors; see "
-            f"{job.results}): rerun the same command to run them again"
+            f"{job.results}); resume them with: {job.resume_command()}"
         )
     return metrics
 
@@ -151,12 +151,12 @@ def _run_with_servers(
         )
 
 
-def _write_metrics(path: Path, metrics: Metrics) -> None:
+def _write_metrics(job: JobDir, metrics: Metrics) -> None:
     # On a full disk this must not hide the error that stopped the run: say so, and go on.
     try:
-        write_atomically(path, metrics.model_dump_json(indent=2))
+        write_atomically(job.metrics, metrics.model_dump_json(indent=2))
     except OSError as error:
-        log.error("could not write %s (%s); rerun the same command to write it", path, error.strerror)
+        log.error("could not write %s (%s); write it with: %s", job.metrics, error.strerror, job.resume_command())
 
 
 def _manifest(experiment: ExperimentConfig) -> Manifest:

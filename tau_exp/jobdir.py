@@ -22,6 +22,7 @@ log), the server kinds (`servers/`).
 from __future__ import annotations
 
 import operator
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -127,6 +128,13 @@ class JobDir:
     def names(self) -> ConfigNames:
         return ConfigNames.of_job_config(self.read_config())
 
+    def resume_command(self) -> str:
+        """The command that resumes this job, ready to copy: its latest invocation's overrides
+        (as Hydra saved them) in this directory."""
+        overrides = self.path / ".hydra" / "overrides.yaml"
+        task = _saved_list(overrides) if overrides.exists() else []
+        return shlex.join(["python", "launch.py", *task, f"hydra.run.dir={self.path}"])
+
 
 @dataclass(frozen=True)
 class SweepDir:
@@ -146,10 +154,30 @@ class SweepDir:
     def summary_md(self) -> Path:
         return self.path / "summary.md"
 
+    def resume_command(self) -> str:
+        """The command that resumes the whole sweep, ready to copy: its overrides (Hydra's own
+        too: the launcher and its settings) in this directory."""
+        from omegaconf import OmegaConf
+
+        saved = OmegaConf.load(self.multirun_yaml).hydra.overrides if self.multirun_yaml.exists() else None
+        hydra = [
+            o for o in (saved.hydra if saved else []) if not str(o).startswith(("hydra.sweep.dir=", "hydra.mode="))
+        ]
+        task = list(saved.task) if saved else []
+        return shlex.join(
+            ["python", "launch.py", "-m", *map(str, hydra), *map(str, task), f"hydra.sweep.dir={self.path}"]
+        )
+
     def jobs(self) -> list[JobDir]:
         """The sweep's job directories (those Hydra gave a `.hydra/config.yaml`), in job order."""
         found = (JobDir(path.parent.parent) for path in self.path.glob("*/.hydra/config.yaml"))
         return sorted(found, key=_job_number)
+
+
+def _saved_list(path: Path) -> list[str]:
+    from omegaconf import OmegaConf
+
+    return [str(item) for item in OmegaConf.load(path)]
 
 
 def _job_number(job: JobDir) -> tuple[int, str]:

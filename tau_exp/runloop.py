@@ -133,7 +133,7 @@ def run_pairs(
             raise TooManyErrors(
                 f"{consecutive_errors} (task, trial) pairs in a row ended in infra or harness errors "
                 f"(last: {_message(result)}); stopped. Results so far are saved in {store.path}: "
-                "fix the server and rerun the same command to resume"
+                f"fix the server and resume with: {store.job.resume_command()}"
             )
 
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -104,3 +108,57 @@ def test_shards_partition_the_selection():
     ]
     assert sorted(sum(shards, [])) == sorted(tasks)  # every task once
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def _advice(stderr: str, project_root: Path) -> list[str]:
+    """The command an error message says resumes the run, as a user would paste it."""
+    command = shlex.split(stderr.split("with: ")[-1].strip().splitlines()[0])
+    assert command[:2] == ["python", "launch.py"], command
+    return [sys.executable, str(project_root / "launch.py"), *command[2:]]
+
+
+@pytest.mark.slow
+def test_the_resume_advice_of_an_incomplete_job_resumes_it(tmp_path, launch, project_root):
+    first = launch(
+        [
+            "tracking=none",
+            "tasks.ids=[5,9,12]",
+            "model.server.oracle.faults.error_rate=0.3",
+            "model.server.oracle.faults.seed=1",
+            "run.retry.attempts=1",
+        ],
+        cwd=tmp_path,
+    )
+    assert first.returncode == 3, first.stderr[-2000:]
+    [job_dir] = (tmp_path / "outputs" / "runs").glob("*/*")
+    before = (job_dir / "results.jsonl").read_text().splitlines()
+    scored = [line for line in before if '"status":"scored"' in line]
+    again = subprocess.run(_advice(first.stderr, project_root), cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode in (0, 3), again.stderr[-2000:]
+    assert list((tmp_path / "outputs" / "runs").glob("*/*")) == [job_dir]  # the same directory, no new one
+    after = (job_dir / "results.jsonl").read_text().splitlines()
+    assert after[: len(before)] == before and len(after) == len(before) + len(before) - len(scored)  # only the rest
+
+
+@pytest.mark.slow
+def test_the_resume_advice_of_a_sweep_with_unfinished_jobs_resumes_it(tmp_path, launch, project_root):
+    sweep_dir = tmp_path / "outputs" / "multirun"
+    first = launch(
+        [
+            "-m",
+            "tasks.end=1",
+            "tracking=none",
+            "run.retry.attempts=1",
+            "run.max_consecutive_errors=1",
+            "model.server.oracle.faults.error_rate=0,1",
+        ],
+        cwd=tmp_path,
+    )
+    assert first.returncode == 1 and "1 of 2 jobs did not complete" in first.stderr
+    [sweep] = sweep_dir.glob("*/*")
+    completed = (next(sweep.glob("0_*")) / "results.jsonl").read_bytes()
+    again = subprocess.run(_advice(first.stderr, project_root), cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 1, again.stderr[-2000:]  # error_rate=1 still fails: the same sweep, resumed
+    assert list(sweep_dir.glob("*/*")) == [sweep]
+    assert (next(sweep.glob("0_*")) / "results.jsonl").read_bytes() == completed  # nothing run again
+    assert len(list((next(sweep.glob("1_*")) / ".hydra" / "invocations").iterdir())) == 2
