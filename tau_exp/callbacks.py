@@ -13,7 +13,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from tau_exp.job import note_new_directories
 from tau_exp.jobdir import JobDir, SweepDir
+
+
+class NoteNewDirectories(Callback):
+    """Before Hydra creates the job directory of a run (or the directory of a sweep), note what
+    did not exist: a run refused for bad input removes it again (`job.remove_if_new`)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        note_new_directories(Path(str(config.hydra.run.dir)))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        note_new_directories(Path(str(config.hydra.sweep.dir)))
 
 
 class KeepEveryInvocation(Callback):

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from tau_exp import agents, bench, servers, users
 from tau_exp.checkpoint import ResultStore
-from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
+from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
 from tau_exp.jobdir import JobDir
@@ -116,8 +116,14 @@ def _run_with_servers(
             if processes
             else None
         )
-        assistant = stack.enter_context(servers.provide("assistant", experiment.model, job.servers))
-        user = stack.enter_context(servers.provide("user", experiment.user, job.servers))
+        # Servers to attach to first: checking them starts nothing, so a wrong URL is refused
+        # before any server is started.
+        models = sorted(
+            [("assistant", experiment.model), ("user", experiment.user)],
+            key=lambda role_model: role_model[1].server.kind != ServerKind.attach,
+        )
+        endpoints = {role: stack.enter_context(servers.provide(role, model, job.servers)) for role, model in models}
+        assistant, user = endpoints["assistant"], endpoints["user"]
 
         # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
         def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:

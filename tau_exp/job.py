@@ -1,16 +1,18 @@
 """One job's outcome, recorded: `status.json` in the job directory says whether its last
 invocation is running, completed, incomplete, failed or interrupted, and why.
 
-Alone, a job's error is raised on (launch.py turns it into one line and an exit status). In a
-sweep, the error is logged and recorded and the sweep goes on: the sweep summary lists every job
-with its state. An interruption always stops the job (and a local sweep); a Slurm job stopped by
-its time limit or by preemption is requeued and resumes.
+Alone, a job's error is raised on (launch.py turns it into one line and an exit status); a job
+refused before anything ran (bad input) leaves nothing behind that this run created. In a sweep,
+the error is logged and recorded and the sweep goes on: the sweep summary lists every job with
+its state. An interruption always stops the job (and a local sweep); a Slurm job stopped by its
+time limit or by preemption is requeued and resumes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 from collections.abc import Callable
@@ -25,6 +27,27 @@ from tau_exp.records import JobState, JobStatus, utc_timestamp
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Directories about to be created by this process for a run or a sweep (Hydra creates them before
+# the job starts): what a refused run removes again. Noted by callbacks.NoteNewDirectories.
+_created: dict[Path, Path] = {}
+
+
+def note_new_directories(directory: Path) -> None:
+    """Before `directory` is created: remember the outermost of it and its parents that does not
+    exist yet, so that a run refused for bad input can leave nothing new behind."""
+    missing = [path for path in (directory, *directory.parents) if not path.exists()]
+    if missing:
+        _created[directory.absolute()] = missing[-1]
+
+
+def remove_if_new(directory: Path) -> bool:
+    """Remove `directory` (and the new parents created with it) if this process created it."""
+    outermost = _created.pop(directory.absolute(), None)
+    if outermost is None:
+        return False
+    shutil.rmtree(outermost, ignore_errors=True)
+    return True
 
 
 def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | None:
@@ -48,6 +71,8 @@ def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | Non
         raise
     except TauExpError as error:
         state = JobState.incomplete if isinstance(error, IncompleteRun) else JobState.failed
+        if not in_sweep and _nothing_ran(job_dir) and remove_if_new(job_dir):
+            raise  # refused before anything ran, in a directory of its own: nothing is left behind
         if previous is not None and isinstance(error, (ConfigError, CheckpointError)):
             # Refused before it did anything (bad input, a directory in use): the status of the
             # earlier invocation still describes the directory.
@@ -66,6 +91,12 @@ def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | Non
         return None
     _finish(job_dir, status, JobState.completed, 0, None)
     return result
+
+
+def _nothing_ran(job_dir: Path) -> bool:
+    """No result was written and no server was started (whose log the error may point to)."""
+    job = JobDir(job_dir)
+    return not job.results.exists() and not any(job.servers.glob("*.log"))
 
 
 def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | None, error: str | None) -> None:

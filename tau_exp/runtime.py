@@ -32,6 +32,10 @@ def prepare_process() -> None:
     # compute nodes; once crashed an import from a background retry thread).
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_LOG", "ERROR")
+    # tau2 logs through loguru at DEBUG to stderr from its first import on. Processes started
+    # from this one (the episode workers' forkserver imports tau2 before any of tau_exp's code
+    # runs there; the oracle server) get no default loguru sink; this one drops it.
+    os.environ.setdefault("LOGURU_AUTOINIT", "False")
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     route_tau2_logs(None)

@@ -181,6 +181,15 @@ def test_bad_input_exits_nonzero_with_the_cause_and_loses_nothing(existing_job, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("args, cause", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_in_a_new_directory_leaves_nothing_behind(tmp_path, launch, not_openai_url, args, cause):
+    args = [a.replace("NOT_OPENAI", not_openai_url) for a in args]
+    done = launch(args, cwd=tmp_path, timeout_s=120)  # into outputs/runs/<date>/<time>, as a user runs it
+    assert done.returncode != 0 and cause in done.stderr, done.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []  # no job directory, no outputs/ either
+
+
+@pytest.mark.slow
 def test_malformed_results_line_in_the_middle_names_the_line(existing_job, launch):
     path = existing_job / "results.jsonl"
     good = path.read_text()

@@ -54,5 +54,6 @@ runtime.prepare_process()
 print(json.dumps(snapshot()))
 """)
     assert changed["env"]["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    assert changed["env"]["LOGURU_AUTOINIT"] == "False"  # processes it starts (the workers' forkserver) too
     assert changed["loguru"] == []  # tau2's DEBUG lines no longer reach stderr
     assert set(changed["levels"].values()) == {30} and changed["resolver"] is True
