@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import shutil
@@ -277,8 +278,17 @@ def validate(cfg: ExperimentConfig) -> None:
             f"run.workers={run.workers} must be 0 (episodes in the job's own process), more, or null "
             "(one per CPU the job may use)"
         )
+    if run.num_trials > MAX_TRIALS:
+        raise ConfigError(
+            f"run.num_trials={run.num_trials} is more than {MAX_TRIALS:,}: every (task, trial) is a conversation "
+            "and a line of results (tau-bench reports pass^k up to k = 8); choose fewer"
+        )
     if run.retry.attempts < 1:
         raise ConfigError(f"run.retry.attempts={run.retry.attempts} must be at least 1")
+    _check_durations(
+        ("run.retry.initial_backoff_s", run.retry.initial_backoff_s, False),
+        ("run.retry.max_backoff_s", run.retry.max_backoff_s, False),
+    )
     tasks = cfg.tasks
     if tasks.start < 0:
         raise ConfigError(f"tasks.start={tasks.start} must be 0 or more")
@@ -298,6 +308,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.tracking.mode not in ("online", "offline", "disabled"):
         raise ConfigError(f"tracking.mode={cfg.tracking.mode!r} is not a W&B mode; choose online, offline or disabled")
 
+
+MAX_TRIALS = 1000
+MAX_TEMPERATURE = 2.0  # vLLM: "temperature must be in [0, 2]"; OpenAI's API: 0 to 2
 
 # Set by tau_exp for every call; an llm_args entry must not override them.
 RESERVED_LLM_ARGS = frozenset(
@@ -365,11 +378,26 @@ def _validate_model(role: str, model: ModelConfig) -> None:
                 f"{role}.llm_args.{name} is set by tau_exp itself; use the dedicated key instead "
                 f"({role}.temperature, {role}.max_tokens, {role}.timeout_s, {role}.server.*, run.retry.*, run.seed)"
             )
+    if not model.name.strip():
+        raise ConfigError(f"{role}.name is empty: give the served model name, e.g. {role}.name=Qwen/Qwen3-32B")
+    # What vLLM (and OpenAI-compatible servers) accept: a server would refuse every call otherwise.
     if model.temperature < 0:
         raise ConfigError(f"{role}.temperature={model.temperature} must be 0 or more")
-    if model.timeout_s <= 0:
-        raise ConfigError(f"{role}.timeout_s={model.timeout_s} must be positive")
+    if not model.temperature <= MAX_TEMPERATURE:
+        raise ConfigError(
+            f"{role}.temperature={model.temperature} must be at most {MAX_TEMPERATURE:g}: vLLM and "
+            "OpenAI-compatible servers refuse more"
+        )
+    if model.max_tokens is not None and model.max_tokens < 1:
+        raise ConfigError(f"{role}.max_tokens={model.max_tokens} must be at least 1, or null (the server's limit)")
     server = model.server
+    _check_durations(
+        (f"{role}.timeout_s", model.timeout_s, True),
+        (f"{role}.server.ready_timeout_s", server.ready_timeout_s, True),
+        (f"{role}.server.slurm.start_timeout_s", server.slurm.start_timeout_s, True),
+        (f"{role}.server.oracle.latency_s", server.oracle.latency_s, False),
+        (f"{role}.server.oracle.faults.hang_s", server.oracle.faults.hang_s, False),
+    )
     if server.kind == ServerKind.attach:
         if not server.base_url:
             hint = " (or export USER_MODEL_API_BASE)" if role == "user" else ""
@@ -425,6 +453,14 @@ def _validate_model(role: str, model: ModelConfig) -> None:
         value = getattr(faults, key)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{role}.server.oracle.faults.{key}={value} must be between 0 and 1")
+
+
+def _check_durations(*durations: tuple[str, float, bool]) -> None:
+    """Each (key, seconds, must be positive): a number of seconds, 0 or more (or more than 0)."""
+    for key, seconds, positive in durations:
+        if not (seconds > 0 if positive else seconds >= 0) or math.isinf(seconds):
+            bound = "more than 0 seconds" if positive else "0 seconds or more"
+            raise ConfigError(f"{key}={seconds} must be {bound}")
 
 
 def _is_http_url(url: str) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tau_exp import agents, bench, servers, users
+from tau_exp import agents, bench, llm, servers, users, workers
 from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 
 def validate(cfg: DictConfig) -> ExperimentConfig:
     """The whole config checked, or ConfigError: the config alone (schema, ranges, combinations),
-    then what the benchmark, the agent strategy and the user strategy need, each beside its code."""
+    then what the benchmark, the strategies, the model client and the workers need, each beside its code."""
     experiment = to_experiment_config(cfg)
     bench.validate(experiment)
     agents.validate(experiment.agent)
     users.validate(experiment.user)
+    llm.validate("model", experiment.model)
+    llm.validate("user", experiment.user)
+    workers.validate(experiment.run)
     return experiment
 
 
@@ -105,10 +108,11 @@ def _run_with_servers(
         # 4. The worker processes that run the episodes (their forkserver imports tau2 while the
         #    servers start), and the model servers: attached to, or started here and stopped on
         #    the way out.
-        processes = (
+        processes = min(
             default_processes(experiment.run.max_concurrency)
             if experiment.run.workers is None
-            else experiment.run.workers
+            else experiment.run.workers,
+            len(pairs),  # no more workers than episodes
         )
         cancel = threading.Event()  # set by the run loop to stop the episodes in flight
         workers = (

@@ -22,7 +22,7 @@ from tau2.data_model.message import AssistantMessage, ToolCall
 
 from tau_exp.config import ModelConfig, RetryConfig
 from tau_exp.endpoint import Endpoint
-from tau_exp.errors import Cancelled, InfraError, ModelFault
+from tau_exp.errors import Cancelled, ConfigError, InfraError, ModelFault
 from tau_exp.reasoning import strip_reasoning
 from tau_exp.records import ModelUsage
 from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
@@ -67,6 +67,15 @@ def _is_transient(error: BaseException) -> bool:
     ):
         return False
     return isinstance(error, TRANSIENT_ERRORS)
+
+
+def validate(role: str, model: ModelConfig) -> None:
+    """The model's litellm provider exists (with a typo, every call of the job would fail)."""
+    if model.provider not in litellm.provider_list:
+        raise ConfigError(
+            f"{role}.provider={model.provider!r} is not a litellm provider: for OpenAI-compatible servers use "
+            "hosted_vllm (vLLM) or openai"
+        )
 
 
 class ChatModel:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from tau_exp.checkpoint import ResultStore
-from tau_exp.errors import Cancelled, Interrupted, TauExpError
+from tau_exp.errors import Cancelled, ConfigError, Interrupted, TauExpError
 from tau_exp.records import EpisodeResult, EpisodeStatus
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,21 @@ def pair_seed(run_seed: int, task_id: str, trial: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+MAX_PAIRS = 100_000
+RESULT_KB = 20  # a conversation's record in results.jsonl, roughly (retail, tau2)
+
+
 def schedule(task_ids: list[str], num_trials: int, seed: int, shuffle: bool) -> list[Pair]:
     """Trial by trial (every task's first trial before any second trial), tasks in split order
-    or shuffled with `seed`, so a stopped run has covered as many tasks as possible."""
+    or shuffled with `seed`, so a stopped run has covered as many tasks as possible. More than
+    MAX_PAIRS pairs is refused (ConfigError), with what they would cost."""
+    if len(task_ids) * num_trials > MAX_PAIRS:
+        pairs = len(task_ids) * num_trials
+        raise ConfigError(
+            f"{len(task_ids)} tasks × {num_trials} trials is {pairs:,} conversations, more than one job runs "
+            f"({MAX_PAIRS:,}; about {pairs * RESULT_KB / 1e6:.1f} GB of results): split it over a sweep's jobs "
+            "(tasks.num_shards) or run fewer trials"
+        )
     order = list(task_ids)
     if shuffle:
         random.Random(seed).shuffle(order)

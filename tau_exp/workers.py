@@ -36,7 +36,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from tau_exp.bench import EpisodeSpec, run_episode
-from tau_exp.errors import Cancelled
+from tau_exp.config import RunConfig
+from tau_exp.errors import Cancelled, ConfigError
 from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo
 from tau_exp.runtime import prepare_process, quiet_litellm, route_tau2_logs, tune_gc
 
@@ -68,6 +69,19 @@ def default_processes(max_concurrency: int) -> int:
     run at once; none on a single CPU, where a worker only adds overhead."""
     cpus = usable_cpus()
     return min(cpus, max_concurrency) if cpus > 1 else 0
+
+
+MAX_WORKERS_PER_CPU = 4
+
+
+def validate(run: RunConfig) -> None:
+    """run.workers is not far beyond the CPUs the job may use (each worker is a process of its own)."""
+    cpus = usable_cpus()
+    if run.workers is not None and run.workers > MAX_WORKERS_PER_CPU * cpus:
+        raise ConfigError(
+            f"run.workers={run.workers} is far more than the {cpus} CPU(s) this job may use: at most "
+            f"{MAX_WORKERS_PER_CPU * cpus}, or null (one per CPU)"
+        )
 
 
 @dataclass

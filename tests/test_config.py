@@ -80,6 +80,19 @@ def test_user_model_api_base_of_the_old_workflow_is_honoured(compose_cfg, monkey
         ("+run.typo=1", "typo"),
         ("+model.llm_args.timeout=5", "model.llm_args.timeout is set by tau_exp itself"),
         ("+user.llm_args.hf_token=abc", "user.llm_args.hf_token looks like a secret"),
+        # Sampling settings a model server would refuse on every call.
+        ("model.temperature=2.5", "model.temperature=2.5 must be at most 2"),
+        ("user.max_tokens=0", "user.max_tokens=0 must be at least 1"),
+        ("model.name=''", "model.name is empty"),
+        ("model.provider=hosted_vlm", "model.provider='hosted_vlm' is not a litellm provider"),
+        # Durations below zero.
+        ("run.retry.initial_backoff_s=-1", "run.retry.initial_backoff_s=-1.0 must be 0 seconds or more"),
+        ("user.server.ready_timeout_s=-5", "user.server.ready_timeout_s=-5.0 must be more than 0 seconds"),
+        ("model.server.oracle.latency_s=-0.1", "model.server.oracle.latency_s=-0.1 must be 0 seconds or more"),
+        ("model.server.oracle.faults.hang_s=-1", "hang_s=-1.0 must be 0 seconds or more"),
+        # Numbers no experiment means.
+        ("run.num_trials=1000000000", "run.num_trials=1000000000 is more than 1,000"),
+        ("run.workers=100000", "run.workers=100000 is far more than the"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_and_the_fix(compose_cfg, override, message):

@@ -85,6 +85,10 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         if not first_request_at:
             first_request_at.append(time.time())
         body = await request.json()
+        refused = _refused(body, model)
+        if refused is not None:
+            stats["refused"] += 1
+            return refused
         tag = EpisodeTag.from_headers(request.headers)
         if tag is None:
             stats["untagged"] += 1
@@ -132,6 +136,20 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         return Response(content=b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
 
     return app
+
+
+def _refused(body: dict[str, Any], model: str) -> JSONResponse | None:
+    """What vLLM's OpenAI server refuses, refused the same way (so a setting that a real server
+    would reject fails against the oracle too)."""
+    if body.get("model") != model:
+        return _error(404, f"The model `{body.get('model')}` does not exist.")
+    temperature = body.get("temperature")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and 0.0 <= temperature <= 2.0):
+        return _error(400, f"temperature must be in [0, 2], got {temperature}.")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and not (isinstance(max_tokens, int) and max_tokens >= 1):
+        return _error(400, f"max_tokens must be at least 1, got {max_tokens}.")
+    return None
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -112,3 +112,20 @@ def test_a_killed_job_takes_its_server_with_it(tmp_path):
     while _alive(server_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(server_pid)
+
+
+@pytest.mark.parametrize(
+    "change, status, message",
+    [
+        ({"temperature": 3.0}, 400, "temperature must be in [0, 2]"),
+        ({"max_tokens": 0}, 400, "max_tokens must be at least 1"),
+        ({"model": "not-served"}, 404, "The model `not-served` does not exist"),
+    ],
+)
+def test_the_oracle_refuses_what_vllm_refuses(oracle_servers, change, status, message):
+    endpoint = oracle_servers["assistant"]
+    body = {"model": endpoint.model, "messages": [{"role": "user", "content": "hi"}], **change}
+    answer = httpx.post(
+        f"{endpoint.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {endpoint.api_key}"}
+    )
+    assert answer.status_code == status and message in answer.json()["error"]["message"]
