@@ -13,19 +13,28 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from tau_exp.job import note_new_directories
+from tau_exp.job import note_new_directories, unusable_directory
 from tau_exp.jobdir import JobDir, SweepDir
 
 
-class NoteNewDirectories(Callback):
-    """Before Hydra creates the job directory of a run (or the directory of a sweep), note what
-    did not exist: a run refused for bad input removes it again (`job.remove_if_new`)."""
+class CheckOutputDirectory(Callback):
+    """Before Hydra creates the job directory of a run (or the directory of a sweep): refuse one
+    that cannot be used (one line, exit 2, nothing created), and note what did not exist, which
+    a run refused for bad input removes again (`job.remove_if_new`)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        note_new_directories(Path(str(config.hydra.run.dir)))
+        self._check(Path(str(config.hydra.run.dir)), "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        note_new_directories(Path(str(config.hydra.sweep.dir)))
+        self._check(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
+
+    @staticmethod
+    def _check(directory: Path, key: str) -> None:
+        problem = unusable_directory(directory)
+        if problem:
+            print(f"error: {key}={directory} cannot be used: {problem}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        note_new_directories(directory)
 
 
 class KeepEveryInvocation(Callback):

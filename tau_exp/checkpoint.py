@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ from tau_exp.errors import CheckpointError
 from tau_exp.files import write_atomically
 from tau_exp.jobdir import JobDir, parse_results
 from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
+
+log = logging.getLogger(__name__)
 
 
 class ResultStore:
@@ -47,6 +50,9 @@ class ResultStore:
         """Lock the directory, check it belongs to this experiment, and read what is finished."""
         job = JobDir(job_dir)
         job_dir.mkdir(parents=True, exist_ok=True)
+        for path in (job.results, job.manifest, job.lock):
+            if path.exists() and not path.is_file():
+                raise CheckpointError(f"{path} is not a regular file: move it away, or use a new output directory")
         lock_fd = _lock(job.lock)
         try:
             _check_manifest(job.manifest, manifest)
@@ -147,15 +153,30 @@ def _check_manifest(path: Path, manifest: Manifest) -> None:
 
 
 def _read(job: JobDir) -> Iterator[EpisodeResult]:
-    """Every record of the results file; a torn tail is set aside (kept, not lost) and cut off."""
+    """Every record of the results file. A whole last record without its newline gets it; a torn
+    tail is set aside (kept, not lost) and cut off; either is said."""
     if not job.results.exists():
         return
     data = job.results.read_bytes()
-    records, tail = parse_results(job.results, data, EpisodeResult)
-    yield from records
-    if tail:
-        with open(job.torn_results, "ab") as torn:
-            torn.write(tail + b"\n")
-        with open(job.results, "r+b") as file:
-            file.truncate(len(data) - len(tail))
+    parsed = parse_results(job.results, data, EpisodeResult)
+    yield from parsed.records
+    if parsed.unterminated:
+        with open(job.results, "ab") as file:
+            file.write(b"\n")
             os.fsync(file.fileno())
+        log.warning(
+            "%s: the last record was whole but had no final newline (a crash in between); added it", job.results
+        )
+    if parsed.torn:
+        with open(job.torn_results, "ab") as torn:
+            torn.write(parsed.torn + b"\n")
+        with open(job.results, "r+b") as file:
+            file.truncate(len(data) - len(parsed.torn))
+            os.fsync(file.fileno())
+        log.warning(
+            "%s: set aside an incomplete last line (%d bytes, a crash in the middle of a write) in %s; its "
+            "(task, trial) runs again",
+            job.results,
+            len(parsed.torn),
+            job.torn_results,
+        )

@@ -32,24 +32,32 @@ from tau_exp.runtime import command_line
 def load_examples(path: str) -> tuple[str, ...]:
     """The `messages_display` of every line; ConfigError names the file and line otherwise."""
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise ConfigError(
             f"agent.few_shot.path={path} does not exist: build one with "
             "`python -m tau_exp.examples build RUN_DIR -o FILE`"
         )
+    if not file.is_file():
+        kind = "a directory" if file.is_dir() else "not a regular file (a device, a pipe?)"
+        raise ConfigError(f"agent.few_shot.path={path} is {kind}: give the JSONL file of examples")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"agent.few_shot.path={path} is not UTF-8 text (byte {error.start}): give the JSONL file of examples"
+        ) from None
     examples = []
-    with open(file, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ConfigError(f"{path}:{number}: not JSON ({error.msg})") from None
-            display = record.get("messages_display") if isinstance(record, dict) else None
-            if not isinstance(display, str) or not display.strip():
-                raise ConfigError(f'{path}:{number}: no "messages_display" text (each line needs one)')
-            examples.append(display.strip())
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}:{number}: not JSON ({error.msg})") from None
+        display = record.get("messages_display") if isinstance(record, dict) else None
+        if not isinstance(display, str) or not display.strip():
+            raise ConfigError(f'{path}:{number}: no "messages_display" text (each line needs one)')
+        examples.append(display.strip())
     if not examples:
         raise ConfigError(f"agent.few_shot.path={path} holds no examples")
     return tuple(examples)

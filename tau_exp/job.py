@@ -41,6 +41,23 @@ def note_new_directories(directory: Path) -> None:
         _created[directory.absolute()] = missing[-1]
 
 
+def unusable_directory(directory: Path) -> str | None:
+    """Why `directory` cannot hold a job's files (None if it can): it is a file, or it cannot be
+    created or written to."""
+    if directory.exists():
+        if not directory.is_dir():
+            return "it is a file, not a directory; give a directory"
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return "it is not writable by this user; give a directory you can write to"
+        return None
+    existing = next(path for path in directory.parents if path.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"it cannot be created: {existing} is not writable by this user"
+    return None
+
+
 def remove_if_new(directory: Path) -> bool:
     """Remove `directory` (and the new parents created with it) if this process created it."""
     outermost = _created.pop(directory.absolute(), None)

@@ -25,7 +25,7 @@ import operator
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -100,7 +100,9 @@ class JobDir:
         last line, of a job still writing or killed, is left out). `record` may be a smaller
         model of the same lines (fewer fields, faster). CheckpointError names a malformed line."""
         path = self.results
-        records, _ = parse_results(path, path.read_bytes(), record) if path.exists() else ([], b"")
+        if path.exists() and not path.is_file():
+            raise CheckpointError(f"{path} is not a regular file: move it away, or use a new output directory")
+        records = parse_results(path, path.read_bytes(), record).records if path.exists() else []
         pair = operator.attrgetter("task_id", "trial")
         return list({pair(r): r for r in records}.values())
 
@@ -108,7 +110,7 @@ class JobDir:
         """status.json, or None if there is none (a job that never started) or it is unreadable."""
         try:
             return JobStatus.model_validate_json(self.status.read_text())
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):  # none yet, or not a file
             return None
 
     def read_metrics(self) -> Metrics | None:
@@ -185,11 +187,19 @@ def _job_number(job: JobDir) -> tuple[int, str]:
     return (int(number) if number.isdigit() else 1 << 30, job.path.name)
 
 
-def parse_results(path: Path, data: bytes, record: type[Record]) -> tuple[list[Record], bytes]:
-    """The records of the complete lines of a results file, and its torn tail (b"" if none).
+@dataclass(frozen=True)
+class ParsedResults(Generic[Record]):
+    records: list[Record]
+    torn: bytes  # an incomplete last line (b"" if none)
+    unterminated: bool  # the last record is whole but its final newline is missing
+
+
+def parse_results(path: Path, data: bytes, record: type[Record]) -> ParsedResults[Record]:
+    """The records of a results file, and its torn tail.
 
     A record is written with its newline in one write, so only the last, newline-less segment
-    can be torn: every line that ends with a newline must be a valid record."""
+    can be torn: every line that ends with a newline must be a valid record. A last segment that
+    is a valid record without its newline is a record (the crash came between the two)."""
     *complete, tail = data.split(b"\n")
     records = []
     for number, line in enumerate(complete, start=1):
@@ -203,4 +213,9 @@ def parse_results(path: Path, data: bytes, record: type[Record]) -> tuple[list[R
                 f"{path}:{number}: not a valid result record ({reason}); fix or delete that line, "
                 "then rerun to resume (finished results are kept)"
             ) from None
-    return records, tail
+    if tail.strip():
+        try:
+            return ParsedResults([*records, record.model_validate_json(tail)], b"", unterminated=True)
+        except ValidationError:
+            pass
+    return ParsedResults(records, tail, unterminated=False)

@@ -138,10 +138,7 @@ def attached(oracle_servers: dict[str, Endpoint], attach_to) -> list[str]:
 
 
 def _run_launch(
-    args: list[str],
-    cwd: Path,
-    timeout_s: float = 600,
-    env: dict[str, str] | None = None,
+    args: list[str], cwd: Path, timeout_s: float = 600, env: dict[str, str] | None = None, **popen: Any
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "launch.py"), *args, "run.progress=false"],
@@ -150,6 +147,7 @@ def _run_launch(
         text=True,
         timeout=timeout_s,
         env={**os.environ, **(env or {})},
+        **popen,
     )
 
 

@@ -65,6 +65,35 @@ def test_torn_last_line_is_set_aside_and_appending_continues(tmp_path: Path):
     assert (tmp_path / "results.torn.jsonl").read_text().startswith('{"schema_version"')
 
 
+def test_a_whole_last_record_without_its_newline_is_kept_and_the_file_repaired(tmp_path: Path, caplog):
+    with ResultStore.open(tmp_path, MANIFEST) as store:
+        store.append(result("1"))
+    path = tmp_path / "results.jsonl"
+    path.write_bytes(path.read_bytes() + result("2").model_dump_json().encode())  # crashed before the newline
+    with caplog.at_level("WARNING"), ResultStore.open(tmp_path, MANIFEST) as store:
+        assert store.finished() == {("1", 0), ("2", 0)}  # not run again
+        store.append(result("3"))
+    assert [EpisodeResult.model_validate_json(line).task_id for line in path.read_text().splitlines()] == [
+        "1",
+        "2",
+        "3",
+    ]
+    assert not (tmp_path / "results.torn.jsonl").exists() and "had no final newline" in caplog.text
+
+
+def test_what_is_set_aside_is_said(tmp_path: Path, caplog):
+    (tmp_path / "results.jsonl").write_bytes(result("1").model_dump_json().encode()[:40])
+    with caplog.at_level("WARNING"), ResultStore.open(tmp_path, MANIFEST) as store:
+        assert store.results() == []
+    assert "set aside an incomplete last line (40 bytes" in caplog.text
+
+
+def test_a_results_file_that_is_not_a_file_is_refused(tmp_path: Path):
+    (tmp_path / "results.jsonl").mkdir()
+    with pytest.raises(CheckpointError, match="results.jsonl is not a regular file"):
+        ResultStore.open(tmp_path, MANIFEST)
+
+
 def test_malformed_line_in_the_middle_names_the_line_and_changes_nothing(tmp_path: Path):
     with ResultStore.open(tmp_path, MANIFEST) as store:
         store.append(result("1"))

@@ -5,8 +5,11 @@ keeps every byte of its results."""
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -200,6 +203,59 @@ def test_bad_input_in_a_new_directory_leaves_nothing_behind(tmp_path, launch, no
     done = launch(args, cwd=tmp_path, timeout_s=120)  # into outputs/runs/<date>/<time>, as a user runs it
     assert done.returncode != 0 and cause in done.stderr, done.stderr[-2000:]
     assert list(tmp_path.iterdir()) == []  # no job directory, no outputs/ either
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["a file", "under a file", "results.jsonl is a directory"])
+def test_an_unusable_output_location_is_named_and_nothing_changes(tmp_path, existing_job, launch, where):
+    (tmp_path / "afile").write_text("mine")
+    status = (existing_job / "status.json").read_bytes()
+    if where == "a file":
+        run_dir = tmp_path / "afile"
+    elif where == "under a file":
+        run_dir = tmp_path / "afile" / "job"
+    else:
+        (existing_job / "results.jsonl").rename(tmp_path / "kept.jsonl")
+        (existing_job / "results.jsonl").mkdir()
+        run_dir = existing_job
+    done = launch([f"hydra.run.dir={run_dir}", "tasks.end=1"], cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    cause = {
+        "a file": "it is a file, not a directory",
+        "under a file": "afile is a file, not a directory",
+        "results.jsonl is a directory": "is not a regular file",
+    }
+    assert cause[where] in done.stderr.strip().splitlines()[-1]
+    assert (tmp_path / "afile").read_text() == "mine"
+    assert (existing_job / "status.json").read_bytes() == status  # a completed job's status is kept
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root (to run as another user)")
+def test_a_directory_another_user_cannot_write_is_named(project_root):
+    """As a user other than root (nobody), in a directory owned by root."""
+    with tempfile.TemporaryDirectory() as scratch:  # under /tmp: pytest's own tmp_path is root's only
+        locked = Path(scratch) / "locked"
+        locked.mkdir()
+        Path(scratch).chmod(0o755)
+        done = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                str(project_root / "launch.py"),
+                f"hydra.run.dir={locked / 'job'}",
+            ],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert f"{locked / 'job'} cannot be used: it cannot be created: {locked} is not writable" in done.stderr
+        assert list(locked.iterdir()) == []
 
 
 @pytest.mark.slow

@@ -121,6 +121,23 @@ def test_bad_few_shot_files_are_refused_before_anything_starts(tmp_path, compose
         experiment.validate(compose_cfg("agent=few_shot", f"agent.few_shot.path={path}", f"agent.few_shot.num={num}"))
 
 
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda path: path.mkdir(), "is a directory"),
+        (lambda path: path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe"), "is not UTF-8 text"),
+    ],
+    ids=["a directory", "a binary file"],
+)
+def test_a_few_shot_path_that_is_not_a_text_file_is_named(tmp_path, compose_cfg, make, message):
+    path = tmp_path / "examples.jsonl"
+    make(path)
+    with pytest.raises(ConfigError, match=f"agent.few_shot.path={path} {message}"):
+        experiment.validate(compose_cfg("agent=few_shot", f"agent.few_shot.path={path}"))
+    with pytest.raises(ConfigError, match="not a regular file"):
+        experiment.validate(compose_cfg("agent=few_shot", "agent.few_shot.path=/dev/null"))
+
+
 def test_few_shot_without_a_file_names_the_key(compose_cfg):
     with pytest.raises(ConfigError, match="agent=few_shot needs a file of examples: agent.few_shot.path=FILE"):
         experiment.validate(compose_cfg("agent=few_shot"))
