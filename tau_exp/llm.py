@@ -195,7 +195,9 @@ class ChatModel:
         # other party (a separate `reasoning_content` field is ignored in the same spirit).
         content = strip_reasoning(choice.content)
         if not content and not tool_calls:
-            raise ModelFault(self.tag.role, f"{self.tag.role} model {self.endpoint.model!r} sent an empty reply")
+            # What it sent instead (thinking only, say) is what explains the failure.
+            sent = f": {choice.content[:1000]!r}, nothing of it but thinking" if choice.content else ""
+            raise ModelFault(self.tag.role, f"{self.tag.role} model {self.endpoint.model!r} sent an empty reply{sent}")
         return AssistantMessage(
             role="assistant",
             content=content or None,

@@ -64,6 +64,11 @@ class EpisodeResult(BaseModel):
     started_at: str | None = None  # ISO 8601, UTC
     duration_s: float = 0.0
     error: ErrorInfo | None = None
+    ended_by: str | None = Field(
+        None,
+        description="what ended the conversation when neither side stopped it: the model's fault and what it "
+        "sent, or the limit that was hit (with the last tool error)",
+    )
 
     @property
     def key(self) -> tuple[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,14 +155,16 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_completes_once_there_is_sp
     full = launch(args, cwd=tmp_path)
     assert full.returncode == 2, full.stderr[-2000:]
     last_line = full.stderr.strip().splitlines()[-1]
-    assert "No space left on device" in last_line and "rerun the same command to resume" in last_line
+    assert "No space left on device" in last_line
+    advice = shlex.split(last_line.split("resume with: ")[1].removesuffix(" (every result written before is intact)"))
+    assert advice[:2] == ["python", "launch.py"] and f"hydra.run.dir={job_dir}" in advice, last_line
     lines = (job_dir / "results.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b""  # no torn line left behind: every record is whole
     written = [json.loads(line) for line in lines[:-1]]
     assert 0 < len(written) < 30
 
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)  # space again
-    resumed = launch(args, cwd=tmp_path)
+    resumed = launch(advice[2:], cwd=tmp_path)  # the advice, pasted
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     keys = [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / "results.jsonl").open())]
     assert len(keys) == len(set(keys)) == 30  # the records from before kept, none duplicated

@@ -156,6 +156,16 @@ def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(
         (EpisodeStatus.scored, 0.0, reason)
     ] * 2
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
+    # The record says why: the browser shows it in the task view.
+    assert all("sent an empty reply" in (r.ended_by or "") for r in results(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_conversation_cut_by_the_step_limit_says_so_in_its_record(tmp_path, compose_cfg):
+    experiment.run(compose_cfg("tasks.end=1", "run.max_steps=3"), tmp_path)
+    [record] = results(tmp_path)
+    assert (record.status, record.termination_reason) == (EpisodeStatus.scored, "max_steps")
+    assert record.ended_by == "the conversation reached 3 steps (run.max_steps)"
 
 
 @pytest.mark.slow

@@ -83,12 +83,14 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
             max_errors=spec.max_errors,
             seed=spec.seed,
         )
+        ended_by = None
         try:
             simulation = orchestrator.run()
         except ModelFault as fault:
             # The model's own failure: end the conversation as its error and let tau2 score it.
             reason = TerminationReason.AGENT_ERROR if fault.role == "assistant" else TerminationReason.USER_ERROR
             simulation = _ended_early(orchestrator, reason)
+            ended_by = str(fault)
             log.info("task %s trial %d: %s", task.id, spec.trial, fault)
         reward_info = evaluate_simulation(
             simulation=simulation, task=task, evaluation_type=EvaluationType.ALL, solo_mode=False, domain=spec.domain
@@ -106,7 +108,24 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
         reward_info=reward_info.model_dump(mode="json"),
         messages=messages,
         num_turns=sum(1 for m in simulation.messages if m.role in ("user", "assistant")),
+        ended_by=ended_by or _limit_hit(simulation, spec),
     )
+
+
+def _limit_hit(simulation, spec: EpisodeSpec) -> str | None:
+    """Which of tau2's limits ended the conversation, if one did."""
+    from tau2.data_model.simulation import TerminationReason
+
+    reason = TerminationReason(simulation.termination_reason)
+    if reason == TerminationReason.MAX_STEPS:
+        return f"the conversation reached {spec.max_steps} steps (run.max_steps)"
+    if reason == TerminationReason.TOO_MANY_ERRORS:
+        errors = [m for m in simulation.messages if m.role == "tool" and getattr(m, "error", False)]
+        last = f"; the last: {str(errors[-1].content)[:500]}" if errors else ""
+        return f"{spec.max_errors} tool calls failed (run.max_errors){last}"
+    if reason == TerminationReason.JUDGE_STOP:
+        return "tau2 found the agent stuck repeating itself"
+    return None
 
 
 def _ended_early(orchestrator, reason):

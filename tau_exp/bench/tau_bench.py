@@ -125,6 +125,7 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     task: IndexedTask = spec.task
     episode = Episode(spec, task.id, cancel)
     _episode.models = episode.models
+    _episode.conversation = []
     _episode.user_purpose = "react" if spec.user_settings.strategy == "react" else "reply"
     try:
         try:
@@ -146,11 +147,16 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
         raise
     except (ModelFault, *MODEL_MISTAKES) as error:
         role = error.role if isinstance(error, ModelFault) else "assistant"
+        cause = f"{type(error).__name__}: {str(error)[:2000]}"
         return episode.record(
             EpisodeStatus.scored,
             reward=0.0,
             termination_reason=f"{'agent' if role == 'assistant' else 'user'}_error",
             error=ErrorInfo(type=type(error).__name__, message=str(error)[:2000]),
+            # What the agent said up to the failure: the last conversation v1's agent sent, and
+            # the reply it could not use.
+            messages=_jsonable(_episode.conversation),
+            ended_by=f"v1 raised {cause}" + (f" on the {role}'s last reply" if _episode.conversation else ""),
         )
     except Exception as error:
         return episode.failed(error)
@@ -161,9 +167,13 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
         reward=solved.reward,
         termination_reason=_termination_reason(solved.info),
         reward_info=solved.info.get("reward_info"),
-        messages=json.loads(json.dumps(solved.messages, default=str)),
+        messages=_jsonable(solved.messages),
         num_turns=sum(1 for m in solved.messages if m.get("role") in ("user", "assistant")),
     )
+
+
+def _jsonable(messages: list[Any]) -> list[dict[str, Any]]:
+    return json.loads(json.dumps(messages, default=str))
 
 
 def _agent(spec: EpisodeSpec, env: Any) -> Any:
@@ -245,6 +255,8 @@ def _routed_completion(role: str):
         purpose = (getattr(_episode, "purpose", None) or _episode.user_purpose) if role == "user" else "reply"
         response = models[role].response(messages, tools, purpose)
         message = response.choices[0].message
+        if role == "assistant":  # the conversation so far, as the agent keeps it, and its reply
+            _episode.conversation = [*messages, message.model_dump()]
         if message.content:  # as for every reply: the other side never sees the thinking
             message.content = strip_reasoning(message.content)
         hidden = getattr(response, "_hidden_params", None)

@@ -110,7 +110,7 @@ def _entry(config_id: int, result: EpisodeResult, block: int, position: int) -> 
     )
 
 
-DETAILS = {"messages", "reward_info", "usage", "error", "started_at", "seed"}
+DETAILS = {"messages", "reward_info", "usage", "error", "started_at", "seed", "ended_by"}
 
 
 def _block(results: list[EpisodeResult]) -> str:

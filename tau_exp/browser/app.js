@@ -329,7 +329,8 @@ async function taskView(configId, task, trial) {
     episodeHeader(entry, record),
     instructions(configId, task),
     h("div", { className: "columns" }, rewardBreakdown(record.reward_info), usageTable(entry, record)),
-    record.error ? errorBox(record.error) : null,
+    endedBy(record.ended_by),
+    record.error ? errorBox(record.error, entry) : null,
     h("h2", {}, "Conversation"),
     conversation(record.messages));
 }
@@ -397,8 +398,15 @@ function usageTable(entry, record) {
     h("p", { className: "muted" }, `Episode: ${fmt(entry.duration_s, 1)} s wall time; seed ${record.seed}.`));
 }
 
-function errorBox(error) {
-  return h("div", { className: "card error-box" }, h("h2", {}, `Not scored: ${error.type}`), h("p", {}, error.message),
+// What ended a conversation neither side stopped: the model's fault and what it sent, or the limit hit.
+function endedBy(text) {
+  return text ? h("div", { className: "card ended-by", id: "ended-by" }, h("h2", {}, "What ended the conversation"), h("pre", {}, text)) : null;
+}
+
+function errorBox(error, entry) {
+  // A scored episode can carry the error that ended it (v1's agent raising on a reply it could not parse).
+  const title = entry.status === "scored" ? `Ended by ${error.type}` : `Not scored: ${error.type}`;
+  return h("div", { className: "card error-box" }, h("h2", {}, title), h("p", {}, error.message),
     error.traceback ? h("details", {}, h("summary", {}, "traceback"), h("pre", {}, error.traceback)) : null);
 }
 

@@ -103,6 +103,35 @@ def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_p
     assert [(r.status, r.reward) for r in records] == [(EpisodeStatus.infra_error, None)] * 2
 
 
+@pytest.mark.slow
+def test_a_reply_v1s_agent_cannot_parse_is_its_error_and_the_record_and_browser_keep_what_it_said(
+    tmp_path, oracle_model, attach_to, launch, page
+):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", str(STANDIN))
+        with (
+            provide("assistant", oracle_model(bad_arguments_rate=1.0), tmp_path / "servers") as garbled,
+            provide("user", oracle_model(), tmp_path / "servers") as user,
+        ):
+            servers = attach_to({"assistant": garbled, "user": user})
+            done = launch([*V1, *servers, "tasks.end=1", "tracking=none", "hydra.run.dir=job"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]  # the agent's mistake is scored, not an error of the job
+    [record] = JobDir(tmp_path / "job").read_results()
+    assert (record.status, record.reward, record.termination_reason) == (EpisodeStatus.scored, 0.0, "agent_error")
+    assert record.error and record.error.type == "JSONDecodeError"
+    assert record.ended_by and record.ended_by.startswith("v1 raised JSONDecodeError")
+    # What the agent was shown, then the reply it could not use (its garbled tool call).
+    assert record.messages[0]["role"] == "system" and record.messages[-1]["role"] == "assistant"
+    assert record.messages[-1]["tool_calls"][0]["function"]["arguments"].endswith(",")  # the oracle's garbling
+
+    report_cli([str(tmp_path / "job"), "--html"])
+    page.goto(f"{(tmp_path / 'job' / 'browser.html').as_uri()}#/config/0/task/0/0")
+    page.wait_for_selector("#ended-by")
+    assert "v1 raised JSONDecodeError" in page.inner_text("#ended-by")
+    assert "Ended by JSONDecodeError" in page.inner_text(".error-box")  # scored: not "Not scored"
+    assert page.locator(".conversation > li").count() == len(record.messages)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
