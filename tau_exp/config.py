@@ -133,7 +133,8 @@ class ModelConfig:
 
     name: str = MISSING  # the served model name, e.g. Qwen/Qwen3-4B-Instruct-2507
     provider: str = "hosted_vllm"  # litellm provider prefix: hosted_vllm (vLLM), openai, ...
-    temperature: float = 0.0
+    # null: send none, so the server's default applies (what v1's user simulator sends, bench=tau_bench)
+    temperature: Optional[float] = 0.0
     max_tokens: Optional[int] = None
     timeout_s: float = 600.0  # per request
     llm_args: dict[str, Any] = field(default_factory=dict)  # extra litellm arguments
@@ -381,9 +382,9 @@ def _validate_model(role: str, model: ModelConfig) -> None:
     if not model.name.strip():
         raise ConfigError(f"{role}.name is empty: give the served model name, e.g. {role}.name=Qwen/Qwen3-32B")
     # What vLLM (and OpenAI-compatible servers) accept: a server would refuse every call otherwise.
-    if model.temperature < 0:
+    if model.temperature is not None and model.temperature < 0:
         raise ConfigError(f"{role}.temperature={model.temperature} must be 0 or more")
-    if not model.temperature <= MAX_TEMPERATURE:
+    if model.temperature is not None and not model.temperature <= MAX_TEMPERATURE:
         raise ConfigError(
             f"{role}.temperature={model.temperature} must be at most {MAX_TEMPERATURE:g}: vLLM and "
             "OpenAI-compatible servers refuse more"

@@ -119,9 +119,10 @@ class ChatModel:
             extra_headers={**self.tag.headers(), PURPOSE_HEADER: purpose},
             timeout=self.settings.timeout_s,
             max_retries=0,  # retries are ours (below), not the HTTP client's
-            temperature=self.settings.temperature,
             **self.settings.llm_args,
         )
+        if self.settings.temperature is not None:  # None: the server's default
+            kwargs["temperature"] = self.settings.temperature
         if self.settings.max_tokens is not None:
             kwargs["max_tokens"] = self.settings.max_tokens
         if self.seed is not None:

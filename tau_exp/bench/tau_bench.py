@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import random
 import sys
 import threading
 from dataclasses import dataclass
@@ -126,6 +127,9 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     episode = Episode(spec, task.id, cancel)
     _episode.models = episode.models
     _episode.conversation = []
+    # v1 seeds one global random source per run (its few-shot examples depend on the order the
+    # episodes ran in); here each (task, trial) draws from its own seed: the same prompts every run.
+    _episode.random = random.Random(spec.seed)
     _episode.user_purpose = "react" if spec.user_settings.strategy == "react" else "reply"
     try:
         try:
@@ -220,7 +224,12 @@ _routing_lock = threading.Lock()
 
 
 def _route_completions() -> None:
+    """Route v1's model calls to the episode's models, and its few-shot sampling to the
+    episode's random source (v1's `random.sample` on the module-level `random`)."""
     with _routing_lock:
+        few_shot = importlib.import_module("tau_bench.agents.few_shot_agent")
+        if getattr(few_shot, "random", None) is random:
+            setattr(few_shot, "random", _EpisodeRandom())  # noqa: B010  (v1's module-level name)
         for module_name, role in _COMPLETION_MODULES.items():
             module = importlib.import_module(module_name)
             if not getattr(module.completion, "routed_by_tau_exp", False):
@@ -230,6 +239,13 @@ def _route_completions() -> None:
             function = getattr(users, step, None)
             if function is not None and not getattr(function, "routed_by_tau_exp", False):
                 setattr(users, step, _with_purpose(function, step))
+
+
+class _EpisodeRandom:
+    """The `random` module, as v1's few-shot agent sees it: the episode's seeded source."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(getattr(_episode, "random", None) or random, name)
 
 
 def _with_purpose(function, purpose: str):

@@ -76,6 +76,68 @@ def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, run_v1, env, split, 
     assert metrics.avg_reward == 1.0 and metrics.n_results == metrics.n_tasks > 0
 
 
+def test_bench_tau_bench_runs_as_v1s_run_py_by_default(compose_cfg):
+    """v1's agents stop after 30 steps and its user simulator sends no temperature; tau2 keeps its own."""
+    v1 = compose_cfg(*V1)
+    assert (v1.run.max_steps, v1.user.temperature, v1.model.temperature) == (30, None, 0.0)
+    tau2 = compose_cfg()
+    assert (tau2.run.max_steps, tau2.user.temperature) == (200, 0.0)
+    assert compose_cfg(*V1, "run.max_steps=200", "user.temperature=0.0").user.temperature == 0.0
+
+
+@pytest.mark.slow
+def test_v1s_models_get_what_v1_sends_and_its_step_limit_cuts_the_conversation(
+    tmp_path, v1_oracle, run_v1, monkeypatch
+):
+    """Over real HTTP (litellm.completion is watched, not replaced): no temperature for the user
+    simulator, the assistant's temperature, no seed for either; run.max_steps reaches v1's solve."""
+    import litellm
+
+    sent: list[dict] = []
+    real_completion = litellm.completion
+
+    def watched(**kwargs):
+        sent.append(kwargs)
+        return real_completion(**kwargs)
+
+    monkeypatch.setattr(litellm, "completion", watched)
+    run_v1(tmp_path / "job", v1_oracle, "run.workers=0", "tasks.end=1", "run.max_steps=2")
+    user_calls = [call for call in sent if call["api_base"] == v1_oracle["user"].base_url]
+    assistant_calls = [call for call in sent if call["api_base"] == v1_oracle["assistant"].base_url]
+    assert user_calls and all("temperature" not in call for call in user_calls)
+    assert len(assistant_calls) == 2 and all(call["temperature"] == 0.0 for call in assistant_calls)
+    assert not any("seed" in call for call in sent)
+    [record] = JobDir(tmp_path / "job").read_results()
+    assert (record.reward, record.termination_reason) == (0.0, "max_steps")
+
+
+@pytest.mark.slow
+def test_v1_few_shot_examples_are_drawn_from_each_pairs_seed(tmp_path, v1_oracle, run_v1):
+    """The same run.seed gives every (task, trial) the same examples, run after run (v1 drew them
+    from one unseeded global source); another seed, other examples."""
+    few_shot = tmp_path / "few_shot.jsonl"
+    few_shot.write_text(
+        "".join(json.dumps({"messages_display": f"user: example {i}\nassistant: ok"}) + "\n" for i in range(30))
+    )
+
+    def prompts(job: str, *overrides: str) -> dict[tuple[str, int], str]:
+        run_v1(
+            tmp_path / job,
+            v1_oracle,
+            "agent=few_shot",
+            f"agent.few_shot.path={few_shot}",
+            "agent.few_shot.num=3",
+            "run.num_trials=2",
+            *overrides,
+        )
+        return {(r.task_id, r.trial): r.messages[0]["content"] for r in JobDir(tmp_path / job).read_results()}
+
+    first, again, other = prompts("a"), prompts("b", "run.workers=0"), prompts("c", "run.seed=11")
+    assert first == again and len(first) == 8
+    assert len(set(first.values())) > 1  # each pair its own draw
+    assert first != other
+
+
 @pytest.mark.slow
 def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle, run_v1):
     for workers in (0, 2):
