@@ -156,6 +156,7 @@ BAD_INPUTS = [
     (["+model.llm_args.api_key=sk-SECRET"], "looks like a secret"),
     (["model.server.kind=attach", "model.server.base_url=http://127.0.0.1:abc/v1"], "is not an http(s) URL"),
     (["tasks.ids=[5,999]"], "task id(s) 999 not in retail/test"),
+    (["env=airline", "tasks.ids=[5,9]"], "they are task ids of retail/test: task ids differ per env"),
     (["tasks.start=40"], "retail/test has 40 tasks, so start must be in 0..39"),
     (["model.name=???"], "missing value for model.name"),
     (["run.num_trials=two"], "run.num_trials"),

@@ -74,8 +74,33 @@ def load_tasks(bench: Benchmark, domain: str, split: str | None) -> list:
 
 def select_tasks(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig) -> list:
     """The job's tasks (each with an `id`): the split, narrowed by ids or a range, then the shard."""
-    _adapter(bench.name).prepare(bench)
-    return select(load_tasks(bench.name, domain, tasks_cfg.split.value), domain, tasks_cfg)
+    adapter = _adapter(bench.name)
+    adapter.prepare(bench)
+    try:
+        return select(load_tasks(bench.name, domain, tasks_cfg.split.value), domain, tasks_cfg)
+    except ConfigError as error:
+        if tasks_cfg.ids is None:
+            raise
+        raise ConfigError(f"{error}{_ids_of_another_env(bench, domain, tasks_cfg, adapter.domains())}") from None
+
+
+def _ids_of_another_env(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig, domains: list[str]) -> str:
+    """Where ids refused in `domain` are another env's (a sweep over envs with one tasks.ids): say
+    so, and how to narrow every env of a sweep alike."""
+    wanted = {str(task_id) for task_id in tasks_cfg.ids or ()}
+    for other in domains:
+        if other == domain:
+            continue
+        try:
+            ids = {task.id for task in load_tasks(bench.name, other, tasks_cfg.split.value)}
+        except Exception:  # no such split there: not the env they came from
+            continue
+        if wanted <= ids:
+            return (
+                f"; they are task ids of {other}/{tasks_cfg.split.value}: task ids differ per env, so to narrow "
+                f"a sweep over several envs use a range instead, e.g. tasks.end=5 (the first 5 tasks of each)"
+            )
+    return ""
 
 
 def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
