@@ -39,9 +39,10 @@ class CheckpointError(TauExpError):
 class Interrupted(KeyboardInterrupt):
     """The job was asked to stop (Ctrl-C, SIGTERM) and stopped at a safe point."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, resume_command: str | None = None) -> None:
         super().__init__(signum)
         self.signum = signum
+        self.resume_command = resume_command  # the command that resumes this job, ready to paste
 
 
 class IncompleteRun(TauExpError):
@@ -89,9 +90,10 @@ def exit_on_user_error(func: F) -> F:
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt as interrupt:
+            resume = getattr(interrupt, "resume_command", None)
             print(
-                "interrupted: finished results are saved; rerun the same command "
-                "with the same output directory to resume",
+                "interrupted: finished results are saved; "
+                + (f"resume with: {resume}" if resume else "rerun the same command with the same output directory"),
                 file=sys.stderr,
                 flush=True,
             )

@@ -100,7 +100,7 @@ def run_pairs(
     pending = iter(todo)
     executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="episode")
     in_flight: set[Future] = set()
-    with _InterruptAtSafePoint() as interrupt:
+    with _InterruptAtSafePoint(store.job.resume_command()) as interrupt:
         try:
             # Submit lazily (at most max_concurrency in flight): a stop leaves the rest untouched.
             for pair in itertools.islice(pending, max_concurrency):
@@ -140,7 +140,7 @@ def run_pairs(
             bar.close()
         if interrupt.signum is not None:
             interrupt.pass_on()
-            raise Interrupted(interrupt.signum)
+            raise Interrupted(interrupt.signum, interrupt.resume_command)
         if consecutive_errors >= max_consecutive_errors:
             raise TooManyErrors(
                 f"{consecutive_errors} (task, trial) pairs in a row ended in infra or harness errors "
@@ -158,13 +158,14 @@ class _InterruptAtSafePoint:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 
-    def __init__(self) -> None:
+    def __init__(self, resume_command: str) -> None:
         self.signum: int | None = None
+        self.resume_command = resume_command
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.signum is not None:
-            print("stopped at once; rerun the same command to resume", file=sys.stderr, flush=True)
+            print(f"stopped at once; resume with: {self.resume_command}", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         self.signum = signum  # the run loop sets `cancel` within half a second
         log.warning(

@@ -229,6 +229,8 @@ def test_ctrl_c_or_sigterm_stops_cleanly_saves_finished_results_and_stops_the_se
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
+    resume = stderr.split("resume with: ", 1)[1].splitlines()[0]  # this job's command, in its own directory
+    assert resume.startswith("python launch.py tasks.end=6") and resume.endswith(f"hydra.run.dir={job_dir}")
     assert _wait_gone(servers) and _wait_gone(workers)
     lines = (job_dir / "results.jsonl").read_text().splitlines()
     assert all(EpisodeResult.model_validate_json(line) for line in lines)  # nothing half-written
