@@ -27,11 +27,12 @@ from tau_exp.jobdir import JobDir
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
-from tau_exp.runtime import route_tau2_logs, tune_gc
+from tau_exp.runtime import CONSOLE_LOGGER, route_tau2_logs, tune_gc
 from tau_exp.tracking import Tracker, tracking_run
 from tau_exp.workers import EpisodeWorkers, default_processes
 
 log = logging.getLogger(__name__)
+console = logging.getLogger(CONSOLE_LOGGER)  # on the console however quiet it is, and in the job's log
 
 
 def validate(cfg: DictConfig) -> ExperimentConfig:
@@ -65,7 +66,9 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     with ResultStore.open(job_dir, _manifest(experiment)) as store, tracking_run(experiment, cfg, job) as tracker:
         route_tau2_logs(job.tau2_log)
         todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
-        log.info(
+        # Where the results go, before the servers start (the rest of the INFO lines are in the
+        # job's log, <job dir>/launch.log, unless hydra/job_logging=verbose).
+        console.info(
             "%s: %d tasks × %d trials, %d to run (%d already finished) in %s",
             experiment.env.name,
             len(tasks),

@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -23,6 +24,10 @@ R = TypeVar("R")
 
 # Libraries that log one INFO line per model call (or worse).
 _NOISY_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore")
+
+# The logger of the few INFO lines a user needs on the console however quiet it is (where a job's
+# results go): conf/hydra/job_logging/quiet.yaml gives it a console handler of its own.
+CONSOLE_LOGGER = "tau_exp.console"
 
 
 def prepare_process() -> None:
@@ -53,6 +58,26 @@ def register_resolvers() -> None:
 def path_safe(text: object) -> str:
     """`text` with every run of characters unsafe in a file name replaced by `_`."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
+
+
+def console_shows(level: int, logger: str = "tau_exp") -> bool:
+    """Whether a record of `level` from `logger` reaches the console (a stream handler on stdout
+    or stderr, not a file) under the logging configuration in force — Hydra's job_logging: by
+    default (`quiet`) INFO does not, with `hydra/job_logging=verbose` it does. Other tools'
+    output (W&B's) follows it."""
+    if not logging.getLogger(logger).isEnabledFor(level):
+        return False
+    current: logging.Logger | None = logging.getLogger(logger)
+    while current is not None:
+        for handler in current.handlers:
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and getattr(handler, "stream", None) in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+                and level >= handler.level
+            ):
+                return True
+        current = current.parent if current.propagate else None
+    return False
 
 
 def quiet_litellm() -> None:

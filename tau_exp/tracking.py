@@ -22,6 +22,7 @@ from tau_exp.errors import ConfigError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.metrics import Metrics
 from tau_exp.records import ConfigNames, EpisodeResult
+from tau_exp.runtime import console_shows
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,12 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> 
 
     run_id_file = job.wandb_run_id
     run_id = run_id_file.read_text().strip() if run_id_file.exists() else uuid.uuid4().hex[:12]
+    if not console_shows(logging.INFO):
+        # W&B's banner, tips and run summary are INFO: on the console only when the job's INFO
+        # lines are (hydra/job_logging=verbose); its warnings and errors always. Its run files
+        # (output.log, logs/debug.log) are the same either way. Once per process (a local sweep's
+        # jobs share it).
+        wandb.setup(settings=wandb.Settings(show_info=False))
     try:
         run = wandb.init(
             id=run_id,
@@ -108,7 +115,10 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> 
             "run `wandb login` or export WANDB_API_KEY, or use tracking.mode=offline"
         ) from None
     run_id_file.write_text(run_id)
-    log.info("W&B run %s (%s) in %s", run.id, settings.mode, run.dir if settings.mode == "offline" else run.url)
+    if settings.mode == "offline":
+        log.info("W&B run %s (offline) in %s; upload it with: wandb sync %s", run.id, run.dir, Path(run.dir).parent)
+    else:
+        log.info("W&B run %s (%s) at %s", run.id, settings.mode, run.url)
     try:
         yield WandbTracker(run)
     except BaseException:

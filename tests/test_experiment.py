@@ -249,3 +249,14 @@ def test_faults_at_thirty_percent_are_told_apart_and_the_run_finishes(tmp_path, 
     # The model faults reached the conversations as failed tool calls (the fault seed is fixed).
     tool_errors = [m for r in results(tmp_path) for m in r.messages if m["role"] == "tool" and m["error"]]
     assert any("__unparsed_arguments__" in m["content"] for m in tool_errors)
+
+
+@pytest.mark.slow
+def test_a_failed_job_of_a_sweep_says_why_on_the_console_and_in_its_log(tmp_path, launch):
+    """The console is quiet by default, but a job's error in a sweep (logged, and the sweep goes on) reaches it."""
+    sweep_dir = tmp_path / "sweep"
+    result = launch(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.ids=[nosuch]"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert "[tau_exp.job][ERROR] - job failed: task id(s) nosuch not in retail/test" in result.stdout
+    [job_log] = sweep_dir.glob("*/launch.log")
+    assert "job failed: task id(s) nosuch not in retail/test" in job_log.read_text()

@@ -95,3 +95,39 @@ def test_bad_wandb_settings_are_named(tmp_path, launch, wandb_env, override, mes
     )
     assert result.returncode == 2
     assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_console_keeps_what_a_user_acts_on_and_the_jobs_log_keeps_the_rest(tmp_path, launch, wandb_env):
+    """By default (hydra/job_logging=quiet): where the results go and the headline on the console,
+    no W&B banner or summary and no server command lines; those are in the job's log, launch.log,
+    and W&B's own run files are whole."""
+    job_dir = tmp_path / "job"
+    result = launch([f"hydra.run.dir={job_dir}", "tasks.end=1"], cwd=tmp_path, env=wandb_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = (result.stdout + result.stderr).splitlines()
+    assert len(console) <= 6, console  # the job directory, the four-line headline
+    assert console[0] == f"retail: 1 tasks × 1 trials, 1 to run (0 already finished) in {job_dir}"
+    assert f"results: {job_dir}" in console and "avg_reward=1.0000 · pass^1=1.0000" in console
+    assert not [line for line in console if line.startswith("wandb:") or " server: " in line], console
+    log = (job_dir / "launch.log").read_text()
+    for role in ("assistant", "user"):  # a user can reproduce each server from its command line
+        assert f"starting {role} oracle server: {sys.executable} -m tau_exp.oracle --host 127.0.0.1" in log
+    assert "W&B run " in log and "upload it with: wandb sync " in log and f"in {job_dir}" in log
+    [run] = inspect_runs(job_dir)
+    assert run["state"] == "finished" and run["summary"]["n_results"] == 1
+    assert next((job_dir / "wandb").glob("offline-run-*/files/output.log")).exists()
+    assert next((job_dir / "wandb").glob("offline-run-*/logs/debug.log")).exists()
+
+
+def test_hydra_job_logging_verbose_brings_the_info_lines_and_wandbs_messages_back(tmp_path, launch, wandb_env):
+    job_dir = tmp_path / "job"
+    result = launch(
+        [f"hydra.run.dir={job_dir}", "tasks.end=1", "hydra/job_logging=verbose"], cwd=tmp_path, env=wandb_env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[tau_exp.servers.oracle][INFO] - starting assistant oracle server: " in result.stdout
+    assert "[tau_exp.tracking][INFO] - W&B run " in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.endswith(f"finished) in {job_dir}")]) == 1
+    wandb_lines = [line for line in result.stderr.splitlines() if line.startswith("wandb:")]
+    assert any("Run summary" in line for line in wandb_lines), result.stderr[-2000:]  # W&B's own messages
+    assert "starting assistant oracle server: " in (job_dir / "launch.log").read_text()  # the job's log as by default

@@ -1,5 +1,5 @@
 """The Slurm launcher of `hydra/launcher=slurm_gaudi|slurm_cuda`: hydra-submitit-launcher's, with
-two changes that a long sweep needs.
+the changes that a long sweep needs.
 
 1. Before anything is submitted, the cluster is asked whether the request can work: Slurm
    answers, the partition exists, the time limit is positive and within the partition's.
@@ -7,6 +7,8 @@ two changes that a long sweep needs.
    the sweep goes on, so Hydra still calls the end-of-sweep callbacks and the sweep summary
    lists it as died. (A job's own errors never get that far: `tau_exp.job`
    records them and returns.)
+3. A job's console is its Slurm log, which nobody watches: it gets every INFO line, as with
+   `hydra/job_logging=verbose` (a local job's console keeps only what a user acts on).
 
 Jobs that hit their time limit or are preempted are requeued by submitit (`max_num_timeout`)
 and resume from their `results.jsonl`: the launcher's `checkpoint` resubmits the same job.
@@ -32,14 +34,21 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 2.0
 RESULT_GRACE_S = 30.0  # a shared filesystem may show a finished job's result file late
+QUIET_LOGGING, SLURM_JOB_LOGGING = "quiet", "verbose"  # conf/hydra/job_logging/
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
-    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+    def __call__(self, sweep_overrides: list[str], *args: Any, **kwargs: Any) -> JobReturn:
         # In the Slurm job: the process set-up that launch.py does for a local run (the job
         # runs the pickled task function, not launch.py's module code).
         runtime.prepare_process()
-        return super().__call__(*args, **kwargs)
+        # Nobody watches a Slurm job's console: its Slurm log (slurm_<job id>.log in the job
+        # directory) keeps every INFO line and W&B's messages, unless the sweep chose its own
+        # hydra/job_logging. A Hydra override: the job's task overrides (its resume command) are unchanged.
+        assert self.config is not None
+        if self.config.hydra.runtime.choices.get("hydra/job_logging") == QUIET_LOGGING:
+            sweep_overrides = [*sweep_overrides, f"hydra/job_logging={SLURM_JOB_LOGGING}"]
+        return super().__call__(sweep_overrides, *args, **kwargs)
 
     @exit_on_user_error  # a refused request is one line and exit 2, not Hydra's traceback
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:

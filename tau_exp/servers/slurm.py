@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import socket
 import threading
@@ -35,10 +36,12 @@ from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ServerError, SlurmError
 from tau_exp.records import utc_timestamp
+from tau_exp.runtime import CONSOLE_LOGGER
 from tau_exp.servers.health import NotReady, log_tail, poll, served_models, wait_until_ready
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
 
 log = logging.getLogger(__name__)
+console = logging.getLogger(CONSOLE_LOGGER)  # on the console however quiet it is, and in the job's log
 
 POLL_INTERVAL_S = 1.0
 HEALTH_INTERVAL_S = 30.0  # the server job's own check of its server
@@ -80,12 +83,14 @@ def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
             )
         if state is None:
             job_id = submit(role, model, registry, key)
-            log.info(
-                "submitted shared %s server job %s for %s (log %s)",
+            # On the console however quiet it is: a Slurm job that outlives this one, until stopped.
+            console.info(
+                "submitted shared %s server job %s for %s (log %s); it serves later jobs too until: %s",
                 role,
                 job_id,
                 model.name,
                 server_log(registry, key, job_id),
+                shlex.join(["python", "-m", "tau_exp.servers", "stop", key, "--registry", str(registry.root)]),
             )
         else:
             job_id = entry.job.job_id  # type: ignore[union-attr]

@@ -65,6 +65,8 @@ def test_a_sweep_runs_as_a_slurm_array_with_readable_job_dirs_and_a_summary(tmp_
         assert status["state"] == "completed" and status["slurm_job_id"]  # it really ran under Slurm
         logs = list(job_dir.glob("slurm_*.log"))
         assert len(logs) == 1 and "Starting with JobEnvironment" in logs[0].read_text()  # the job's Slurm log
+        # Nobody watches a Slurm job's console: its log keeps every INFO line (a local job's is quiet).
+        assert "[INFO] - starting assistant oracle server: " in logs[0].read_text()
     rows = summary_rows(tmp_path)
     assert {row["state"] for row in rows.values()} == {"completed"}
     assert {row["avg_reward"] for row in rows.values()} == {"1.0"}
