@@ -1,36 +1,42 @@
 """Results gathered by configuration, from job directories, sweeps and tau-bench v1's own
 results files: what the report's tables and plots and the sweep browser show.
 
-Jobs of the same configuration (e.g. the shards of a sweep) are pooled: their results are scored
-together, as one run over all their tasks. Rewards and successes are the benchmark's, as recorded
+A configuration is everything that changes what a result means: the names (env, split, agent,
+model, user, user strategy), the identity the job's manifest records (sampling settings, seed,
+limits, few-shot settings — what a resume may not change) and the oracle's fault settings. Jobs
+of the same configuration (e.g. the shards of a sweep) are pooled: their results are scored
+together, as one run over all their tasks; a job given twice (as a sweep and as itself) counts
+once. Rows that share their names show the settings that set them apart. Rewards and successes are the benchmark's, as recorded
 in each job's results.jsonl; nothing is re-scored. The results files of tau-bench v1's run.py
 (`<strategy>-<model>-..._user-....json`, or a folder of them) are read too.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
-from statistics import NormalDist, fmean, stdev
-from typing import NamedTuple
+from statistics import fmean
+from typing import Any, NamedTuple
 
+from omegaconf import OmegaConf
 from pydantic import BaseModel
 
 from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results
 from tau_exp.errors import TauExpError
+from tau_exp.inference import TaskTrials, interval
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.metrics import pass_hat_ks, task_successes
 from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus
-
-Z_95 = NormalDist().inv_cdf(0.975)
 
 
 class ConfigRow(BaseModel):
     """One configuration of the report: its names and what its pooled results add up to."""
 
     env: str  # ConfigNames.env_label: tau-bench v1's envs are marked
+    split: str | None = None
+    settings: str = ""  # what sets it apart from rows of the same names, e.g. "seed=11"
     agent: str
     model: str
     user: str
@@ -38,7 +44,7 @@ class ConfigRow(BaseModel):
     jobs: int  # job directories (or v1 results files) pooled
     tasks: int  # tasks with at least one scored trial
     avg_reward: float | None
-    ci_low: float | None  # 95% normal interval of the mean over tasks of each task's mean reward
+    ci_low: float | None  # 95% interval of avg_reward: task-level bootstrap (inference.interval)
     ci_high: float | None
     pass_hat_k: dict[int, float]
     results: int  # scored (task, trial) pairs
@@ -50,7 +56,8 @@ class ConfigRow(BaseModel):
 
     @property
     def label(self) -> str:
-        return f"{self.env} · {self.agent} · {short_name(self.model)} · {short_name(self.user)} ({self.user_strategy})"
+        label = f"{self.env} · {self.agent} · {short_name(self.model)} · {short_name(self.user)} ({self.user_strategy})"
+        return f"{label} · {self.settings}" if self.settings else label
 
 
 class Source(NamedTuple):
@@ -59,6 +66,8 @@ class Source(NamedTuple):
     names: ConfigNames
     results: list[EpisodeResult]
     wall_time_s: float  # the job's last invocation (0 for v1 files: they do not say)
+    settings: dict[str, Any]  # the identity beyond the names, flat ("model.temperature": 0.0)
+    path: Path
 
 
 class Configuration(NamedTuple):
@@ -70,16 +79,38 @@ class Configuration(NamedTuple):
 
 def find_configurations(paths: list[Path]) -> list[Configuration]:
     """The configurations of these paths, pooled and in the table's order."""
-    by_config: dict[ConfigNames, list[Source]] = defaultdict(list)
+    by_config: dict[tuple[ConfigNames, str], list[Source]] = defaultdict(list)
     for source in find_sources(paths):
-        # Rows pool a configuration's splits, as reports always have (the split is not a column).
-        by_config[source.names.model_copy(update={"split": None})].append(source)
-    ordered = sorted(by_config.items(), key=lambda item: _sort_key(item[0]))
-    return [Configuration(config_row(names, sources), sources) for names, sources in ordered]
+        by_config[source.names, json.dumps(source.settings, sort_keys=True, default=str)].append(source)
+    # Of the rows that share their names, the settings in which they differ (split included).
+    differing: dict[ConfigNames, set[str]] = defaultdict(set)
+    seen: dict[ConfigNames, list[dict[str, Any]]] = defaultdict(list)
+    for names, settings_json in by_config:
+        seen[_unsplit(names)].append({"split": names.split, **json.loads(settings_json)})
+    for unsplit, variants in seen.items():
+        keys = {key for variant in variants for key in variant}
+        differing[unsplit] = {k for k in keys if len({json.dumps(v.get(k), default=str) for v in variants}) > 1}
+    rows = []
+    for (names, settings_json), sources in by_config.items():
+        settings = {"split": names.split, **json.loads(settings_json)}
+        shown = ", ".join(f"{key}={settings.get(key)}" for key in sorted(differing[_unsplit(names)]))
+        rows.append(Configuration(config_row(names, sources, shown), sources))
+    return sorted(rows, key=lambda c: (*_sort_key(c.sources[0].names), c.row.settings))
+
+
+def _unsplit(names: ConfigNames) -> ConfigNames:
+    return names.model_copy(update={"split": None})
 
 
 def find_sources(paths: list[Path]) -> list[Source]:
     """Each path is a job directory, a sweep directory of them, a v1 results file or a folder of them."""
+    found: dict[Path, Source] = {}
+    for source in _sources(paths):
+        found.setdefault(source.path.resolve(), source)  # a job given twice counts once
+    return list(found.values())
+
+
+def _sources(paths: list[Path]) -> list[Source]:
     found: list[Source] = []
     for path in paths:
         if is_v1_results_file(path):
@@ -100,31 +131,56 @@ def find_sources(paths: list[Path]) -> list[Source]:
 
 
 def _job_source(job: JobDir) -> Source:
-    return Source(job.names(), job.read_results(), _wall_time(job))
+    manifest = job.read_manifest()
+    settings = _flat(manifest.identity) if manifest else {}
+    for name in ("env", "agent", "bench"):  # already in the names
+        settings.pop(name, None)
+    for role in ("model", "user"):
+        for key in ("name", "strategy"):
+            settings.pop(f"{role}.{key}", None)
+        # The oracle's faults change what its results mean; a resume may change them, so the
+        # manifest does not hold them: the job's config does.
+        server = OmegaConf.select(job.read_config(), f"{role}.server", default=None)
+        if server is not None and server.get("kind") == "oracle" and "oracle" in server:
+            faults = OmegaConf.to_container(server.oracle.get("faults", {}), resolve=True)
+            settings.update(_flat({f"{role}.server.oracle.faults": faults}))
+    return Source(job.names(), job.read_results(), _wall_time(job), settings, job.path)
 
 
 def _v1_source(path: Path) -> Source:
     names, results = read_v1_results(path)
-    return Source(names, results, 0.0)
+    return Source(names, results, 0.0, {}, path)
 
 
-def config_row(names: ConfigNames, sources: list[Source]) -> ConfigRow:
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_row(names: ConfigNames, sources: list[Source], settings: str = "") -> ConfigRow:
     results: list[EpisodeResult] = [r for source in sources for r in source.results]
     scored = [r for r in results if r.status == EpisodeStatus.scored and r.reward is not None]
-    rewards_by_task: dict[str, list[float]] = defaultdict(list)
-    for result in scored:
-        rewards_by_task[result.task_id].append(result.reward)  # type: ignore[arg-type]
-    low, high = mean_interval([fmean(rewards) for rewards in rewards_by_task.values()])
+    tasks = {r.task_id for r in scored}
+    # The task-level bootstrap (inference.py); one task is a point, not an interval.
+    ci = interval(TaskTrials.of(scored), "avg_reward")
+    low, high = (None, None) if ci is None else (ci.estimate, ci.estimate) if ci.tasks < 2 else (ci.low, ci.high)
     successes = task_successes(scored)
     max_trials = max((n for _, n in successes.values()), default=0)
     return ConfigRow(
         env=names.env_label,
+        split=names.split,
+        settings=settings,
         agent=names.agent,
         model=names.model,
         user=names.user,
         user_strategy=names.user_strategy,
         jobs=len(sources),
-        tasks=len(rewards_by_task),
+        tasks=len(tasks),
         avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
         ci_low=low,
         ci_high=high,
@@ -136,17 +192,6 @@ def config_row(names: ConfigNames, sources: list[Source]) -> ConfigRow:
         completion_tokens=sum(u.completion_tokens for r in results for u in r.usage.values()),
         wall_time_s=sum(source.wall_time_s for source in sources),
     )
-
-
-def mean_interval(values: list[float]) -> tuple[float | None, float | None]:
-    """95% normal interval of the mean (None without values; a point with one value)."""
-    if not values:
-        return None, None
-    mean = fmean(values)
-    if len(values) < 2:
-        return mean, mean
-    half = Z_95 * stdev(values) / math.sqrt(len(values))
-    return max(0.0, mean - half), min(1.0, mean + half)
 
 
 def _sort_key(names: ConfigNames) -> tuple[str, ...]:

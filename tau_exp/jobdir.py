@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 
 from tau_exp.errors import CheckpointError
-from tau_exp.records import ConfigNames, EpisodeResult, JobStatus
+from tau_exp.records import ConfigNames, EpisodeResult, JobStatus, Manifest
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -129,6 +129,15 @@ class JobDir:
 
     def names(self) -> ConfigNames:
         return ConfigNames.of_job_config(self.read_config())
+
+    def read_manifest(self) -> Manifest | None:
+        """What gives the job's results their meaning (None: no result written yet)."""
+        if not self.manifest.is_file():
+            return None
+        try:
+            return Manifest.model_validate_json(self.manifest.read_text())
+        except ValueError as error:
+            raise CheckpointError(f"{self.manifest} is not a tau_exp manifest ({type(error).__name__})") from None
 
     def resume_command(self) -> str:
         """The command that resumes this job, ready to copy: its latest invocation's overrides

@@ -36,6 +36,8 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
         "model",
         "user",
         "user_strategy",
+        "split",
+        "settings",  # what sets a row apart from others of the same names
         "jobs",
         "tasks",
         "avg_reward",
@@ -56,6 +58,8 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
             row.model,
             row.user,
             row.user_strategy,
+            row.split,
+            row.settings,
             row.jobs,
             row.tasks,
             row.avg_reward,

@@ -1,6 +1,7 @@
 """configurations.py: job directories gathered into configurations — names from each job's
-config, shards (and splits) of one configuration pooled, tau-bench v1 envs kept apart from
-tau2's, pass^k and the interval from the pooled results."""
+config, shards of one configuration pooled, splits and manifest settings kept apart (and shown),
+a job given twice counted once, tau-bench v1 envs kept apart from tau2's, pass^k and the interval
+from the pooled results."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tau_exp.configurations import find_configurations, mean_interval
-from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.configurations import find_configurations
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
 
 
-def job(path: Path, config: str, rewards: dict[str, list[float]]) -> None:
+def job(path: Path, config: str, rewards: dict[str, list[float]], identity: dict | None = None) -> None:
     (path / ".hydra").mkdir(parents=True)
+    if identity is not None:
+        (path / "manifest.json").write_text(Manifest(identity=identity).model_dump_json())
     (path / ".hydra" / "config.yaml").write_text(config)
     records = [
         EpisodeResult(task_id=task, trial=trial, seed=0, status=EpisodeStatus.scored, reward=reward)
@@ -30,9 +33,9 @@ CONFIG = (
 
 def test_shards_pool_and_v1_envs_stay_apart(tmp_path: Path):
     job(tmp_path / "0_a", CONFIG.format(extra="tasks: {split: test}\n"), {"a": [1.0, 1.0]})
-    job(tmp_path / "1_b", CONFIG.format(extra="tasks: {split: train}\n"), {"b": [1.0, 0.0]})
+    job(tmp_path / "1_b", CONFIG.format(extra="tasks: {split: test}\n"), {"b": [1.0, 0.0]})
     job(tmp_path / "2_c", CONFIG.format(extra="bench: {name: tau_bench}\n"), {"a": [0.0, 0.0]})
-    configurations = find_configurations([tmp_path])
+    configurations = find_configurations([tmp_path, tmp_path / "0_a"])  # 0_a given twice: counted once
     assert [(c.row.env, c.row.jobs, c.row.tasks, c.row.results) for c in configurations] == [
         ("retail", 2, 2, 4),
         ("retail (tau-bench v1)", 1, 1, 2),
@@ -47,8 +50,28 @@ def test_shards_pool_and_v1_envs_stay_apart(tmp_path: Path):
     )
 
 
-def test_the_mean_interval_by_hand():
-    low, high = mean_interval([2 / 3, 1 / 3])  # mean 0.5, sd 0.2357, interval 0.5 ± 1.96 · 0.2357 / √2
-    assert (low, high) == (pytest.approx(0.5 - 0.32667, abs=1e-4), pytest.approx(0.5 + 0.32667, abs=1e-4))
-    assert mean_interval([0.5]) == (0.5, 0.5) and mean_interval([]) == (None, None)
-    assert mean_interval([1.0, 1.0, 0.9])[1] == 1.0  # clipped to rewards' range
+def test_splits_and_settings_that_change_what_a_result_means_are_rows_of_their_own(tmp_path: Path):
+    identity = {"env": "retail", "seed": 10, "model": {"name": "org/m", "temperature": 0.0}}
+    job(tmp_path / "0", CONFIG.format(extra="tasks: {split: test}\n"), {"a": [1.0]}, identity)
+    job(tmp_path / "1", CONFIG.format(extra="tasks: {split: test}\n"), {"b": [1.0]}, identity)  # a shard
+    job(tmp_path / "2", CONFIG.format(extra="tasks: {split: train}\n"), {"a": [0.0]}, identity)
+    hotter = {**identity, "model": {"name": "org/m", "temperature": 0.7}}
+    job(tmp_path / "3", CONFIG.format(extra="tasks: {split: test}\n"), {"a": [0.0]}, hotter)
+    rows = [c.row for c in find_configurations([tmp_path])]
+    assert sorted((row.settings, row.jobs) for row in rows) == [
+        ("model.temperature=0.0, split=test", 2),
+        ("model.temperature=0.0, split=train", 1),
+        ("model.temperature=0.7, split=test", 1),
+    ]
+    assert all(row.label.endswith(row.settings) for row in rows)
+
+
+def test_the_interval_of_a_row_is_the_task_level_bootstrap_by_hand(tmp_path: Path):
+    """Tasks a (1, 1, 0) and b (1, 0, 0): a resample of the two tasks has mean 1/3, 1/2 or 2/3
+    with chances 1/4, 1/2, 1/4, so the 95% interval is 1/3 to 2/3; one task is a point."""
+    job(tmp_path / "0", CONFIG.format(extra=""), {"a": [1.0, 1.0, 0.0], "b": [1.0, 0.0, 0.0]})
+    [row] = [c.row for c in find_configurations([tmp_path / "0"])]
+    assert (row.avg_reward, row.ci_low, row.ci_high) == (0.5, pytest.approx(1 / 3), pytest.approx(2 / 3))
+    job(tmp_path / "1", CONFIG.format(extra=""), {"a": [1.0, 0.0]})
+    [row] = [c.row for c in find_configurations([tmp_path / "1"])]
+    assert row.ci_low == row.ci_high == 0.5
