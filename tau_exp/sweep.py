@@ -94,6 +94,7 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
 
 
 def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
+    """The table on stdout: it is the result the user asked for (logs and errors go to stderr)."""
     table = Table(title=f"sweep {sweep_dir} ({sum(r.state == 'completed' for r in rows)} of {len(rows)} completed)")
     for column in ("job", "state", "avg_reward", "pass^k", "scored", "infra"):
         table.add_column(column, overflow="fold")
@@ -108,7 +109,7 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
             cell(row.infra_errors),
             row.error,
         )
-    console(stderr=True).print(table)
+    console().print(table)
 
 
 @command_line

@@ -40,6 +40,8 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path,
     )
     assert result.returncode == 1  # the sweep says that not every job completed...
     assert "2 of 4 jobs did not complete" in result.stderr
+    # The table is the sweep's result: on stdout (logs and errors on stderr).
+    assert "(2 of 4 completed)" in result.stdout and "(2 of 4 completed)" not in result.stderr
     with open(sweep_dir / "summary.csv") as summary:  # ...and every job ran and is listed
         rows = list(csv.DictReader(summary))
     # Jobs in Hydra's order: error_rate=0 on retail, airline, then error_rate=1 on retail, airline.
@@ -78,9 +80,12 @@ def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_pat
         == 0
     )
     (sweep_dir / "summary.md").unlink()
+    capsys.readouterr()
     sweep_cli([str(sweep_dir)])
     table = (sweep_dir / "summary.md").read_text()
     assert table.count("| completed |") == 2 and "0_retail_act_oracle" in table
+    printed = capsys.readouterr()
+    assert "(2 of 2 completed)" in printed.out and "0_retail_act_oracle" in printed.out and not printed.err
     try:
         sweep_cli([str(tmp_path / "nowhere")])
     except SystemExit as exit_info:
