@@ -5,13 +5,13 @@ running, failed and pending jobs at a glance.
     python -m tau_exp.status outputs/multirun/2026-11-24/10-00-00 [--watch [SECONDS]]
 
 Reads only what jobs write anyway (status.json, results.jsonl, .hydra/config.yaml, the sweep's
-multirun.yaml), so it works from a login node while the jobs run on the cluster.
+multirun.yaml), so it works from a login node while the jobs run on the cluster, and never loads
+the benchmark: a job's pairs of all are those its status.json records (`?` for jobs written
+before tau_exp recorded them).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -36,7 +36,7 @@ class JobProgress(BaseModel):
     job: str
     state: str  # running | completed | incomplete | failed | interrupted | died | unknown
     done: int  # (task, trial) pairs with a scored result
-    total: int | None  # pairs the job runs (None: its tasks could not be read here)
+    total: int | None  # pairs the job runs, as its status.json records them (None: not yet, or an older job)
     avg_reward: float | None
     infra_errors: int
     harness_errors: int
@@ -80,7 +80,7 @@ def job_progress(job: JobDir) -> JobProgress:
         job=job.path.name,
         state=row.state,
         done=statuses[EpisodeStatus.scored],
-        total=_total_pairs(job),
+        total=status.pairs if (status := job.read_status()) else None,
         avg_reward=sum(rewards) / len(rewards) if rewards else None,
         infra_errors=statuses[EpisodeStatus.infra_error],
         harness_errors=statuses[EpisodeStatus.harness_error],
@@ -91,30 +91,6 @@ def job_progress(job: JobDir) -> JobProgress:
             else None
         ),
     )
-
-
-def _total_pairs(job: JobDir) -> int | None:
-    cfg = job.read_config()
-    tasks = OmegaConf.to_container(cfg.tasks, resolve=True)
-    try:
-        count = _task_count(
-            job.names().bench.value,
-            OmegaConf.select(cfg, "bench.path", default=None),
-            str(cfg.env.name),
-            json.dumps(tasks),
-        )
-    except Exception:  # e.g. a tau-bench checkout that is not on this machine
-        return None
-    return count * int(cfg.run.num_trials)
-
-
-@functools.cache
-def _task_count(bench_name: str, bench_path: str | None, env: str, tasks_json: str) -> int:
-    from tau_exp import bench
-    from tau_exp.config import BenchConfig, Benchmark, TasksConfig
-
-    tasks_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TasksConfig), json.loads(tasks_json)))
-    return len(bench.select_tasks(BenchConfig(Benchmark(bench_name), bench_path), env, tasks_cfg))  # type: ignore[arg-type]
 
 
 def expected_jobs(sweep: SweepDir) -> int | None:
