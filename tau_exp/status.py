@@ -7,7 +7,8 @@ running, failed and pending jobs at a glance.
 Reads only what jobs write anyway (status.json, results.jsonl, .hydra/config.yaml, the sweep's
 multirun.yaml), so it works from a login node while the jobs run on the cluster, and never loads
 the benchmark: a job's pairs of all are those its status.json records (`?` for jobs written
-before tau_exp recorded them).
+before tau_exp recorded them). The table goes to stdout; with --watch into a pipe or a file, it
+is printed whole once per refresh (in a terminal, redrawn in place).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         const=5.0,
         metavar="SECONDS",
-        help="refresh every SECONDS (default 5) until Ctrl-C",
+        help="refresh every SECONDS (default 5) until Ctrl-C (piped: the table once per refresh)",
     )
     parser.add_argument("--json", action="store_true", help="print the progress as JSON (for scripts)")
     args = parser.parse_args(argv)
@@ -153,13 +154,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.watch is None:
         out.print(render(args.sweep_dir, sweep_progress(args.sweep_dir)))
         return
-    with Live(render(args.sweep_dir, sweep_progress(args.sweep_dir)), console=out, auto_refresh=False) as live:
-        try:
+    try:
+        if out.is_terminal:  # one table, redrawn in place
+            with Live(render(args.sweep_dir, sweep_progress(args.sweep_dir)), console=out, auto_refresh=False) as live:
+                while True:
+                    time.sleep(args.watch)
+                    live.update(render(args.sweep_dir, sweep_progress(args.sweep_dir)), refresh=True)
+        else:  # piped or redirected (Live would print nothing): the plain table, once per refresh
             while True:
+                out.print(render(args.sweep_dir, sweep_progress(args.sweep_dir)))
+                out.file.flush()
                 time.sleep(args.watch)
-                live.update(render(args.sweep_dir, sweep_progress(args.sweep_dir)), refresh=True)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
