@@ -146,6 +146,7 @@ def _write(job_dir: Path, status: JobStatus) -> None:
     path = JobDir(job_dir).status
     try:
         job_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, status.model_dump_json(indent=2))
+        # No "pairs" until they are known: an earlier invocation's status, written back, keeps its bytes.
+        write_atomically(path, status.model_dump_json(indent=2, exclude={"pairs"} if status.pairs is None else None))
     except OSError as error:
         log.error("could not write %s (%s)", path, error.strerror)
