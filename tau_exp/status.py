@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 
-from omegaconf import OmegaConf
 from pydantic import BaseModel
 from rich.live import Live
 from rich.table import Table
@@ -35,6 +35,7 @@ class JobProgress(BaseModel):
     """One job of a running sweep."""
 
     job: str
+    swept: str = ""  # the job's overrides of the keys its sweep varies ("model.temperature=0.7")
     state: str  # running | completed | incomplete | failed | interrupted | died | unknown
     done: int  # (task, trial) pairs with a scored result
     total: int | None  # pairs the job runs, as its status.json records them (None: not yet, or an older job)
@@ -59,15 +60,16 @@ def sweep_progress(sweep_dir: Path) -> SweepProgress:
             f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>"
         )
     sweep = SweepDir(sweep_dir)
-    jobs = [job_progress(job) for job in sweep.jobs()]
+    swept_keys = sweep.swept_keys()
+    jobs = [job_progress(job, swept_keys) for job in sweep.jobs()]
     expected = expected_jobs(sweep)
     if not jobs and expected is None:
         raise TauExpError(f"{sweep_dir} holds no job directories and no multirun.yaml: is it a sweep directory?")
     return SweepProgress(jobs=jobs, pending=None if expected is None else max(0, expected - len(jobs)))
 
 
-def job_progress(job: JobDir) -> JobProgress:
-    row = job_row(job)  # state (a running job whose Slurm job is gone is "died"), error
+def job_progress(job: JobDir, swept_keys: Collection[str] = ()) -> JobProgress:
+    row = job_row(job, swept_keys=swept_keys)  # state (a running job whose Slurm job is gone is "died"), error
     try:
         # The few fields a progress view needs: reading whole conversations would be too slow to
         # refresh a 120-job sweep every few seconds.
@@ -79,6 +81,7 @@ def job_progress(job: JobDir) -> JobProgress:
     results = job.results
     return JobProgress(
         job=job.path.name,
+        swept=row.swept,
         state=row.state,
         done=statuses[EpisodeStatus.scored],
         total=status.pairs if (status := job.read_status()) else None,
@@ -98,14 +101,10 @@ def expected_jobs(sweep: SweepDir) -> int | None:
     """How many jobs the sweep launches: its overrides and sweeper params, expanded as Hydra's
     basic sweeper does (None without multirun.yaml)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if not sweep.multirun_yaml.exists():
+    overrides = sweep.overrides()
+    if overrides is None:
         return None
-    hydra_cfg = OmegaConf.load(sweep.multirun_yaml).hydra
-    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
-    arguments = [*hydra_cfg.overrides.task, *(f"{key}={value}" for key, value in params.items())]
-    overrides = OverridesParser.create().parse_overrides(arguments)
     return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
 
 
@@ -115,13 +114,14 @@ def render(sweep_dir: Path, progress: SweepProgress) -> Table:
     if progress.pending is not None:
         summary += f", {progress.pending} pending"
     table = Table(title=f"sweep {sweep_dir}: {summary}")
-    for column in ("job", "state", "done", "avg_reward", "infra", "harness", "last result (UTC)"):
-        table.add_column(column, justify="left" if column in ("job", "state") else "right")
+    for column in ("job", "swept", "state", "done", "avg_reward", "infra", "harness", "last result (UTC)"):
+        table.add_column(column, justify="left" if column in ("job", "swept", "state") else "right")
     table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
     for job in progress.jobs:
         done = f"{job.done}/{job.total if job.total is not None else '?'}"
         table.add_row(
             job.job,
+            job.swept,
             job.state,
             done,
             cell(job.avg_reward),
