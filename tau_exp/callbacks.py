@@ -72,7 +72,8 @@ class LinkSlurmLog(Callback):
 
 class WriteSweepSummary(Callback):
     """At the end of a sweep, write `summary.csv` and `summary.md` in the sweep directory, print
-    the table, and exit non-zero when a job did not complete (so scripts and CI notice)."""
+    the table on stdout (the sweep's result, as a single run prints its metrics there), and exit
+    non-zero when a job did not complete (so scripts and CI notice; that line goes to stderr)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tau_exp.sweep import print_summary, summarize

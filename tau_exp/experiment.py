@@ -23,6 +23,7 @@ from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
+from tau_exp.job import record_pairs
 from tau_exp.jobdir import JobDir
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest
@@ -59,6 +60,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     tasks = bench.select_tasks(experiment.bench, experiment.env.name, experiment.tasks)
     tasks_by_id = {task.id: task for task in tasks}
     pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
+    record_pairs(job_dir, len(pairs))  # in status.json: progress views count done of all from it
     tune_gc()  # after the imports and the tasks: they are never collected
 
     # 3. The result store: lock the directory, refuse another experiment's results, read what is

@@ -110,6 +110,14 @@ def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | Non
     return result
 
 
+def record_pairs(job_dir: Path, pairs: int) -> None:
+    """Add to the running job's status.json how many (task, trial) pairs it runs, so that progress
+    views count done of all without loading the benchmark (nothing if no invocation is recorded)."""
+    status = JobDir(job_dir).read_status()
+    if status is not None:
+        _write(job_dir, status.model_copy(update={"pairs": pairs}))
+
+
 def _nothing_ran(job_dir: Path) -> bool:
     """No result was written and no server was started (whose log the error may point to)."""
     job = JobDir(job_dir)
@@ -117,10 +125,18 @@ def _nothing_ran(job_dir: Path) -> bool:
 
 
 def _finish(job_dir: Path, status: JobStatus, state: JobState, exit_code: int | None, error: str | None) -> None:
+    recorded = JobDir(job_dir).read_status()  # this invocation's, with what the job added (record_pairs)
+    pairs = recorded.pairs if recorded is not None and recorded.started_at == status.started_at else None
     _write(
         job_dir,
         status.model_copy(
-            update={"state": state, "finished_at": utc_timestamp(), "exit_code": exit_code, "error": error}
+            update={
+                "state": state,
+                "finished_at": utc_timestamp(),
+                "exit_code": exit_code,
+                "error": error,
+                "pairs": pairs,
+            }
         ),
     )
 
@@ -130,6 +146,7 @@ def _write(job_dir: Path, status: JobStatus) -> None:
     path = JobDir(job_dir).status
     try:
         job_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, status.model_dump_json(indent=2))
+        # No "pairs" until they are known: an earlier invocation's status, written back, keeps its bytes.
+        write_atomically(path, status.model_dump_json(indent=2, exclude={"pairs"} if status.pairs is None else None))
     except OSError as error:
         log.error("could not write %s (%s)", path, error.strerror)

@@ -16,13 +16,21 @@ log), the server kinds (`servers/`).
     <job dir>/slurm_<id>.log       in a Slurm sweep: a link to the job's Slurm log
     <sweep dir>/multirun.yaml      Hydra's record of the sweep
     <sweep dir>/summary.csv, .md   the sweep summary (`sweep.py`)
-    <sweep dir>/<n>_<env>_<agent>_<model>/   its job directories
+    <sweep dir>/<n>_<env>_<agent>_<model>[_<swept>]/   its job directories
+
+A job directory of a sweep is named by what tells it apart (conf/config.yaml, hydra.sweep.subdir):
+its number, env, agent and model, then the values of the other keys the sweep varies
+(`sweep_job_name`), e.g. `1_retail_tool_calling_oracle_temperature-0.7`.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import operator
+import re
 import shlex
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -33,6 +41,7 @@ from tau_exp.errors import CheckpointError
 from tau_exp.records import ConfigNames, EpisodeResult, JobStatus, Manifest
 
 if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
     from omegaconf import DictConfig
 
     from tau_exp.metrics import Metrics
@@ -127,6 +136,10 @@ class JobDir:
 
         return OmegaConf.load(self.hydra_config)  # type: ignore[return-value]
 
+    @property
+    def hydra_overrides(self) -> Path:
+        return self.path / ".hydra" / "overrides.yaml"
+
     def names(self) -> ConfigNames:
         return ConfigNames.of_job_config(self.read_config())
 
@@ -139,12 +152,18 @@ class JobDir:
         except ValueError as error:
             raise CheckpointError(f"{self.manifest} is not a tau_exp manifest ({type(error).__name__})") from None
 
+    def read_overrides(self) -> list[str]:
+        """The command-line overrides of the job's latest invocation, as Hydra saved them."""
+        return _saved_list(self.hydra_overrides) if self.hydra_overrides.exists() else []
+
+    def swept(self, keys: Collection[str]) -> list[str]:
+        """The job's overrides of `keys` (those its sweep varies: SweepDir.swept_keys)."""
+        return [override for override in self.read_overrides() if _parse(override).key_or_group in keys]
+
     def resume_command(self) -> str:
         """The command that resumes this job, ready to copy: its latest invocation's overrides
         (as Hydra saved them) in this directory."""
-        overrides = self.path / ".hydra" / "overrides.yaml"
-        task = _saved_list(overrides) if overrides.exists() else []
-        return shlex.join(["python", "launch.py", *task, f"hydra.run.dir={self.path}"])
+        return shlex.join(["python", "launch.py", *self.read_overrides(), f"hydra.run.dir={self.path}"])
 
 
 @dataclass(frozen=True)
@@ -179,10 +198,92 @@ class SweepDir:
             ["python", "launch.py", "-m", *map(str, hydra), *map(str, task), f"hydra.sweep.dir={self.path}"]
         )
 
+    def overrides(self) -> list[Override] | None:
+        """The sweep's overrides as Hydra's basic sweeper expands them: the command line's and the
+        sweeper's params (None without multirun.yaml)."""
+        from omegaconf import OmegaConf
+
+        if not self.multirun_yaml.exists():
+            return None
+        hydra_cfg = OmegaConf.load(self.multirun_yaml).hydra
+        params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
+        arguments = [*map(str, hydra_cfg.overrides.task), *(f"{key}={value}" for key, value in params.items())]
+        return _parser().parse_overrides(arguments)
+
+    def swept_keys(self) -> list[str]:
+        """The keys the sweep varies (given several values), in command-line order."""
+        return [override.key_or_group for override in self.overrides() or [] if override.is_sweep_override()]
+
     def jobs(self) -> list[JobDir]:
         """The sweep's job directories (those Hydra gave a `.hydra/config.yaml`), in job order."""
         found = (JobDir(path.parent.parent) for path in self.path.glob("*/.hydra/config.yaml"))
         return sorted(found, key=_job_number)
+
+
+# Keys whose value the job directory's name already shows (conf/config.yaml, hydra.sweep.subdir).
+NAMED_KEYS = frozenset({"env", "env.name", "agent", "agent.name", "model", "model.name"})
+SWEPT_SUFFIX_MAX = 80  # characters; a longer suffix is cut and ends with a hash of the whole
+
+
+def sweep_job_name(base: str, sweep_dir: str, overrides: Iterable[str]) -> str:
+    """The name of a job's directory in a sweep: `base` (`<n>_<env>_<agent>_<model>`) and its
+    `swept_suffix`; `base` alone where the sweep directory already holds a job of that name (a
+    sweep begun before names had the suffix resumes in its own directories)."""
+    suffix = swept_suffix(sweep_dir, overrides)
+    if suffix and JobDir(Path(sweep_dir) / base).hydra_config.exists():
+        return base
+    return base + suffix
+
+
+def swept_suffix(sweep_dir: str, overrides: Iterable[str]) -> str:
+    """The end of a job directory's name in a sweep: `_<key>-<value>` for each key the sweep varies
+    that the name does not show yet (the shortest tail of the dotted key that no other such key
+    shares: `model.temperature=0.7` → `_temperature-0.7`); empty if there is none.
+
+    `overrides` are the job's (hydra.overrides.task); which keys vary, the sweep's multirun.yaml
+    says (Hydra writes it before the jobs start). Only characters safe in a file name and in a
+    Hydra override value (the resume advice's hydra.run.dir=<job dir>) are used."""
+    swept = [key for key in SweepDir(Path(sweep_dir)).swept_keys() if key not in NAMED_KEYS]
+    values = {override.key_or_group: override.get_value_element_as_str() for override in map(_parse, overrides)}
+    short = _short_keys(swept)
+    parts = [f"{_file_safe(short[key])}-{_file_safe(values[key])}" for key in swept if key in values]
+    suffix = "_".join(parts)
+    if len(suffix) > SWEPT_SUFFIX_MAX:
+        digest = hashlib.sha1(suffix.encode()).hexdigest()[:8]
+        suffix = f"{suffix[: SWEPT_SUFFIX_MAX - len(digest) - 1]}-{digest}"
+    return f"_{suffix}" if suffix else ""
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """Each dotted key's shortest tail that no other key ends with."""
+    short = {}
+    for key in keys:
+        parts = key.split(".")
+        tails = (".".join(parts[-n:]) for n in range(1, len(parts) + 1))
+        short[key] = next(
+            (tail for tail in tails if not any(o != key and (o == tail or o.endswith("." + tail)) for o in keys)), key
+        )
+    return short
+
+
+def path_safe(text: object) -> str:
+    """`text` with every run of characters unsafe in a file name replaced by `_`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
+
+
+def _file_safe(text: str) -> str:
+    return path_safe(text).strip("_") or "_"
+
+
+@functools.cache
+def _parser() -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def _parse(override: str) -> Override:
+    return _parser().parse_override(override)
 
 
 def _saved_list(path: Path) -> list[str]:
@@ -192,7 +293,7 @@ def _saved_list(path: Path) -> list[str]:
 
 
 def _job_number(job: JobDir) -> tuple[int, str]:
-    number = job.path.name.split("_")[0]  # directories are named <job number>_<env>_<agent>_<model>
+    number = job.path.name.split("_")[0]  # directories are named <job number>_<env>_<agent>_<model>...
     return (int(number) if number.isdigit() else 1 << 30, job.path.name)
 
 

@@ -175,3 +175,8 @@ class JobStatus(BaseModel):
     slurm_job_id: str | None = None
     exit_code: int | None = None
     error: str | None = Field(None, description="the one-line cause, for failed and incomplete jobs")
+    pairs: int | None = Field(
+        None,
+        description="the (task, trial) pairs the job runs, once its tasks are selected (None before, "
+        "and in jobs written before tau_exp recorded it)",
+    )

@@ -11,7 +11,6 @@ import functools
 import gc
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,16 +47,19 @@ def prepare_process() -> None:
 
 
 def register_resolvers() -> None:
-    """`${tau_exp.path_safe:${model.name}}` in directory names: Qwen/Qwen3-4B → Qwen_Qwen3-4B."""
+    """The resolvers of job directory names (conf/config.yaml, hydra.sweep.subdir):
+    `${tau_exp.path_safe:${model.name}}`: Qwen/Qwen3-4B → Qwen_Qwen3-4B;
+    `${tau_exp.sweep_job_name:'<base>',${hydra.sweep.dir},${hydra.overrides.task}}`: the base name
+    followed by the values of the keys the sweep varies that it does not show yet, e.g.
+    `1_retail_tool_calling_oracle_temperature-0.7` (jobdir.sweep_job_name)."""
     from omegaconf import OmegaConf
+
+    from tau_exp.jobdir import path_safe, sweep_job_name
 
     if not OmegaConf.has_resolver("tau_exp.path_safe"):
         OmegaConf.register_new_resolver("tau_exp.path_safe", path_safe)
-
-
-def path_safe(text: object) -> str:
-    """`text` with every run of characters unsafe in a file name replaced by `_`."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
+    if not OmegaConf.has_resolver("tau_exp.sweep_job_name"):
+        OmegaConf.register_new_resolver("tau_exp.sweep_job_name", sweep_job_name)
 
 
 def console_shows(level: int, logger: str = "tau_exp") -> bool:

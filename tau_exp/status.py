@@ -5,19 +5,20 @@ running, failed and pending jobs at a glance.
     python -m tau_exp.status outputs/multirun/2026-11-24/10-00-00 [--watch [SECONDS]]
 
 Reads only what jobs write anyway (status.json, results.jsonl, .hydra/config.yaml, the sweep's
-multirun.yaml), so it works from a login node while the jobs run on the cluster.
+multirun.yaml), so it works from a login node while the jobs run on the cluster, and never loads
+the benchmark: a job's pairs of all are those its status.json records (`?` for jobs written
+before tau_exp recorded them). The table goes to stdout; with --watch into a pipe or a file, it
+is printed whole once per refresh (in a terminal, redrawn in place).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import time
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 
-from omegaconf import OmegaConf
 from pydantic import BaseModel
 from rich.live import Live
 from rich.table import Table
@@ -34,9 +35,10 @@ class JobProgress(BaseModel):
     """One job of a running sweep."""
 
     job: str
+    swept: str = ""  # the job's overrides of the keys its sweep varies ("model.temperature=0.7")
     state: str  # running | completed | incomplete | failed | interrupted | died | unknown
     done: int  # (task, trial) pairs with a scored result
-    total: int | None  # pairs the job runs (None: its tasks could not be read here)
+    total: int | None  # pairs the job runs, as its status.json records them (None: not yet, or an older job)
     avg_reward: float | None
     infra_errors: int
     harness_errors: int
@@ -58,15 +60,16 @@ def sweep_progress(sweep_dir: Path) -> SweepProgress:
             f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>"
         )
     sweep = SweepDir(sweep_dir)
-    jobs = [job_progress(job) for job in sweep.jobs()]
+    swept_keys = sweep.swept_keys()
+    jobs = [job_progress(job, swept_keys) for job in sweep.jobs()]
     expected = expected_jobs(sweep)
     if not jobs and expected is None:
         raise TauExpError(f"{sweep_dir} holds no job directories and no multirun.yaml: is it a sweep directory?")
     return SweepProgress(jobs=jobs, pending=None if expected is None else max(0, expected - len(jobs)))
 
 
-def job_progress(job: JobDir) -> JobProgress:
-    row = job_row(job)  # state (a running job whose Slurm job is gone is "died"), error
+def job_progress(job: JobDir, swept_keys: Collection[str] = ()) -> JobProgress:
+    row = job_row(job, swept_keys=swept_keys)  # state (a running job whose Slurm job is gone is "died"), error
     try:
         # The few fields a progress view needs: reading whole conversations would be too slow to
         # refresh a 120-job sweep every few seconds.
@@ -78,9 +81,10 @@ def job_progress(job: JobDir) -> JobProgress:
     results = job.results
     return JobProgress(
         job=job.path.name,
+        swept=row.swept,
         state=row.state,
         done=statuses[EpisodeStatus.scored],
-        total=_total_pairs(job),
+        total=status.pairs if (status := job.read_status()) else None,
         avg_reward=sum(rewards) / len(rewards) if rewards else None,
         infra_errors=statuses[EpisodeStatus.infra_error],
         harness_errors=statuses[EpisodeStatus.harness_error],
@@ -93,42 +97,14 @@ def job_progress(job: JobDir) -> JobProgress:
     )
 
 
-def _total_pairs(job: JobDir) -> int | None:
-    cfg = job.read_config()
-    tasks = OmegaConf.to_container(cfg.tasks, resolve=True)
-    try:
-        count = _task_count(
-            job.names().bench.value,
-            OmegaConf.select(cfg, "bench.path", default=None),
-            str(cfg.env.name),
-            json.dumps(tasks),
-        )
-    except Exception:  # e.g. a tau-bench checkout that is not on this machine
-        return None
-    return count * int(cfg.run.num_trials)
-
-
-@functools.cache
-def _task_count(bench_name: str, bench_path: str | None, env: str, tasks_json: str) -> int:
-    from tau_exp import bench
-    from tau_exp.config import BenchConfig, Benchmark, TasksConfig
-
-    tasks_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TasksConfig), json.loads(tasks_json)))
-    return len(bench.select_tasks(BenchConfig(Benchmark(bench_name), bench_path), env, tasks_cfg))  # type: ignore[arg-type]
-
-
 def expected_jobs(sweep: SweepDir) -> int | None:
     """How many jobs the sweep launches: its overrides and sweeper params, expanded as Hydra's
     basic sweeper does (None without multirun.yaml)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if not sweep.multirun_yaml.exists():
+    overrides = sweep.overrides()
+    if overrides is None:
         return None
-    hydra_cfg = OmegaConf.load(sweep.multirun_yaml).hydra
-    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
-    arguments = [*hydra_cfg.overrides.task, *(f"{key}={value}" for key, value in params.items())]
-    overrides = OverridesParser.create().parse_overrides(arguments)
     return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
 
 
@@ -138,13 +114,14 @@ def render(sweep_dir: Path, progress: SweepProgress) -> Table:
     if progress.pending is not None:
         summary += f", {progress.pending} pending"
     table = Table(title=f"sweep {sweep_dir}: {summary}")
-    for column in ("job", "state", "done", "avg_reward", "infra", "harness", "last result (UTC)"):
-        table.add_column(column, justify="left" if column in ("job", "state") else "right")
+    for column in ("job", "swept", "state", "done", "avg_reward", "infra", "harness", "last result (UTC)"):
+        table.add_column(column, justify="left" if column in ("job", "swept", "state") else "right")
     table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
     for job in progress.jobs:
         done = f"{job.done}/{job.total if job.total is not None else '?'}"
         table.add_row(
             job.job,
+            job.swept,
             job.state,
             done,
             cell(job.avg_reward),
@@ -166,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         const=5.0,
         metavar="SECONDS",
-        help="refresh every SECONDS (default 5) until Ctrl-C",
+        help="refresh every SECONDS (default 5) until Ctrl-C (piped: the table once per refresh)",
     )
     parser.add_argument("--json", action="store_true", help="print the progress as JSON (for scripts)")
     args = parser.parse_args(argv)
@@ -177,13 +154,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.watch is None:
         out.print(render(args.sweep_dir, sweep_progress(args.sweep_dir)))
         return
-    with Live(render(args.sweep_dir, sweep_progress(args.sweep_dir)), console=out, auto_refresh=False) as live:
-        try:
+    try:
+        if out.is_terminal:  # one table, redrawn in place
+            with Live(render(args.sweep_dir, sweep_progress(args.sweep_dir)), console=out, auto_refresh=False) as live:
+                while True:
+                    time.sleep(args.watch)
+                    live.update(render(args.sweep_dir, sweep_progress(args.sweep_dir)), refresh=True)
+        else:  # piped or redirected (Live would print nothing): the plain table, once per refresh
             while True:
+                out.print(render(args.sweep_dir, sweep_progress(args.sweep_dir)))
+                out.file.flush()
                 time.sleep(args.watch)
-                live.update(render(args.sweep_dir, sweep_progress(args.sweep_dir)), refresh=True)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

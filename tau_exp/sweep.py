@@ -9,6 +9,7 @@ recorded, not raised), and on demand, e.g. while a sweep still runs:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ class JobRow(BaseModel):
     """One job of a sweep, as the summary shows it."""
 
     job: str  # the job directory's name
+    swept: str = ""  # the job's overrides of the keys its sweep varies, e.g. "model.temperature=0.7"
     env: str
     agent: str
     model: str
@@ -41,11 +43,13 @@ class JobRow(BaseModel):
     error: str = ""
 
 
-def job_row(job: JobDir, sweep_ended: bool = False) -> JobRow:
+def job_row(job: JobDir, sweep_ended: bool = False, swept_keys: Collection[str] = ()) -> JobRow:
+    """`swept_keys`: the keys the job's sweep varies (SweepDir.swept_keys), whose values it shows."""
     names = job.names()
     status = job.read_status()
     row = JobRow(
         job=job.path.name,
+        swept=" ".join(job.swept(swept_keys)) if swept_keys else "",
         env=names.env_label,
         agent=names.agent,
         model=names.model,
@@ -85,7 +89,8 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
             f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>"
         )
     sweep = SweepDir(sweep_dir)
-    rows = [job_row(job, sweep_ended) for job in sweep.jobs()]
+    swept_keys = sweep.swept_keys()
+    rows = [job_row(job, sweep_ended, swept_keys) for job in sweep.jobs()]
     if not rows:
         raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
     fields = list(JobRow.model_fields)
@@ -94,13 +99,15 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
 
 
 def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
+    """The table on stdout: it is the result the user asked for (logs and errors go to stderr)."""
     table = Table(title=f"sweep {sweep_dir} ({sum(r.state == 'completed' for r in rows)} of {len(rows)} completed)")
-    for column in ("job", "state", "avg_reward", "pass^k", "scored", "infra"):
+    for column in ("job", "swept", "state", "avg_reward", "pass^k", "scored", "infra"):
         table.add_column(column, overflow="fold")
     table.add_column("error (whole in summary.md)", overflow="ellipsis", no_wrap=True, max_width=60)
     for row in rows:
         table.add_row(
             row.job,
+            row.swept,
             row.state,
             cell(row.avg_reward),
             row.pass_hat_k,
@@ -108,7 +115,7 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
             cell(row.infra_errors),
             row.error,
         )
-    console(stderr=True).print(table)
+    console().print(table)
 
 
 @command_line

@@ -40,15 +40,18 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path,
     )
     assert result.returncode == 1  # the sweep says that not every job completed...
     assert "2 of 4 jobs did not complete" in result.stderr
+    # The table is the sweep's result: on stdout (logs and errors on stderr).
+    assert "(2 of 4 completed)" in result.stdout and "(2 of 4 completed)" not in result.stderr
     with open(sweep_dir / "summary.csv") as summary:  # ...and every job ran and is listed
         rows = list(csv.DictReader(summary))
     # Jobs in Hydra's order: error_rate=0 on retail, airline, then error_rate=1 on retail, airline.
-    assert [row["job"] for row in rows] == [
-        "0_retail_tool_calling_oracle",
-        "1_airline_tool_calling_oracle",
-        "2_retail_tool_calling_oracle",
-        "3_airline_tool_calling_oracle",
+    assert [row["job"] for row in rows] == [  # env is in the name already; error_rate is added
+        "0_retail_tool_calling_oracle_error_rate-0",
+        "1_airline_tool_calling_oracle_error_rate-0",
+        "2_retail_tool_calling_oracle_error_rate-1",
+        "3_airline_tool_calling_oracle_error_rate-1",
     ]
+    assert rows[3]["swept"] == "model.server.oracle.faults.error_rate=1 env=airline"
     assert [row["state"] for row in rows] == ["completed", "completed", "failed", "failed"]
     assert [row["avg_reward"] for row in rows] == ["1.0", "1.0", "", ""]
     assert "ended in infra or harness errors" in rows[2]["error"]
@@ -78,14 +81,62 @@ def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_pat
         == 0
     )
     (sweep_dir / "summary.md").unlink()
+    capsys.readouterr()
     sweep_cli([str(sweep_dir)])
     table = (sweep_dir / "summary.md").read_text()
     assert table.count("| completed |") == 2 and "0_retail_act_oracle" in table
+    printed = capsys.readouterr()
+    assert "(2 of 2 completed)" in printed.out and "0_retail_act_oracle" in printed.out and not printed.err
     try:
         sweep_cli([str(tmp_path / "nowhere")])
     except SystemExit as exit_info:
         assert exit_info.code == 2
     assert "is not a directory: give a sweep directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_jobs_of_a_sweep_over_plain_keys_are_named_and_listed_by_their_values(tmp_path, launch):
+    sweep_dir = tmp_path / "sweep"
+    done = launch(
+        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7"],
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = ["0_retail_tool_calling_oracle_temperature-0.0", "1_retail_tool_calling_oracle_temperature-0.7"]
+    assert sorted(path.name for path in sweep_dir.iterdir() if path.is_dir()) == names
+    with open(sweep_dir / "summary.csv") as summary:
+        rows = list(csv.DictReader(summary))
+    assert [(row["job"], row["swept"]) for row in rows] == list(
+        zip(names, ["model.temperature=0.0", "model.temperature=0.7"], strict=True)
+    )
+    assert "| model.temperature=0.7 |" in (sweep_dir / "summary.md").read_text()
+
+    # status, as from a login node: it never loads the benchmark or the model client to count pairs.
+    status = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tau_exp.status", str(sweep_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0, status.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in status.stderr.splitlines()}
+    assert "omegaconf" in imported and not imported & {"tau2", "litellm"}
+    lines = [line for line in status.stdout.splitlines() if "_temperature-" in line]
+    assert len(lines) == 2 and all("1/1" in line for line in lines)
+    assert "model.temperature=0.0" in lines[0] and "model.temperature=0.7" in lines[1]
+
+    # A sweep begun by an older version (names without the values) resumes in its own directories.
+    old_names = ["0_retail_tool_calling_oracle", "1_retail_tool_calling_oracle"]
+    for name, old_name in zip(names, old_names, strict=True):
+        (sweep_dir / name).rename(sweep_dir / old_name)
+    results = {name: (sweep_dir / name / "results.jsonl").read_bytes() for name in old_names}
+    again = launch(
+        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7"],
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(path.name for path in sweep_dir.iterdir() if path.is_dir()) == old_names
+    assert {name: (sweep_dir / name / "results.jsonl").read_bytes() for name in old_names} == results
 
 
 def test_the_old_120_job_array_preset_expands_to_120_jobs(conf_dir):
