@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tau_exp.compare import main
+from tau_exp.jobdir import JobDir
 from tests.test_configurations import CONFIG, job
 
 
@@ -61,3 +62,32 @@ def test_configurations_that_share_no_task_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(two_arms(tmp_path, {"x": [1.0]}))
     assert exited.value.code == 2 and "share no task" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_on_real_oracle_sweeps_a_designed_difference_is_called_and_a_seed_is_not(tmp_path, launch, capsys):
+    """Retail, 2 trials: an assistant that garbles 30% of its tool arguments against one that does
+    not is called worse, with the flip lists read back from the results; two seeds are not."""
+    common = ["tasks.end=20", "run.num_trials=2", "tracking=none"]
+    faults = launch(
+        ["-m", "hydra.sweep.dir=faults", *common, "model.server.oracle.faults.bad_arguments_rate=0,0.3"], cwd=tmp_path
+    )
+    seeds = launch(["-m", "hydra.sweep.dir=seeds", *common, "run.seed=1,2"], cwd=tmp_path)
+    assert faults.returncode == 0 and seeds.returncode == 0, faults.stderr[-2000:] + seeds.stderr[-2000:]
+
+    main([str(tmp_path / "faults"), "--json"])
+    [reward] = [d for d in json.loads(capsys.readouterr().out)["differences"] if d["metric"] == "avg_reward"]
+    assert "bad_arguments_rate=0.0" in reward["a"] and "bad_arguments_rate=0.3" in reward["b"]
+    assert reward["verdict"] == f"{reward['a']} better" and reward["high"] < 0
+    # The flip lists, from each arm's results.jsonl: tasks solved more often by one arm.
+    rates = {}
+    for job in sorted((tmp_path / "faults").glob("*_oracle*")):
+        records = JobDir(job).read_results()
+        rates[job.name] = {t: sum(r.success for r in records if r.task_id == t) for t in {r.task_id for r in records}}
+    clean, garbled = rates.values()
+    assert reward["a_more"] == sorted(t for t in clean if clean[t] > garbled[t])
+    assert reward["b_more"] == sorted(t for t in clean if garbled[t] > clean[t])
+
+    main([str(tmp_path / "seeds"), "--json"])
+    verdicts = {d["metric"]: d["verdict"] for d in json.loads(capsys.readouterr().out)["differences"]}
+    assert verdicts == dict.fromkeys(["avg_reward", "pass^1", "pass^2"], "no detectable difference")
