@@ -81,9 +81,11 @@ def test_on_real_oracle_sweeps_a_designed_difference_is_called_and_a_seed_is_not
     assert reward["verdict"] == f"{reward['a']} better" and reward["high"] < 0
     # The flip lists, from each arm's results.jsonl: tasks solved more often by one arm.
     rates = {}
-    for job in sorted((tmp_path / "faults").glob("*_oracle*")):
-        records = JobDir(job).read_results()
-        rates[job.name] = {t: sum(r.success for r in records if r.task_id == t) for t in {r.task_id for r in records}}
+    for job_dir in sorted((tmp_path / "faults").glob("*_oracle*")):
+        records = JobDir(job_dir).read_results()
+        rates[job_dir.name] = {
+            t: sum(r.success for r in records if r.task_id == t) for t in {r.task_id for r in records}
+        }
     clean, garbled = rates.values()
     assert reward["a_more"] == sorted(t for t in clean if clean[t] > garbled[t])
     assert reward["b_more"] == sorted(t for t in clean if garbled[t] > clean[t])
