@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from math import comb
 from statistics import fmean
 
+from tau_exp.inference import Interval, TaskTrials, interval
 from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ModelUsage
 
 
@@ -21,6 +22,9 @@ class Metrics(ConfigNames):
 
     avg_reward: float | None
     pass_hat_k: dict[str, float]
+    # "avg_reward", "pass^1", ...: the estimate with its standard error and 95% task-level
+    # bootstrap interval (inference.interval), for metrics over two or more tasks.
+    intervals: dict[str, Interval] = {}
     n_tasks: int
     n_trials: int
     n_results: int  # scored (task, trial) pairs
@@ -63,6 +67,12 @@ def compute_metrics(
     scored = [r for r in chosen if r.status == EpisodeStatus.scored]
 
     pass_k = {str(k): value for k, value in pass_hat_ks(task_successes(scored), num_trials).items()}
+    trials = TaskTrials.of(scored)
+    intervals = {
+        metric: ci
+        for metric in ["avg_reward", *(f"pass^{k}" for k in pass_k)]
+        if (ci := interval(trials, metric)) is not None and ci.tasks > 1
+    }
 
     reasons: dict[str, int] = defaultdict(int)
     usage: dict[str, ModelUsage] = defaultdict(ModelUsage)
@@ -78,6 +88,7 @@ def compute_metrics(
         **names.model_dump(),
         avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
         pass_hat_k=pass_k,
+        intervals=intervals,
         n_tasks=len(task_ids),
         n_trials=num_trials,
         n_results=len(scored),

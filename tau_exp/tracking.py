@@ -164,6 +164,10 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
         "avg_duration_s": metrics.avg_duration_s,
     }
     summary.update({f"pass^{k}": value for k, value in metrics.pass_hat_k.items()})
+    for metric, ci in metrics.intervals.items():  # 95% task-level bootstrap intervals
+        summary.update(
+            {f"{metric}/ci_low": ci.low, f"{metric}/ci_high": ci.high, f"{metric}/stderr": ci.standard_error}
+        )
     for role, usage in metrics.usage.items():
         summary.update({f"{role}/{field}": getattr(usage, field) for field in type(usage).model_fields})
     return summary

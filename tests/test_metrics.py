@@ -52,3 +52,15 @@ def test_metrics_exclude_infra_errors_and_count_them():
 def test_success_uses_the_tau_bench_tolerance():
     assert result("a", 0, 1.0 - 1e-7).success
     assert not result("a", 0, 0.999).success
+
+
+def test_metrics_carry_the_task_level_interval_of_each_metric():
+    """The same numbers as inference.interval over the scored results; none over a single task."""
+    from tau_exp.inference import TaskTrials, interval
+
+    results = [result(task, trial, float((task, trial) != ("b", 1))) for task in "abc" for trial in (0, 1)]
+    metrics = compute_metrics(results, ["a", "b", "c"], num_trials=2, names=NAMES)
+    assert set(metrics.intervals) == {"avg_reward", "pass^1", "pass^2"}
+    assert metrics.intervals["pass^2"] == interval(TaskTrials.of(results), "pass^2")
+    assert metrics.intervals["avg_reward"].estimate == metrics.avg_reward
+    assert compute_metrics(results[:2], ["a"], num_trials=2, names=NAMES).intervals == {}

@@ -52,6 +52,8 @@ def test_a_job_is_an_offline_wandb_run_with_config_summary_and_table(tmp_path, l
     assert summary["avg_reward"] == metrics["avg_reward"] == 1
     assert summary["pass^1"] == 1 and summary["n_results"] == 3 and summary["n_infra_errors"] == 0
     assert summary["progress/done"] == 3
+    interval = metrics["intervals"]["avg_reward"]  # every reward 1: the interval is the point
+    assert summary["avg_reward/ci_low"] == interval["low"] == 1 and summary["avg_reward/ci_high"] == interval["high"]
     assert summary["assistant/prompt_tokens"] == metrics["usage"]["assistant"]["prompt_tokens"]
     table = json.loads(next((job_dir / "wandb").glob("offline-run-*/files/media/table/episodes_*.json")).read_text())
     assert table["columns"][:4] == ["task_id", "trial", "status", "reward"]
