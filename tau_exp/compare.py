@@ -13,17 +13,15 @@ Prints only; writes nothing.
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
 from pathlib import Path
 
 from pydantic import BaseModel
 from rich.table import Table
 
-from tau_exp.configurations import find_configurations
+from tau_exp.configurations import find_configurations, paired_differences
 from tau_exp.display import argument_parser, console
 from tau_exp.errors import TauExpError
-from tau_exp.inference import Difference, Interval, TaskTrials, compare, interval, noise_floor, trials_needed
+from tau_exp.inference import Difference, Interval, TaskTrials, interval, noise_floor, trials_needed
 from tau_exp.runtime import command_line
 
 
@@ -51,7 +49,6 @@ def run_comparison(paths: list[Path], baseline: str | None = None, plan: float |
         raise TauExpError(f"--plan {plan:g} must be a difference in points between 0 and 100, e.g. --plan 5")
     configurations = find_configurations(paths)
     arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
-    envs = {c.row.label: c.row.env for c in configurations}
     summaries = []
     for c in configurations:
         trials = arms[c.row.label]
@@ -72,37 +69,7 @@ def run_comparison(paths: list[Path], baseline: str | None = None, plan: float |
         raise TauExpError(
             "--plan needs the spread of trials within a task: run a configuration with run.num_trials=2 or more"
         )
-    pairs = _pairs(list(arms), envs, _baseline(list(arms), baseline))
-    for a, b in pairs:
-        if not set(arms[a].trials) & set(arms[b].trials):
-            raise TauExpError(f"{a} and {b} share no task: a paired comparison needs the same tasks in both")
-    differences = []
-    shared_k = min((arms[label].max_trials for label in arms), default=0)
-    for metric in ["avg_reward", *(f"pass^{k}" for k in range(1, shared_k + 1))]:
-        differences += compare(arms, pairs, metric)
-    return Comparison(arms=summaries, differences=differences)
-
-
-def _baseline(labels: list[str], wanted: str | None) -> str | None:
-    if wanted is None:
-        return None
-    matches = [label for label in labels if label == wanted] or [label for label in labels if wanted in label]
-    if len(matches) != 1:
-        raise TauExpError(
-            f"--baseline {wanted!r} {'matches none' if not matches else 'matches several'} of the configurations: "
-            + "; ".join(labels)
-        )
-    return matches[0]
-
-
-def _pairs(labels: list[str], envs: dict[str, str], baseline: str | None) -> list[tuple[str, str]]:
-    """Pairs on the same env: the baseline with each other, or every pair."""
-    by_env: dict[str, list[str]] = defaultdict(list)
-    for label in labels:
-        by_env[envs[label]].append(label)
-    if baseline is not None:
-        return [(baseline, other) for other in by_env[envs[baseline]] if other != baseline]
-    return [pair for group in by_env.values() for pair in itertools.combinations(group, 2)]
+    return Comparison(arms=summaries, differences=paired_differences(configurations, baseline))
 
 
 def render(comparison: Comparison) -> list[Table]:

@@ -13,6 +13,7 @@ in each job's results.jsonl; nothing is re-scored. The results files of tau-benc
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from datetime import datetime
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 
 from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results
 from tau_exp.errors import TauExpError
-from tau_exp.inference import TaskTrials, interval
+from tau_exp.inference import Difference, TaskTrials, compare, interval
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.metrics import pass_hat_ks, task_successes
 from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus
@@ -208,3 +209,44 @@ def _wall_time(job: JobDir) -> float:
 def short_name(model: str) -> str:
     """A model id without its organisation (Qwen/Qwen3-4B → Qwen3-4B), for labels."""
     return model.rsplit("/", 1)[-1]
+
+
+def paired_differences(configurations: list[Configuration], baseline: str | None = None) -> list[Difference]:
+    """B − A of average reward and each pass^k (up to the fewest trials of any configuration),
+    for each pair of configurations on the same env — or the baseline (a label, or a unique part
+    of one) with each other on its env; p-values Holm-corrected across the pairs of a metric.
+    TauExpError: an unknown baseline, or a pair that shares no task."""
+    arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
+    envs = {c.row.label: c.row.env for c in configurations}
+    pairs = _pairs(list(arms), envs, _baseline(list(arms), baseline))
+    for a, b in pairs:
+        if not set(arms[a].trials) & set(arms[b].trials):
+            raise TauExpError(f"{a} and {b} share no task: a paired comparison needs the same tasks in both")
+    shared_k = min((trials.max_trials for trials in arms.values()), default=0)
+    return [
+        difference
+        for metric in ["avg_reward", *(f"pass^{k}" for k in range(1, shared_k + 1))]
+        for difference in compare(arms, pairs, metric)
+    ]
+
+
+def _baseline(labels: list[str], wanted: str | None) -> str | None:
+    if wanted is None:
+        return None
+    matches = [label for label in labels if label == wanted] or [label for label in labels if wanted in label]
+    if len(matches) != 1:
+        raise TauExpError(
+            f"--baseline {wanted!r} {'matches none' if not matches else 'matches several'} of the configurations: "
+            + "; ".join(labels)
+        )
+    return matches[0]
+
+
+def _pairs(labels: list[str], envs: dict[str, str], baseline: str | None) -> list[tuple[str, str]]:
+    """Pairs on the same env: the baseline with each other, or every pair."""
+    by_env: dict[str, list[str]] = defaultdict(list)
+    for label in labels:
+        by_env[envs[label]].append(label)
+    if baseline is not None:
+        return [(baseline, other) for other in by_env[envs[baseline]] if other != baseline]
+    return [pair for group in by_env.values() for pair in itertools.combinations(group, 2)]

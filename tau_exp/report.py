@@ -1,6 +1,8 @@
 """Reports across sweeps: one row per configuration (env × agent × model × user), with the
 average reward and its 95% interval, pass^1…pass^k, counts, tokens and time, as Markdown and
-CSV, and plots as PNG.
+CSV (report.md/.csv); every pair of configurations on one env compared task by task
+(comparisons.md/.csv: the difference, its interval, p-value, verdict and the tasks that flip, as
+`python -m tau_exp.compare` prints them); and plots as PNG.
 
     python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR] [--html]
 
@@ -16,8 +18,9 @@ import csv
 from pathlib import Path
 
 from tau_exp.browser import BROWSER_FILE, write_browser
-from tau_exp.configurations import ConfigRow, find_configurations, short_name
+from tau_exp.configurations import ConfigRow, find_configurations, paired_differences, short_name
 from tau_exp.display import argument_parser, write_table
+from tau_exp.inference import Difference
 from tau_exp.runtime import command_line
 
 
@@ -141,6 +144,47 @@ def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
     return path
 
 
+def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path]:
+    """`comparisons.md` and `.csv`: every pair of configurations on one env, per metric (the
+    methods: inference.py; the same numbers as `python -m tau_exp.compare`)."""
+    if not differences:
+        return []
+    header = [
+        "metric",
+        "A",
+        "B",
+        "B − A",
+        "ci_low",
+        "ci_high",
+        "p_holm",
+        "verdict",
+        "mde_80",
+        "tasks",
+        "A_more",
+        "B_more",
+    ]
+    table = [
+        [
+            d.metric,
+            d.a,
+            d.b,
+            d.difference,
+            d.low,
+            d.high,
+            d.p_adjusted,
+            d.verdict,
+            d.mde,
+            d.tasks,
+            " ".join(d.a_more),
+            " ".join(d.b_more),
+        ]
+        for d in differences
+    ]
+    paths = out_dir / "comparisons.csv", out_dir / "comparisons.md"
+    write_table(header, table, *paths)
+    return list(paths)
+
+
 @command_line
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser("python -m tau_exp.report", __doc__)
@@ -166,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [
         *write_tables(rows, out_dir),
+        *write_comparisons(paired_differences(groups), out_dir),
         plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"),
         plot_rewards(rows, out_dir / "avg_reward.png"),
     ]

@@ -95,6 +95,12 @@ def test_a_report_on_a_real_oracle_sweep(tmp_path, launch):
     metrics = json.loads((sweep / "0_retail_tool_calling_oracle" / "metrics.json").read_text())
     tool_calling = next(row for row in rows if row["agent"] == "tool_calling")
     assert float(tool_calling["pass^2"]) == metrics["pass_hat_k"]["2"]  # the same numbers as the job's own
+    # The two strategies compared task by task: both solve everything, so no difference.
+    with open(sweep / "comparisons.csv") as file:
+        comparisons = list(csv.DictReader(file))
+    assert [(c["metric"], c["verdict"], c["tasks"]) for c in comparisons] == [
+        (metric, "no detectable difference", "2") for metric in ("avg_reward", "pass^1", "pass^2")
+    ]
     assert_png(sweep / "pass_hat_k.png")
     assert_png(sweep / "avg_reward.png")
 
