@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from omegaconf import OmegaConf
 from pydantic import BaseModel
 
-from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results
+from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results, v1_settings
 from tau_exp.errors import TauExpError
 from tau_exp.inference import Difference, TaskTrials, compare, interval
 from tau_exp.jobdir import JobDir, SweepDir
@@ -150,7 +150,7 @@ def _job_source(job: JobDir) -> Source:
 
 def _v1_source(path: Path) -> Source:
     names, results = read_v1_results(path)
-    return Source(names, results, 0.0, {}, path)
+    return Source(names, results, 0.0, v1_settings(path), path)
 
 
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

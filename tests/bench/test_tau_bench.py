@@ -339,3 +339,37 @@ def test_the_browser_shows_v1_trajectories(tmp_path, monkeypatch, page):
     assert page.locator(".tool-call .tool-name").all_inner_texts() == ["→ find_user_id_by_email"]
     assert '"email": "nobody@example.com"' in page.inner_text(".tool-call")
     assert "Error: user not found" in page.inner_text(".message.tool")
+
+
+def test_errors_in_v1_results_files_follow_the_rule_of_tau_exps_own_v1_jobs(tmp_path):
+    """A model's malformed output that v1 recorded as an error is a scored 0 (the agent's error),
+    as in bench=tau_bench jobs; a failing server is not scored."""
+    from tau_exp.bench.tau_bench import MODEL_MISTAKES
+    from tau_exp.bench.tau_bench_results import _MODEL_MISTAKE_NAMES, read_v1_results
+
+    assert {mistake.__name__ for mistake in MODEL_MISTAKES} == _MODEL_MISTAKE_NAMES  # one rule
+
+    def raised(line: str) -> dict:
+        traceback = f'Traceback (most recent call last):\n  File "run.py", line 1, in <module>\n{line}\n'
+        return {"error": line.split(": ", 1)[-1], "traceback": traceback}
+
+    entries = [
+        {
+            "task_id": 0,
+            "trial": 0,
+            "reward": 0.0,
+            "traj": [],
+            "info": raised("json.decoder.JSONDecodeError: Expecting value"),
+        },
+        {"task_id": 1, "trial": 0, "reward": 0.0, "traj": [], "info": raised("ConnectionError: server unreachable")},
+        {"task_id": 2, "trial": 0, "reward": 1.0, "traj": [], "info": {"reward_info": {}}},
+    ]
+    path = tmp_path / "react-m-0.0_range_0--1_user-u-llm_1234567890.json"
+    path.write_text(json.dumps(entries))
+    _, records = read_v1_results(path)
+    assert [(r.status, r.reward, r.termination_reason) for r in records] == [
+        (EpisodeStatus.scored, 0.0, "agent_error"),
+        (EpisodeStatus.harness_error, None, None),
+        (EpisodeStatus.scored, 1.0, None),
+    ]
+    assert records[0].ended_by == "v1 raised JSONDecodeError: Expecting value"
