@@ -48,6 +48,8 @@ class ConfigRow(BaseModel):
     ci_low: float | None  # 95% interval of avg_reward: task-level bootstrap (inference.interval)
     ci_high: float | None
     pass_hat_k: dict[int, float]
+    # k → its 95% task-level bootstrap interval (over two or more tasks)
+    pass_hat_k_ci: dict[int, tuple[float, float]] = {}
     results: int  # scored (task, trial) pairs
     infra_errors: int
     harness_errors: int
@@ -168,10 +170,12 @@ def config_row(names: ConfigNames, sources: list[Source], settings: str = "") ->
     scored = [r for r in results if r.status == EpisodeStatus.scored and r.reward is not None]
     tasks = {r.task_id for r in scored}
     # The task-level bootstrap (inference.py); one task is a point, not an interval.
-    ci = interval(TaskTrials.of(scored), "avg_reward")
-    low, high = (None, None) if ci is None else (ci.estimate, ci.estimate) if ci.tasks < 2 else (ci.low, ci.high)
     successes = task_successes(scored)
     max_trials = max((n for _, n in successes.values()), default=0)
+    trials = TaskTrials.of(scored)
+    ci = interval(trials, "avg_reward")
+    low, high = (None, None) if ci is None else (ci.estimate, ci.estimate) if ci.tasks < 2 else (ci.low, ci.high)
+    pass_cis = {k: interval(trials, f"pass^{k}") for k in range(1, max_trials + 1)}
     return ConfigRow(
         env=names.env_label,
         split=names.split,
@@ -186,6 +190,7 @@ def config_row(names: ConfigNames, sources: list[Source], settings: str = "") ->
         ci_low=low,
         ci_high=high,
         pass_hat_k=pass_hat_ks(successes, max_trials),
+        pass_hat_k_ci={k: (c.low, c.high) for k, c in pass_cis.items() if c is not None and c.tasks > 1},
         results=len(scored),
         infra_errors=sum(r.status == EpisodeStatus.infra_error for r in results),
         harness_errors=sum(r.status == EpisodeStatus.harness_error for r in results),

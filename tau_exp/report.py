@@ -84,7 +84,7 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
 
 
 def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
-    """pass^k against k, one line per configuration."""
+    """pass^k against k, one line per configuration, with its 95% interval as a band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +95,11 @@ def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
     for row in rows:
         if row.pass_hat_k:
             ks = sorted(row.pass_hat_k)
-            ax.plot(ks, [row.pass_hat_k[k] for k in ks], marker="o", label=row.label)
+            [line] = ax.plot(ks, [row.pass_hat_k[k] for k in ks], marker="o", label=row.label)
+            banded = [k for k in ks if k in row.pass_hat_k_ci]
+            if banded:  # the 95% task-level bootstrap interval of each pass^k
+                lows, highs = zip(*(row.pass_hat_k_ci[k] for k in banded), strict=True)
+                ax.fill_between(banded, lows, highs, color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set(
         xlabel="k (trials that must all succeed)", ylabel="pass^k", ylim=(-0.02, 1.02), title="pass^k per configuration"
     )

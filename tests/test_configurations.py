@@ -72,6 +72,8 @@ def test_the_interval_of_a_row_is_the_task_level_bootstrap_by_hand(tmp_path: Pat
     job(tmp_path / "0", CONFIG.format(extra=""), {"a": [1.0, 1.0, 0.0], "b": [1.0, 0.0, 0.0]})
     [row] = [c.row for c in find_configurations([tmp_path / "0"])]
     assert (row.avg_reward, row.ci_low, row.ci_high) == (0.5, pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert row.pass_hat_k_ci[1] == (pytest.approx(1 / 3), pytest.approx(2 / 3))  # the same per-task values
+    assert row.pass_hat_k_ci[3] == (0.0, 0.0)  # neither task solved in all three trials
     job(tmp_path / "1", CONFIG.format(extra=""), {"a": [1.0, 0.0]})
     [row] = [c.row for c in find_configurations([tmp_path / "1"])]
     assert row.ci_low == row.ci_high == 0.5
