@@ -216,17 +216,22 @@ def short_name(model: str) -> str:
     return model.rsplit("/", 1)[-1]
 
 
-def paired_differences(configurations: list[Configuration], baseline: str | None = None) -> list[Difference]:
+def paired_differences(
+    configurations: list[Configuration], baseline: str | None = None, require_shared_tasks: bool = True
+) -> list[Difference]:
     """B − A of average reward and each pass^k (up to the fewest trials of any configuration),
     for each pair of configurations on the same env — or the baseline (a label, or a unique part
     of one) with each other on its env; p-values Holm-corrected across the pairs of a metric.
-    TauExpError: an unknown baseline, or a pair that shares no task."""
+    TauExpError: an unknown baseline, or a pair that shares no task (left out instead without
+    `require_shared_tasks`: a report of unrelated runs has nothing to pair)."""
     arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
     envs = {c.row.label: c.row.env for c in configurations}
     pairs = _pairs(list(arms), envs, _baseline(list(arms), baseline))
-    for a, b in pairs:
-        if not set(arms[a].trials) & set(arms[b].trials):
-            raise TauExpError(f"{a} and {b} share no task: a paired comparison needs the same tasks in both")
+    unshared = [(a, b) for a, b in pairs if not set(arms[a].trials) & set(arms[b].trials)]
+    if unshared and require_shared_tasks:
+        a, b = unshared[0]
+        raise TauExpError(f"{a} and {b} share no task: a paired comparison needs the same tasks in both")
+    pairs = [pair for pair in pairs if pair not in unshared]
     shared_k = min((trials.max_trials for trials in arms.values()), default=0)
     return [
         difference

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from tau_exp import bench
 from tau_exp.config import Benchmark
-from tau_exp.configurations import Configuration
+from tau_exp.configurations import Configuration, paired_differences
 from tau_exp.records import EpisodeResult
 
 BROWSER_FILE = "browser.html"
@@ -66,6 +66,9 @@ class BrowserIndex(BaseModel):
     configs: list[BrowserConfig]
     episodes: list[EpisodeEntry]
     tasks: dict[str, dict[str, str]]  # env -> task id -> the user's instructions (tau2 tasks)
+    # Pairs of configurations on one env compared on average reward (inference.Difference, with
+    # `a` and `b` as configuration ids): the compare view's verdict.
+    comparisons: list[dict[str, Any]] = []
 
 
 def write_browser(groups: list[Configuration], paths: list[Path], path: Path) -> Path:
@@ -80,11 +83,18 @@ def write_browser(groups: list[Configuration], paths: list[Path], path: Path) ->
                 _entry(config_id, result, len(blocks), position) for position, result in enumerate(source.results)
             )
             blocks.append(_block(source.results))
+    ids = {config.label: config.id for config in configs}
+    comparisons = [
+        {**d.model_dump(mode="json"), "a": ids[d.a], "b": ids[d.b]}
+        for d in paired_differences(groups, require_shared_tasks=False)
+        if d.metric == "avg_reward"
+    ]
     index = BrowserIndex(
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         paths=[str(p) for p in paths],
         configs=configs,
         episodes=episodes,
+        comparisons=comparisons,
         tasks=_task_instructions(
             {(row.env, result.task_id) for row, sources in groups for source in sources for result in source.results}
         ),

@@ -498,12 +498,31 @@ function compareView(configIds, params) {
   return h("section", {},
     h("h1", {}, "Task by task"),
     h("ol", { className: "legend" }, configIds.map((id) => h("li", {}, h("a", { href: configLink(id) }, CONFIGS[id].label), " ", summaryLine(CONFIGS[id])))),
+    verdicts(configIds),
     h("div", { className: "toolbar" }, h("label", {}, differ, " only tasks where they disagree"), search),
     status,
     h("table", { id: "compare-table" },
       h("thead", {}, h("tr", {}, h("th", {}, "task"), configIds.map((id, i) => h("th", { title: CONFIGS[id].label }, `#${i + 1} ${differences(configIds)[i]}`)), h("th", {}, "agree?"))),
       body),
     more);
+}
+
+// Better, worse or noise: the paired comparisons of average reward between the compared
+// configurations (computed by tau_exp/inference.py when the page was written), with the tasks
+// each solves more often, linked side by side.
+function verdicts(configIds) {
+  const chosen = new Set(configIds);
+  const found = (INDEX.comparisons || []).filter((d) => chosen.has(d.a) && chosen.has(d.b));
+  if (!found.length) return null;
+  const flips = (d, tasks) => tasks.length
+    ? tasks.map((task) => h("a", { href: compareLink([d.a, d.b], task) }, ` ${task} `)) : " none";
+  return h("ul", { id: "verdicts", className: "verdicts" }, found.map((d) => h("li", {},
+    h("b", {}, d.verdict === "no detectable difference" ? "No detectable difference" : `${CONFIGS[d.difference > 0 ? d.b : d.a].label} is better`),
+    ` — average reward #${configIds.indexOf(d.b) + 1} − #${configIds.indexOf(d.a) + 1}: ${d.difference >= 0 ? "+" : ""}${fmt(d.difference, 3)} `,
+    `(95% ${fmt(d.low, 3)} to ${fmt(d.high, 3)}; p = ${fmt(d.p_adjusted, 3)}, Holm; ${d.tasks} tasks`,
+    d.mde === null ? ")" : `; smallest difference detectable with 80% power: ${fmt(d.mde, 3)})`,
+    h("br"), `#${configIds.indexOf(d.a) + 1} solves more often:`, flips(d, d.a_more),
+    " · ", `#${configIds.indexOf(d.b) + 1} solves more often:`, flips(d, d.b_more))));
 }
 
 // What sets each compared configuration apart (e.g. only the model), for the column headers.

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser_page import TASKS_PER_JOB, synthetic_sweep
-from tau_exp.configurations import find_configurations
+from tau_exp.configurations import find_configurations, paired_differences
 from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.report import main as report_cli
 
@@ -264,6 +264,12 @@ def test_compare_selected_configurations_and_only_disagreements(sweep, page, scr
         checkbox.check()
     page.click("#compare-selected")
     page.wait_for_selector("#compare-table tbody tr")
+    # The verdict on average reward, as inference.py computes it, with the flip lists as links.
+    [difference] = [d for d in paired_differences(find_configurations([sweep.directory])) if d.metric == "avg_reward"]
+    verdict = page.inner_text("#verdicts")
+    assert ("No detectable difference" in verdict) == (difference.verdict == "no detectable difference")
+    assert f"{difference.difference:+.3f}" in verdict and f"{difference.tasks} tasks" in verdict
+    assert page.locator("#verdicts a").count() == len(difference.a_more) + len(difference.b_more)
     all_tasks = {r.task_id for records in sweep.records.values() for r in records}
     assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == all_tasks
     page.check("#only-differ")
