@@ -212,14 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = [group.row for group in groups]
     out_dir = args.output or args.paths[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [
+    tables = [
         *write_tables(rows, out_dir),
         *write_comparisons(paired_differences(groups, require_shared_tasks=False), out_dir),
-        plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"),
-        plot_rewards(rows, out_dir / "avg_reward.png"),
     ]
+    plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
+    written = [*tables, *plots]
     if args.wandb:
-        log_to_wandb(rows, written, out_dir, args.project)
+        log_to_wandb([path for path in tables if path.suffix == ".csv"], plots, out_dir, args.project)
     if args.html:
         written.append(write_browser(groups, args.paths, out_dir / BROWSER_FILE))
     print((out_dir / "report.md").read_text())
@@ -227,19 +227,20 @@ def main(argv: list[str] | None = None) -> None:
         print(path)
 
 
-def log_to_wandb(rows: list[ConfigRow], written: list[Path], out_dir: Path, project: str) -> None:
-    """The report as a W&B run: the table, and the plots as images."""
+def log_to_wandb(tables: list[Path], plots: list[Path], out_dir: Path, project: str) -> None:
+    """The report as a W&B run: its CSV tables (report, comparisons) and the plots as images."""
     import os
 
     import wandb
 
-    csv_path, _, *plots = written
-    with open(csv_path) as csv_file:
-        header, *lines = list(csv.reader(csv_file))
+    logged: dict[str, object] = {}
+    for csv_path in tables:
+        with open(csv_path) as csv_file:
+            header, *lines = list(csv.reader(csv_file))
+        logged[csv_path.stem] = wandb.Table(columns=header, data=lines)  # type: ignore[arg-type]  # wandb hints list[str | int]
     mode = os.environ.get("WANDB_MODE", "offline")
     run = wandb.init(project=project, job_type="report", dir=str(out_dir), name=f"report {out_dir.name}", mode=mode)  # type: ignore[arg-type]  # wandb checks it
-    table = wandb.Table(columns=header, data=lines)  # type: ignore[arg-type]  # wandb hints list[str | int]
-    run.log({"report": table, **{plot.stem: wandb.Image(str(plot)) for plot in plots}})
+    run.log({**logged, **{plot.stem: wandb.Image(str(plot)) for plot in plots}})
     run.finish()
 
 

@@ -109,11 +109,14 @@ def test_the_report_can_be_a_wandb_run(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    hand_made_job(tmp_path / "sweep" / "0_retail_react_m", "retail", "m", {"a": [1.0, 0.0]})
+    hand_made_job(tmp_path / "sweep" / "0_retail_react_m", "retail", "m", {"a": [1.0, 0.0], "b": [0.0, 0.0]})
+    hand_made_job(tmp_path / "sweep" / "1_retail_react_m2", "retail", "m2", {"a": [1.0, 1.0], "b": [0.0, 1.0]})
     report_cli([str(tmp_path / "sweep"), "--wandb"])
     [run_dir] = (tmp_path / "sweep" / "wandb").glob("offline-run-*")
     table = json.loads(next(run_dir.glob("files/media/table/report_*.json")).read_text())
-    assert table["columns"][:3] == ["env", "agent", "model"] and table["data"][0][9] == "0.5"  # avg_reward
+    assert table["columns"][:3] == ["env", "agent", "model"] and table["data"][0][9] == "0.25"  # avg_reward
+    comparisons = json.loads(next(run_dir.glob("files/media/table/comparisons_*.json")).read_text())
+    assert [row[0] for row in comparisons["data"]] == ["avg_reward", "pass^1", "pass^2"]  # m against m2
     images = sorted(path.name.split("_")[0] for path in run_dir.glob("files/media/images/*.png"))
     assert images == ["avg", "pass"]
 
