@@ -134,6 +134,7 @@ def _sources(paths: list[Path]) -> list[Source]:
 
 
 def _job_source(job: JobDir) -> Source:
+    config = job.read_config()  # once: the names and the oracle's faults both come from it
     manifest = job.read_manifest()
     settings = _flat(manifest.identity) if manifest else {}
     for name in ("env", "agent", "bench"):  # already in the names
@@ -143,11 +144,11 @@ def _job_source(job: JobDir) -> Source:
             settings.pop(f"{role}.{key}", None)
         # The oracle's faults change what its results mean; a resume may change them, so the
         # manifest does not hold them: the job's config does.
-        server = OmegaConf.select(job.read_config(), f"{role}.server", default=None)
+        server = OmegaConf.select(config, f"{role}.server", default=None)
         if server is not None and server.get("kind") == "oracle" and "oracle" in server:
             faults = OmegaConf.to_container(server.oracle.get("faults", {}), resolve=True)
             settings.update(_flat({f"{role}.server.oracle.faults": faults}))
-    return Source(job.names(), job.read_results(), _wall_time(job), settings, job.path)
+    return Source(ConfigNames.of_job_config(config), job.read_results(), _wall_time(job), settings, job.path)
 
 
 def _v1_source(path: Path) -> Source:
@@ -168,10 +169,9 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def config_row(names: ConfigNames, sources: list[Source], settings: str = "") -> ConfigRow:
     results: list[EpisodeResult] = [r for source in sources for r in source.results]
     scored = [r for r in results if r.status == EpisodeStatus.scored and r.reward is not None]
-    tasks = {r.task_id for r in scored}
-    # The task-level bootstrap (inference.py); one task is a point, not an interval.
     successes = task_successes(scored)
     max_trials = max((n for _, n in successes.values()), default=0)
+    # The task-level bootstrap (inference.py); one task is a point, not an interval.
     trials = TaskTrials.of(scored)
     ci = interval(trials, "avg_reward")
     low, high = (None, None) if ci is None else (ci.estimate, ci.estimate) if ci.tasks < 2 else (ci.low, ci.high)
@@ -185,7 +185,7 @@ def config_row(names: ConfigNames, sources: list[Source], settings: str = "") ->
         user=names.user,
         user_strategy=names.user_strategy,
         jobs=len(sources),
-        tasks=len(tasks),
+        tasks=len(trials.trials),
         avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
         ci_low=low,
         ci_high=high,

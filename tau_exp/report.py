@@ -212,16 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = [group.row for group in groups]
     out_dir = args.output or args.paths[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = [
-        *write_tables(rows, out_dir),
-        *write_comparisons(paired_differences(groups, require_shared_tasks=False), out_dir),
-    ]
+    differences = paired_differences(groups, require_shared_tasks=False)  # costly: once, for tables and page
+    tables = [*write_tables(rows, out_dir), *write_comparisons(differences, out_dir)]
     plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
     written = [*tables, *plots]
     if args.wandb:
         log_to_wandb([path for path in tables if path.suffix == ".csv"], plots, out_dir, args.project)
     if args.html:
-        written.append(write_browser(groups, args.paths, out_dir / BROWSER_FILE))
+        written.append(write_browser(groups, args.paths, out_dir / BROWSER_FILE, differences))
     print((out_dir / "report.md").read_text())
     for path in written:
         print(path)

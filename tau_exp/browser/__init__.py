@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import gzip
 import re
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -29,7 +30,8 @@ from pydantic import BaseModel
 
 from tau_exp import bench
 from tau_exp.config import Benchmark
-from tau_exp.configurations import Configuration, paired_differences
+from tau_exp.configurations import Configuration
+from tau_exp.inference import Difference
 from tau_exp.records import EpisodeResult
 
 BROWSER_FILE = "browser.html"
@@ -71,8 +73,11 @@ class BrowserIndex(BaseModel):
     comparisons: list[dict[str, Any]] = []
 
 
-def write_browser(groups: list[Configuration], paths: list[Path], path: Path) -> Path:
-    """Write the page for the report's configurations, in the table's order."""
+def write_browser(
+    groups: list[Configuration], paths: list[Path], path: Path, differences: Sequence[Difference] = ()
+) -> Path:
+    """Write the page for the report's configurations, in the table's order; `differences` (the
+    report's paired comparisons, configurations.paired_differences) give the compare view its verdicts."""
     configs: list[BrowserConfig] = []
     episodes: list[EpisodeEntry] = []
     blocks: list[str] = []
@@ -85,9 +90,7 @@ def write_browser(groups: list[Configuration], paths: list[Path], path: Path) ->
             blocks.append(_block(source.results))
     ids = {config.label: config.id for config in configs}
     comparisons = [
-        {**d.model_dump(mode="json"), "a": ids[d.a], "b": ids[d.b]}
-        for d in paired_differences(groups, require_shared_tasks=False)
-        if d.metric == "avg_reward"
+        {**d.model_dump(mode="json"), "a": ids[d.a], "b": ids[d.b]} for d in differences if d.metric == "avg_reward"
     ]
     index = BrowserIndex(
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
