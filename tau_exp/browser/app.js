@@ -369,7 +369,8 @@ function rewardBreakdown(info) {
   if (info.action_checks?.length) {
     box.append(h("h3", {}, `Gold actions${counts("ACTION")}`), h("ul", { className: "checks", id: "action-checks" },
       info.action_checks.map((c) => h("li", { className: c.action_match ? "met" : "missed" }, check(c.action_match),
-        " ", h("code", {}, `${c.action.name}(${JSON.stringify(c.action.arguments)})`), c.action_match ? " taken" : " not taken"))));
+        " ", h("code", {}, `${c.action.name}(${JSON.stringify(c.action.arguments)})`), c.action_match ? " taken" : " not taken",
+        c.action.requestor === "user" ? " by the user" : ""))));
   }
   if (info.communicate_checks?.length) {
     box.append(h("h3", {}, `Information to communicate${counts("COMMUNICATE")}`), h("ul", { className: "checks", id: "communicate-checks" },
@@ -381,8 +382,11 @@ function rewardBreakdown(info) {
         c.justification ? h("div", { className: "muted" }, c.justification) : null))));
   }
   if (info.env_assertions?.length) {
-    box.append(h("h3", {}, `Environment assertions${counts("ENV_ASSERTION")}`), h("ul", { className: "checks" },
-      info.env_assertions.map((c) => h("li", { className: c.met ? "met" : "missed" }, check(c.met), " ", h("code", {}, JSON.stringify(c.env_assertion))))));
+    // telecom: checks on the final state of the user's device ("user") or of the assistant's systems.
+    box.append(h("h3", {}, `Environment assertions${counts("ENV_ASSERTION")}`), h("ul", { className: "checks", id: "env-assertions" },
+      info.env_assertions.map(({ met, env_assertion: a }) => h("li", { className: met ? "met" : "missed" }, check(met), " ",
+        h("code", {}, `${a.func_name}(${JSON.stringify(a.arguments)})${a.assert_value === false ? " is false" : ""}`),
+        a.env_type === "user" ? " on the user's device" : " in the assistant's systems"))));
   }
   box.append(h("details", {}, h("summary", {}, "Everything the benchmark recorded"), h("pre", {}, JSON.stringify(info, null, 2))));
   return box;
@@ -444,8 +448,10 @@ function conversation(messages) {
     const role = m.role === "tool" ? "tool" : m.role;
     const when = start && m.timestamp ? `+${((new Date(m.timestamp) - new Date(start)) / 1000).toFixed(1)} s` : "";
     const tokens = m.usage ? `${fmtInt(m.usage.prompt_tokens)} in / ${fmtInt(m.usage.completion_tokens)} out` : "";
-    const title = role === "tool" ? `tool result${callNames.get(m.id) || m.name ? ` · ${callNames.get(m.id) || m.name}` : ""}${m.error ? " · error" : ""}` : role;
-    return h("li", { className: `message ${role}${m.error ? " tool-error" : ""}`, "data-index": i },
+    // In dual-control domains (telecom) the user calls tools on their own device: those results are the user's.
+    const byUser = role === "tool" && m.requestor === "user";
+    const title = role === "tool" ? `${byUser ? "user's " : ""}tool result${callNames.get(m.id) || m.name ? ` · ${callNames.get(m.id) || m.name}` : ""}${m.error ? " · error" : ""}` : role;
+    return h("li", { className: `message ${role}${byUser ? " by-user" : ""}${m.error ? " tool-error" : ""}`, "data-index": i },
       h("div", { className: "message-head" }, h("span", { className: "role" }, title), h("span", { className: "muted" }, [when, tokens].filter(Boolean).join(" · "))),
       m.content ? foldable(role === "tool" ? prettyJSON(m.content) : asText(m.content), role === "tool" ? "json" : "text") : null,
       (m.tool_calls || []).map(toolCall));

@@ -1,12 +1,16 @@
 """What the oracle says, given a tau2 task and the conversation so far (OpenAI-format messages).
 
-As assistant it replays the task's gold actions, one per turn, then states the task's
-information to communicate: as native tool calls when the request offers tools, as text
-actions (`Thought: … Action: {json}`, what the react and act agents read) when it does not.
-As user it opens with the task's reason for calling and ends with ###STOP### once the assistant
-has answered; it also answers the user strategies' steps (a react reply, a verification, a
-reflection). That scores 1.0 under tau2's own evaluation on every retail and airline task,
-which is what proves the pipeline and the evaluation agree.
+It plays the task's gold actions, each side its own: the assistant's on the assistant's tools,
+and in tau2's dual-control telecom domain the user's on the user's own device (`gold_turns`
+splits them into the turns of each side). As assistant it takes its actions, as native tool
+calls when the request offers tools and as text actions (`Thought: … Action: {json}`, what the
+react and act agents read) when it does not, then hands over in text: asking the user to act on
+their phone while the user has steps left, else stating the task's information to communicate.
+As user it opens with the task's reason for calling, acts on its device in its turns, and ends
+with ###STOP### once no gold action is left; it also answers the user strategies' steps (a react
+reply, a verification, a reflection). That scores 1.0 under tau2's own evaluation on every
+retail, airline and telecom test task, which is what proves the pipeline and the evaluation
+agree.
 """
 
 from __future__ import annotations
@@ -90,49 +94,95 @@ def _as_text_action(action: Action) -> str:
     return format_action(Action(action.name, action.arguments, thought="Following the procedure."), with_thought=True)
 
 
-def assistant_reply(task, messages: list[dict[str, Any]], text_protocol: bool = False) -> Reply:
+def gold_turns(task) -> list[tuple[str, list]]:
+    """The task's gold actions in turns: the user's turn 1, the assistant's turn 1, the user's
+    turn 2, ... (the order in which tau2's conversation hands over), each with the gold actions
+    its role takes in it. A run of consecutive actions by one role goes to that role's next turn
+    that comes after the previous run, so every action is taken after the ones before it."""
     criteria = task.evaluation_criteria
-    actions = [a for a in (criteria.actions or []) if a.requestor == "assistant"] if criteria else []
-    done = _actions_taken(messages, text_protocol)
-    if done < len(actions):
-        action = actions[done]
+    actions = list(criteria.actions or []) if criteria else []
+    turns: list[tuple[str, list]] = []
+    for action in actions:
+        role = "user" if action.requestor == "user" else "assistant"
+        if turns and turns[-1][0] == role:
+            turns[-1][1].append(action)
+            continue
+        if not turns and role == "assistant":
+            turns.append(("user", []))  # the user opens the conversation
+        turns.append((role, [action]))
+    return turns
+
+
+def _own_actions(task, role: str, turn: int) -> tuple[list, bool]:
+    """The gold actions `role` takes up to the end of its `turn` (1-based), and whether any
+    action of either role comes after that turn."""
+    turns = gold_turns(task)
+    position = 2 * (turn - 1) + (role == "assistant")  # user 1, assistant 1, user 2, ...
+    actions = [action for who, taken in turns[: position + 1] if who == role for action in taken]
+    return actions, any(taken for _, taken in turns[position + 1 :])
+
+
+def assistant_reply(task, messages: list[dict[str, Any]], text_protocol: bool = False) -> Reply:
+    """The assistant's next gold action in its current turn; when the turn's actions are done,
+    what to tell the user: the next steps on their side, or (at the end) the information to
+    communicate."""
+    assistant = [m for m in messages if m.get("role") == "assistant"]
+    actions = [_action(m, text_protocol) for m in assistant]
+    taken = sum(len(calls) for calls in actions)
+    turn = sum(1 for calls in actions if not calls)  # the greeting is the first text turn
+    gold, more_follow = _own_actions(task, "assistant", turn)
+    if taken < len(gold):
+        action = gold[taken]
         return Reply(tool_calls=[ToolCallReply(action.name, dict(action.arguments))])
+    if more_follow:
+        return Reply(content="Please follow the steps we discussed on your phone, then tell me how it went.")
+    criteria = task.evaluation_criteria
     info = list(criteria.communicate_info or []) if criteria else []
     if info:
         return Reply(content="Your request is complete. For your information: " + "; ".join(info) + ".")
     return Reply(content="Your request is complete. Is there anything else I can help you with?")
 
 
-def _actions_taken(messages: list[dict[str, Any]], text_protocol: bool) -> int:
-    assistant = [m for m in messages if m.get("role") == "assistant"]
+def _action(message: dict[str, Any], text_protocol: bool) -> list:
+    """The tool calls an assistant message makes (none: it speaks to the user)."""
     if not text_protocol:
-        return sum(len(m.get("tool_calls") or []) for m in assistant)
-    parsed = (parse_action(m.get("content")) for m in assistant)
-    return sum(1 for action in parsed if not isinstance(action, ParseError) and action.name != RESPOND)
+        return list(message.get("tool_calls") or [])
+    action = parse_action(message.get("content"))
+    return [] if isinstance(action, ParseError) or action.name == RESPOND else [action]
 
 
 def user_reply(task, messages: list[dict[str, Any]], purpose: str = "reply") -> Reply:
-    """The user's next message; for `verify` and `reflect` the request ends with the candidate
-    reply and the instruction, and the oracle judges the candidate against its own script."""
+    """The user's next message or tool call; for `verify` and `reflect` the request ends with the
+    candidate reply and the instruction, and the oracle judges the candidate against its own script."""
     if purpose in ("verify", "reflect") and len(messages) < 2:
         # tau-bench v1 sends the transcript as one prompt; the oracle's own candidates keep to the script.
-        return Reply(content="true" if purpose == "verify" else f"Response:\n{_user_message(task, [])}")
+        return Reply(content="true" if purpose == "verify" else f"Response:\n{_user_turn(task, []).content}")
     if purpose in ("verify", "reflect"):
         conversation, candidate = messages[:-2], messages[-2].get("content") or ""
-        expected = _user_message(task, conversation)
+        expected = _user_turn(task, conversation).content
         if purpose == "verify":
             return Reply(content="true" if candidate.strip() == expected else "false")
         return Reply(content=f"Reflection:\nThe message strayed from my instructions.\n\nResponse:\n{expected}")
-    message = _user_message(task, messages)
-    if purpose == "react":
-        return Reply(content=f"Thought:\nI answer the agent as my instructions say.\n\nUser Response:\n{message}")
-    return Reply(content=message)
+    reply = _user_turn(task, messages)
+    if purpose == "react" and reply.content:
+        return Reply(content=f"Thought:\nI answer the agent as my instructions say.\n\nUser Response:\n{reply.content}")
+    return reply
 
 
-def _user_message(task, messages: list[dict[str, Any]]) -> str:
-    # The user simulator's own earlier turns arrive with the role "assistant" (tau2 flips roles).
-    if any(m.get("role") == "assistant" for m in messages):
-        return f"Thank you, that is all. {STOP}"
-    instructions = task.user_scenario.instructions
-    opening = getattr(instructions, "reason_for_call", None) or str(instructions)
-    return " ".join(opening.split())
+def _user_turn(task, messages: list[dict[str, Any]]) -> Reply:
+    """In the user's turn: its next gold action on its own device (telecom), then its message.
+    The user simulator's own earlier turns arrive with the role "assistant" (tau2 flips roles)."""
+    own = [m for m in messages if m.get("role") == "assistant"]
+    taken = sum(len(m.get("tool_calls") or []) for m in own)
+    turn = 1 + sum(1 for m in own if not m.get("tool_calls"))
+    gold, more_follow = _own_actions(task, "user", turn)
+    if taken < len(gold):
+        action = gold[taken]
+        return Reply(tool_calls=[ToolCallReply(action.name, dict(action.arguments))])
+    if turn == 1:
+        instructions = task.user_scenario.instructions
+        opening = getattr(instructions, "reason_for_call", None) or str(instructions)
+        return Reply(content=" ".join(opening.split()))
+    if more_follow:
+        return Reply(content="I have done that on my phone. What should I do next?")
+    return Reply(content=f"Thank you, that is all. {STOP}")

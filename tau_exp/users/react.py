@@ -36,10 +36,14 @@ def user_response(text: str | None) -> str:
     return _THOUGHT.sub("", body).strip()
 
 
+# Dual-control domains (telecom): the user also acts on their own device, with tool calls.
+REACT_TOOLS = "\nTo do something on your device, call one of your tools instead of writing a message."
+
+
 class ReActUser(LLMUser):
     @property
     def system_prompt(self) -> str:
-        return super().system_prompt + REACT_FORMAT
+        return super().system_prompt + REACT_FORMAT + (REACT_TOOLS if self.tool_schemas else "")
 
     def respond(self, conversation: list[dict[str, Any]]) -> AssistantMessage:
         reply = self.model.complete(conversation, self.tool_schemas, purpose="react")

@@ -15,7 +15,9 @@ from tau_exp import experiment
 from tau_exp.errors import ConfigError
 from tau_exp.records import EpisodeResult, EpisodeStatus
 
-SAMPLE = {"retail": "tasks.ids=[5,9,12]", "airline": "tasks.ids=[2,6,8]"}
+# telecom test tasks 9–11: the assistant alone (reward ACTION + ENV_ASSERTION), then turns that
+# alternate user, assistant, user, ... (the user acting on their phone between the assistant's steps).
+SAMPLE = {"retail": "tasks.ids=[5,9,12]", "airline": "tasks.ids=[2,6,8]", "telecom": "tasks.start=9 tasks.end=12"}
 
 
 def results(job_dir: Path) -> list[EpisodeResult]:
@@ -38,17 +40,21 @@ def examples_file(tmp_path_factory, compose_cfg, attached) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("domain", ["retail", "airline"])
+@pytest.mark.parametrize("domain", ["retail", "airline", "telecom"])
 @pytest.mark.parametrize("agent", ["tool_calling", "react", "act", "few_shot"])
 def test_every_strategy_scores_one_with_the_oracle(tmp_path, compose_cfg, attached, examples_file, agent, domain):
     few_shot = [f"agent.few_shot.path={examples_file}", "agent.few_shot.num=2"] if agent == "few_shot" else []
     metrics = experiment.run(
-        compose_cfg(f"env={domain}", SAMPLE[domain], f"agent={agent}", *few_shot, "run.max_concurrency=3", *attached),
+        compose_cfg(
+            f"env={domain}", *SAMPLE[domain].split(), f"agent={agent}", *few_shot, "run.max_concurrency=3", *attached
+        ),
         tmp_path,
     )
     assert (metrics.agent, metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (agent, 3, 1.0, 0)
     calls = [m for r in results(tmp_path) for m in r.messages if m.get("tool_calls")]
     assert calls, "the tools were used"
+    if domain == "telecom":  # the user acted on their phone, whatever protocol the assistant speaks
+        assert {m["role"] for m in calls} == {"assistant", "user"}
 
 
 @pytest.mark.slow

@@ -331,3 +331,30 @@ def test_compare_keeps_the_tasks_of_different_envs_apart(sweep, page, tmp_path):
     assert sorted(envs) == ["airline"] * TASKS_PER_JOB + ["retail"] * TASKS_PER_JOB
     assert page.locator("#compare-table td:has-text('other env')").count() == 2 * TASKS_PER_JOB
     assert page.locator("#compare-table tr.differ").count() == 0
+
+
+def test_a_telecom_task_shows_the_users_own_tool_calls_and_the_device_checks(tmp_path, launch, attached, page):
+    """In dual-control telecom the user acts on their phone: the user's tool results are shown on
+    the user's side and named as theirs, and the reward's environment assertions say whose state
+    they check."""
+    job_dir = tmp_path / "telecom"
+    overrides = ["env=telecom", "tasks.start=10", "tasks.end=11", "tracking=none", *attached]
+    done = launch([*overrides, f"hydra.run.dir={job_dir}"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report_cli([str(job_dir), "--html"])
+    [record] = [EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
+    page.goto(f"{(job_dir / 'browser.html').as_uri()}#/config/0/task/{record.task_id}/{record.trial}")
+    page.wait_for_selector("#env-assertions")
+    user_results = [m for m in record.messages if m["role"] == "tool" and m["requestor"] == "user"]
+    shown = page.locator(".message.tool.by-user")
+    assert user_results and shown.count() == len(user_results)
+    assert all(title.startswith("USER'S TOOL RESULT") for title in shown.locator(".role").all_inner_texts())
+    assert shown.first.evaluate("e => getComputedStyle(e).alignSelf") == "flex-start"  # the user's side
+    assertions = record.reward_info["env_assertions"]
+    texts = page.locator("#env-assertions li").all_inner_texts()
+    assert len(texts) == len(assertions)
+    for text, check in zip(texts, assertions, strict=True):
+        side = "on the user's device" if check["env_assertion"]["env_type"] == "user" else "in the assistant's systems"
+        assert check["env_assertion"]["func_name"] in text and text.endswith(side)
+    by_user = [c for c in record.reward_info["action_checks"] if c["action"]["requestor"] == "user"]
+    assert page.locator("#action-checks li", has_text="by the user").count() == len(by_user) > 0
