@@ -25,7 +25,6 @@ register_configs()
 def main(cfg: DictConfig) -> float | None:
     from tau_exp import experiment  # heavy (tau2, litellm): imported after Hydra has parsed the CLI
 
-    runtime.quiet_litellm()
     hydra_cfg = HydraConfig.get()
     job_dir = Path(hydra_cfg.runtime.output_dir)
     # In a sweep, a failed job is recorded and the sweep goes on (the sweep summary lists it).

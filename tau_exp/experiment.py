@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tau_exp import agents, bench, llm, servers, users, workers
+from tau_exp import agents, bench, servers, users, workers
 from tau_exp.checkpoint import ResultStore
 from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
@@ -28,7 +28,7 @@ from tau_exp.jobdir import JobDir
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest
 from tau_exp.runloop import Pair, run_pairs, schedule
-from tau_exp.runtime import CONSOLE_LOGGER, route_tau2_logs, tune_gc
+from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
 from tau_exp.tracking import Tracker, tracking_run
 from tau_exp.workers import EpisodeWorkers, default_processes
 
@@ -43,6 +43,8 @@ def validate(cfg: DictConfig) -> ExperimentConfig:
     bench.validate(experiment)
     agents.validate(experiment.agent)
     users.validate(experiment.user)
+    from tau_exp import llm  # litellm takes seconds to import: not before the config itself is valid
+
     llm.validate("model", experiment.model)
     llm.validate("user", experiment.user)
     workers.validate(experiment.run)
@@ -55,6 +57,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     experiment = validate(cfg)
     job = JobDir(job_dir)
     route_tau2_logs(None)
+    quiet_litellm()
 
     # 2. The tasks: the benchmark's split, narrowed by ids or a range (bad ids name the valid range).
     tasks = bench.select_tasks(experiment.bench, experiment.env.name, experiment.tasks)

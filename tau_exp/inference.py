@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
 
 from tau_exp.records import EpisodeResult, EpisodeStatus
 
@@ -116,10 +115,17 @@ def interval(trials: TaskTrials, metric: str, seed: int = SEED) -> Interval | No
     )
 
 
+def _scipy_stats():
+    # scipy.stats takes ~0.8 s to import: only a statistic needs it, not every importer of metrics.
+    from scipy import stats
+
+    return stats
+
+
 def _bootstrap(data: tuple[np.ndarray, ...], statistic, seed: int):
     # Percentile intervals: defined when every task scored the same (BCa is not), and within
     # the coverage bounds the simulations check.
-    return stats.bootstrap(
+    return _scipy_stats().bootstrap(
         data,
         statistic,
         paired=True,
@@ -187,14 +193,16 @@ def _paired(arms: dict[str, TaskTrials], a: str, b: str, metric: str, seed: int)
         boot = _bootstrap((d,), lambda x, axis=-1: x.mean(axis=axis), seed)
         low, high = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
         p_value = float(
-            stats.permutation_test(
+            _scipy_stats()
+            .permutation_test(
                 (d,),
                 lambda x, axis=-1: x.mean(axis=axis),
                 permutation_type="samples",  # one sample: the signs of the differences flip
                 vectorized=True,
                 n_resamples=RESAMPLES,
                 rng=np.random.default_rng(seed),
-            ).pvalue
+            )
+            .pvalue
         )
     rate_a = arms[a].per_task("pass^1")
     rate_b = arms[b].per_task("pass^1")
@@ -247,7 +255,7 @@ def noise_floor(trials: TaskTrials) -> float | None:
     total, tasks = _within_task_variance(trials)
     if not tasks:
         return None
-    return float(stats.norm.ppf(1 - ALPHA / 2) * math.sqrt(2 * total) / tasks)
+    return float(_scipy_stats().norm.ppf(1 - ALPHA / 2) * math.sqrt(2 * total) / tasks)
 
 
 def trials_needed(trials: TaskTrials, points: float) -> int | None:
@@ -256,5 +264,5 @@ def trials_needed(trials: TaskTrials, points: float) -> int | None:
     total, tasks = _within_task_variance(trials)
     if not tasks:
         return None
-    z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    z = _scipy_stats().norm.ppf(1 - ALPHA / 2) + _scipy_stats().norm.ppf(POWER)
     return max(1, math.ceil(z**2 * 2 * total / (tasks**2 * points**2)))

@@ -342,7 +342,9 @@ def test_a_telecom_task_shows_the_users_own_tool_calls_and_the_device_checks(tmp
     done = launch([*overrides, f"hydra.run.dir={job_dir}"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     report_cli([str(job_dir), "--html"])
-    [record] = [EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
+    [record] = [
+        EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()
+    ]
     page.goto(f"{(job_dir / 'browser.html').as_uri()}#/config/0/task/{record.task_id}/{record.trial}")
     page.wait_for_selector("#env-assertions")
     user_results = [m for m in record.messages if m["role"] == "tool" and m["requestor"] == "user"]
