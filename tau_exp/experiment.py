@@ -61,7 +61,6 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     tasks = bench.select_tasks(experiment.bench, experiment.env.name, experiment.tasks)
     tasks_by_id = {task.id: task for task in tasks}
     task_data = bench.fingerprint(experiment.bench, experiment.env.name, experiment.tasks.split.value)
-    log.info("task data: %s (fingerprint %s)", task_data.short, task_data.fingerprint)
     pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
     record_pairs(job_dir, len(pairs))  # in status.json: progress views count done of all from it
     tune_gc()  # after the imports and the tasks: they are never collected
@@ -74,6 +73,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
         tracking_run(experiment, cfg, job, task_data) as tracker,
     ):
         route_tau2_logs(job.tau2_log)
+        log.info("task data: %s (fingerprint %s)", task_data.short, task_data.fingerprint)
         todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
         # Where the results go, before the servers start (the rest of the INFO lines are in the
         # job's log, <job dir>/launch.log, unless hydra/job_logging=verbose).
