@@ -270,7 +270,7 @@ def same_data(a: TaskData | None, b: TaskData | None) -> bool | None:
 
 def data_note(same: bool | None) -> str:
     """A comparison's task data, as tables show it."""
-    return {True: "same", False: "DIFFERENT: not like for like", None: "unknown"}[same]
+    return {True: "same", False: "DIFFERENT", None: "unknown"}[same]
 
 
 def _baseline(labels: list[str], wanted: str | None) -> str | None:

@@ -169,7 +169,7 @@ def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path
         "tasks",
         "A_more",
         "B_more",
-        "task_data",  # same, DIFFERENT (not like for like) or unknown
+        "task_data",  # same, DIFFERENT (not like for like: the arms ran different data) or unknown
     ]
     table = [
         [
