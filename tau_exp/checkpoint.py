@@ -176,10 +176,11 @@ def _check_task_data(path: Path, existing: Manifest, manifest: Manifest) -> Mani
             if old.fingerprint != new.fingerprint
             else f"the same data, but another version of {new.package}, whose evaluation may differ"
         )
+        original = f"{old.package} {old.version}" if old.version else f"the {old.package} it started with"
         raise CheckpointError(
             f"{path.parent} holds results on other benchmark data: it was started on {old.short}, this run "
             f"loads {new.short} ({what}); use a new output directory for this data, or resume with "
-            f"{old.package} {old.version} installed"
+            f"{original} installed"
         )
     # Written before tau_exp fingerprinted task data. Of tau2 (the only benchmark then), the
     # manifest did record the version: the data of another version may differ.
