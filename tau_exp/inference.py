@@ -155,6 +155,9 @@ class Difference(BaseModel):
     tasks: int
     a_more: list[str]  # tasks A solves more often than B (flips), and the reverse
     b_more: list[str]
+    # Whether both arms ran the same benchmark data (set by configurations.paired_differences;
+    # False: their data differ, so this is not a like-for-like comparison; None: not known).
+    same_data: bool | None = None
 
 
 def compare(

@@ -14,11 +14,14 @@ from math import comb
 from statistics import fmean
 
 from tau_exp.inference import Interval, TaskTrials, interval
-from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ModelUsage
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ModelUsage, TaskData
 
 
 class Metrics(ConfigNames):
-    """The content of `metrics.json`: what ran (the names), and how it scored."""
+    """The content of `metrics.json`: what ran (the names and the benchmark data), and how it scored."""
+
+    # The benchmark data the job ran (None in metrics.json of earlier versions, which did not say).
+    task_data: TaskData | None = None
 
     avg_reward: float | None
     pass_hat_k: dict[str, float]
@@ -60,6 +63,7 @@ def compute_metrics(
     task_ids: list[str],
     num_trials: int,
     names: ConfigNames,
+    task_data: TaskData | None = None,
 ) -> Metrics:
     """Metrics over the selected (task, trial) pairs; records outside the selection are ignored."""
     selected = {(task_id, trial) for task_id in task_ids for trial in range(num_trials)}
@@ -86,6 +90,7 @@ def compute_metrics(
 
     return Metrics(
         **names.model_dump(),
+        task_data=task_data,
         avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
         pass_hat_k=pass_k,
         intervals=intervals,

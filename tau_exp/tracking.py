@@ -1,6 +1,7 @@
 """Experiment tracking (`conf/tracking/`): every job is a W&B run — offline unless asked
-otherwise — with the config (no secrets), running metrics, the final metrics in the summary, a
-per-episode table and the trajectories as an artifact. `tracking=none` turns it off.
+otherwise — with the config (no secrets) and the benchmark data it ran, running metrics, the
+final metrics in the summary, a per-episode table and the trajectories as an artifact.
+`tracking=none` turns it off.
 
 A job keeps its run id in `<job dir>/wandb_run_id`, so a resumed job continues its run instead
 of starting a second one. Offline runs are under `<job dir>/wandb/`; `wandb sync` uploads them.
@@ -21,7 +22,7 @@ from tau_exp.config import SECRET_NAME, ExperimentConfig
 from tau_exp.errors import ConfigError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.metrics import Metrics
-from tau_exp.records import ConfigNames, EpisodeResult
+from tau_exp.records import ConfigNames, EpisodeResult, TaskData
 from tau_exp.runtime import console_shows
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,12 @@ class WandbTracker:
 
 
 @contextmanager
-def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> Iterator[Tracker]:
-    """The job's tracker: a W&B run (started or resumed) or nothing; finished on the way out."""
+def tracking_run(
+    experiment: ExperimentConfig, cfg: DictConfig, job: JobDir, task_data: TaskData | None = None
+) -> Iterator[Tracker]:
+    """The job's tracker: a W&B run (started or resumed) or nothing; finished on the way out. Its
+    config is the job's (no secrets) with the benchmark data it runs (`task_data`: package,
+    version, fingerprint), so that runs on different data can be told apart and grouped."""
     settings = experiment.tracking
     if settings.name == "none" or settings.mode == "disabled":
         yield NoTracker()
@@ -107,7 +112,7 @@ def tracking_run(experiment: ExperimentConfig, cfg: DictConfig, job: JobDir) -> 
             name=job.path.name,
             job_type="experiment",
             tags=tags_of(experiment),
-            config=public_config(cfg),
+            config={**public_config(cfg), **({"task_data": task_data.model_dump()} if task_data else {})},
         )
     except Exception as error:  # wandb's own error types; online without a key is the usual one
         raise ConfigError(
@@ -163,6 +168,8 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
         "n_pending": metrics.n_pending,
         "avg_duration_s": metrics.avg_duration_s,
     }
+    if metrics.task_data is not None:  # which data the numbers are on
+        summary.update({f"task_data/{key}": value for key, value in metrics.task_data.model_dump().items()})
     summary.update({f"pass^{k}": value for k, value in metrics.pass_hat_k.items()})
     for metric, ci in metrics.intervals.items():  # 95% task-level bootstrap intervals
         summary.update(

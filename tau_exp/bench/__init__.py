@@ -3,13 +3,16 @@
 `tau2.py` is the tau2-bench adapter (`bench=tau2`, the default); `tau_bench.py` runs the original
 tau-bench v1 package when it is installed (`bench=tau_bench`). Both take an `EpisodeSpec` and
 return an `EpisodeResult`; the reward is always the benchmark's own. This module is what the
-rest of tau_exp calls (validation, the tasks, one episode by spec), dispatching by benchmark
-name; `episode.py` holds what the adapters share while an episode runs (its models, its record).
+rest of tau_exp calls (validation, the tasks, the fingerprint of a split's data, one episode
+by spec), dispatching by benchmark name; `episode.py` holds what the adapters share while an
+episode runs (its models, its record).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +31,7 @@ from tau_exp.config import (
 )
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ConfigError
-from tau_exp.records import EpisodeResult
+from tau_exp.records import EpisodeResult, TaskData
 
 
 class Task(Protocol):
@@ -82,6 +85,29 @@ def select_tasks(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig) -> lis
         if tasks_cfg.ids is None:
             raise
         raise ConfigError(f"{error}{_ids_of_another_env(bench, domain, tasks_cfg, adapter.domains())}") from None
+
+
+def fingerprint(bench: BenchConfig, domain: str, split: str) -> TaskData:
+    """Which data a job of this split runs: the benchmark's package and version, and the
+    fingerprint of every task of the split (not the job's narrowed selection: the shards and
+    ranges of one split share it) with the domain's database and policy, as the benchmark loads them."""
+    adapter = _adapter(bench.name)
+    adapter.prepare(bench)
+    return adapter.fingerprint(domain, split)
+
+
+def fingerprint_of(data: Any) -> str:
+    """sha256 (hex) of `data` as canonical JSON (keys sorted, no whitespace, sets sorted): the same
+    data gives the same fingerprint on any machine and in any process. Anything else that is not
+    JSON is a TypeError, never a `str()` that might differ between processes."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_canonical_set)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical_set(value: Any) -> list[Any]:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=lambda item: json.dumps(item, sort_keys=True, default=_canonical_set))
+    raise TypeError(f"cannot fingerprint a {type(value).__name__}: benchmark data must be JSON data")
 
 
 def _ids_of_another_env(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig, domains: list[str]) -> str:

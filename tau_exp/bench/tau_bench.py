@@ -27,14 +27,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tau_exp.bench import EpisodeSpec
+from tau_exp.bench import EpisodeSpec, fingerprint_of
 from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig
 from tau_exp.errors import Cancelled, ConfigError, ModelFault
 from tau_exp.examples import load_examples  # v1's few-shot files are tau_exp's format
 from tau_exp.llm import ChatModel
 from tau_exp.reasoning import strip_reasoning
-from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo
+from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo, TaskData
 
 SPLITS = {"retail": ("train", "test", "dev"), "airline": ("test",)}
 AGENT_STRATEGIES = {"tool_calling": "tool-calling", "act": "act", "react": "react", "few_shot": "few-shot"}
@@ -115,6 +115,29 @@ def load_tasks(domain: str, split: str) -> list[IndexedTask]:
     # The `human` user simulator calls no model when the environment is built.
     env = get_env(domain, user_strategy="human", user_model="none", task_split=split, task_index=0)
     return [IndexedTask(str(index), index, task) for index, task in enumerate(env.tasks)]
+
+
+def fingerprint(domain: str, split: str) -> TaskData:
+    """The data a job of this v1 split runs, as v1 loads it: the split's tasks in v1's order,
+    the environment's data (v1's database) and its wiki (the policy) and rules. The version is
+    that of an installed `tau_bench` distribution (None for a checkout given as bench.path that
+    was never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from tau_bench.envs import get_env
+
+    env = get_env(domain, user_strategy="human", user_model="none", task_split=split, task_index=0)
+    data = {
+        "tasks": [task.model_dump(mode="json") if hasattr(task, "model_dump") else task for task in env.tasks],
+        "data": env.data,
+        "wiki": env.wiki,
+        "rules": list(getattr(env, "rules", None) or []),
+    }
+    try:
+        installed: str | None = version("tau_bench")
+    except PackageNotFoundError:
+        installed = None
+    return TaskData(package="tau-bench", version=installed, fingerprint=fingerprint_of(data))
 
 
 def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:

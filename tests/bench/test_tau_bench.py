@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from litellm import ModelResponse
 
-from tau_exp import experiment
+from tau_exp import bench, experiment
+from tau_exp.config import BenchConfig, Benchmark
 from tau_exp.configurations import find_configurations
 from tau_exp.errors import ConfigError, IncompleteRun
 from tau_exp.jobdir import JobDir
@@ -66,6 +67,10 @@ def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tm
     assert all(r.reward_info and r.termination_reason in ("user_stop", "agent_stop") for r in records)
     assert metrics.avg_reward == 1.0 and metrics.n_infra_errors == 0
     assert all(r.usage["assistant"].calls > 0 and r.usage["user"].calls > 0 for r in records)
+    # v1's data, recorded as for tau2: in the manifest and the metrics
+    manifest = JobDir(tmp_path / "job").read_manifest()
+    assert manifest is not None and metrics.task_data == manifest.task_data
+    assert metrics.task_data == bench.fingerprint(BenchConfig(Benchmark.tau_bench, str(STANDIN)), "retail", "test")
 
 
 @pytest.mark.slow
@@ -74,6 +79,28 @@ def test_every_v1_agent_strategy_scores_one_with_the_oracle_by_v1s_own_reward(tm
 def test_v1_splits_and_user_strategies(tmp_path, v1_oracle, run_v1, env, split, strategy):
     metrics = run_v1(tmp_path, v1_oracle, f"env={env}", f"tasks.split={split}", f"user.strategy={strategy}")
     assert metrics.avg_reward == 1.0 and metrics.n_results == metrics.n_tasks > 0
+
+
+def test_v1_data_is_fingerprinted_like_tau2s(monkeypatch):
+    """v1's split (tasks in v1's order), data, wiki and rules: the same twice; another split, one
+    edited task or an edited wiki give another fingerprint; the package is tau-bench."""
+    v1 = BenchConfig(Benchmark.tau_bench, str(STANDIN))
+    test = bench.fingerprint(v1, "retail", "test")
+    assert test == bench.fingerprint(v1, "retail", "test") and test.package == "tau-bench"
+    assert test.fingerprint != bench.fingerprint(v1, "retail", "train").fingerprint
+    import tau_bench.envs.retail.tasks_test as tasks_test
+    import tau_bench.envs.retail.wiki as wiki
+
+    with monkeypatch.context() as patch:
+        edited = tasks_test.TASKS_TEST[1].model_copy(update={"outputs": ["42"]})
+        patch.setattr(tasks_test, "TASKS_TEST", [tasks_test.TASKS_TEST[0], edited, *tasks_test.TASKS_TEST[2:]])
+        assert bench.fingerprint(v1, "retail", "test").fingerprint != test.fingerprint
+    import tau_bench.envs.retail.env as retail_env
+
+    with monkeypatch.context() as patch:
+        patch.setattr(retail_env, "WIKI", wiki.WIKI + "\nNo refunds on Sundays.")
+        assert bench.fingerprint(v1, "retail", "test").fingerprint != test.fingerprint
+    assert bench.fingerprint(v1, "retail", "test") == test
 
 
 def test_bench_tau_bench_runs_as_v1s_run_py_by_default(compose_cfg):
@@ -324,6 +351,7 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     expected_pass_2 = sum(all(r == 1.0 for r in rewards) for rewards in per_task.values()) / len(per_task)
     assert row.pass_hat_k[2] == pytest.approx(expected_pass_2)
     assert find_configurations([results_file])[0][0] == row  # the file alone, or its folder
+    assert row.task_data is None  # v1's files do not say which data they ran
 
 
 @pytest.mark.slow
