@@ -298,3 +298,25 @@ def test_the_vendored_schema_is_the_leaderboards_file_unchanged():
 
     data = resources.files("tau_exp.export").joinpath(SCHEMA_FILE).read_bytes()
     assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == SCHEMA_BLOB
+
+
+def test_telecom_exports_like_the_other_domains(tmp_path, make_job):
+    """telecom (dual control: the user calls tools on its own device; rewards from environment
+    assertions): the user's tool calls and their results are tau2 messages like any other."""
+    task = load_tasks(Benchmark.tau2, "telecom", "test")[0].id
+    call = {"id": "c1", "name": "toggle_airplane_mode", "arguments": {}, "requestor": "user"}
+    messages = [
+        {"role": "assistant", "content": "Hello, how can I help?"},
+        {"role": "user", "content": None, "tool_calls": [call]},
+        {"role": "tool", "id": "c1", "content": "Airplane mode is now OFF.", "requestor": "user"},
+        {"role": "user", "content": "It works now. ###STOP###"},
+    ]
+    reward_info = {"reward": 1.0, "reward_basis": ["ENV_ASSERTION"], "env_assertions": []}
+    record = _record(task, 0, 1.0).model_copy(update={"messages": messages, "reward_info": reward_info})
+    job = make_job(tmp_path / "0_telecom", ["env=telecom"], [record])
+    export_cli(["tau2", str(job), "-o", str(tmp_path / "telecom.json")])
+    results = tau2_results(tmp_path / "telecom.json")
+    [simulation] = results.simulations
+    assert [t.id for t in results.tasks] == [task] and results.info.environment_info.domain_name == "telecom"
+    assert simulation.messages[1].tool_calls[0].requestor == "user" and simulation.messages[2].requestor == "user"
+    assert simulation.reward_info.reward_basis[0].value == "ENV_ASSERTION"

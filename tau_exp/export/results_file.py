@@ -82,7 +82,7 @@ def export_configuration(configuration: Configuration) -> Exported:
     scored = [r for r in records if r.status == EpisodeStatus.scored and r.reward is not None]
     if not scored:
         raise TauExpError(f"{label} has no scored result to export (only infra or harness errors): resume it first")
-    tasks = _tasks(names.env, {r.task_id for r in records}, label)
+    tasks = _tasks(names.env, names.split, {r.task_id for r in records}, label)
     order = {task.id: position for position, task in enumerate(tasks)}
     jobs = [JobDir(source.path) for source in configuration.sources]
     identity = _identity(jobs)
@@ -107,9 +107,12 @@ def export_configuration(configuration: Configuration) -> Exported:
     return Exported(configuration, results, left_out)
 
 
-def _tasks(domain: str, task_ids: set[str], label: str) -> list:
-    """tau2's Task of each of these ids, in tau2's order (every task of the domain, any split)."""
-    tasks = [task for task in bench.load_tasks(Benchmark.tau2, domain, None) if task.id in task_ids]
+def _tasks(domain: str, split: str | None, task_ids: set[str], label: str) -> list:
+    """tau2's Task of each of these ids, in tau2's order: from the split the job ran (every task
+    of the domain when that is not enough: telecom has 2,285)."""
+    tasks = [task for task in bench.load_tasks(Benchmark.tau2, domain, split) if task.id in task_ids]
+    if len(tasks) < len(task_ids) and split is not None:
+        tasks = [task for task in bench.load_tasks(Benchmark.tau2, domain, None) if task.id in task_ids]
     missing = task_ids - {task.id for task in tasks}
     if missing:
         raise TauExpError(
