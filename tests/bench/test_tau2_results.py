@@ -103,6 +103,17 @@ def test_what_counts_as_a_result_and_files_of_other_tau2_versions(tau2_results_f
     assert "skip_failed_samples" in records[1].error.message and "no reward" in records[2].error.message
 
 
+def test_upstreams_dir_format_simulations_beside_the_file(tau2_results_file: Path, tmp_path):
+    """tau2-bench 1.x's "dir" format: results.json without simulations, one file each in simulations/."""
+    data = json.loads(tau2_results_file.read_text())
+    (tmp_path / "simulations").mkdir()
+    for simulation in data.pop("simulations"):
+        (tmp_path / "simulations" / f"{simulation['id']}.json").write_text(json.dumps(simulation))
+    (tmp_path / "results.json").write_text(json.dumps({**data, "simulation_index": []}))
+    _, records, _ = read_tau2_results(tmp_path / "results.json")
+    assert len(records) == 6 and all(r.reward == 1.0 for r in records)
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
