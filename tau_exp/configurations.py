@@ -10,8 +10,9 @@ of the same configuration (e.g. the shards of a sweep) are pooled: their results
 together, as one run over all their tasks; a job given twice (as a sweep and as itself) counts
 once. Rows that share their names show the settings that set them apart. Rewards and successes are the benchmark's, as recorded
 in each job's results.jsonl; nothing is re-scored. The results files of tau-bench v1's run.py
-(`<strategy>-<model>-..._user-....json`, or a folder of them) are read too; they do not say
-which data they ran (their task data is unknown).
+(`<strategy>-<model>-..._user-....json`, or a folder of them) and tau2's own results files
+(tau2's CLI, `run_tasks`, leaderboard trajectories, `python -m tau_exp.export tau2`) are read too;
+they do not say which data they ran (their task data is unknown).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, NamedTuple
 from omegaconf import OmegaConf
 from pydantic import BaseModel
 
+from tau_exp.bench.tau2_results import is_tau2_results_file, read_tau2_results, wall_time_s
 from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results, v1_settings
 from tau_exp.errors import TauExpError
 from tau_exp.inference import Difference, TaskTrials, compare, interval
@@ -46,7 +48,7 @@ class ConfigRow(BaseModel):
     model: str
     user: str
     user_strategy: str
-    jobs: int  # job directories (or v1 results files) pooled
+    jobs: int  # job directories (or v1 or tau2 results files) pooled
     tasks: int  # tasks with at least one scored trial
     avg_reward: float | None
     ci_low: float | None  # 95% interval of avg_reward: task-level bootstrap (inference.interval)
@@ -68,11 +70,11 @@ class ConfigRow(BaseModel):
 
 
 class Source(NamedTuple):
-    """The results of one job directory or one v1 results file, with its names."""
+    """The results of one job directory or one v1 or tau2 results file, with its names."""
 
     names: ConfigNames
     results: list[EpisodeResult]
-    wall_time_s: float  # the job's last invocation (0 for v1 files: they do not say)
+    wall_time_s: float  # the job's last invocation (0 for v1 files: they do not say; tau2 files: their span)
     settings: dict[str, Any]  # the identity beyond the names, flat ("model.temperature": 0.0)
     path: Path
     task_data: TaskData | None = None  # what the source says of its benchmark data (None: nothing)
@@ -118,7 +120,8 @@ def _unsplit(names: ConfigNames) -> ConfigNames:
 
 
 def find_sources(paths: list[Path]) -> list[Source]:
-    """Each path is a job directory, a sweep directory of them, a v1 results file or a folder of them."""
+    """Each path is a job directory, a sweep directory of them, a v1 or tau2 results file, or a
+    folder of such files."""
     found: dict[Path, Source] = {}
     for source in _sources(paths):
         found.setdefault(source.path.resolve(), source)  # a job given twice counts once
@@ -130,19 +133,25 @@ def _sources(paths: list[Path]) -> list[Source]:
     for path in paths:
         if is_v1_results_file(path):
             found.append(_v1_source(path))
+        elif path.is_file() and path.suffix == ".json":  # named: read as tau2's, or told why not
+            found.append(_tau2_source(path))
         elif JobDir(path).results.exists():
             found.append(_job_source(JobDir(path)))
         elif path.is_dir() and (jobs := [job for job in SweepDir(path).jobs() if job.results.exists()]):
             found.extend(_job_source(job) for job in jobs)
-        elif path.is_dir() and (files := sorted(file for file in path.glob("*.json") if is_v1_results_file(file))):
-            found.extend(_v1_source(file) for file in files)
+        elif path.is_dir() and (files := sorted(file for file in path.glob("*.json") if _is_results_file(file))):
+            found.extend(_v1_source(file) if is_v1_results_file(file) else _tau2_source(file) for file in files)
         else:
             raise TauExpError(
                 f"{path} holds no results (no {JobDir(path).results.name} in it or in its job directories, "
-                "and no tau-bench v1 results file): give sweep directories "
-                "(outputs/multirun/<date>/<time>), job directories, or v1 results files"
+                "and no tau-bench v1 or tau2 results file): give sweep directories "
+                "(outputs/multirun/<date>/<time>), job directories, or v1 or tau2 results files"
             )
     return found
+
+
+def _is_results_file(path: Path) -> bool:
+    return is_v1_results_file(path) or is_tau2_results_file(path)
 
 
 def _job_source(job: JobDir) -> Source:
@@ -173,6 +182,11 @@ def _job_source(job: JobDir) -> Source:
 def _v1_source(path: Path) -> Source:
     names, results = read_v1_results(path)
     return Source(names, results, 0.0, v1_settings(path), path)
+
+
+def _tau2_source(path: Path) -> Source:
+    names, results, settings = read_tau2_results(path)
+    return Source(names, results, wall_time_s(results), settings, path)
 
 
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -137,6 +137,71 @@ def attached(oracle_servers: dict[str, Endpoint], attach_to) -> list[str]:
     return attach_to(oracle_servers, "TEST")
 
 
+@pytest.fixture(scope="session")
+def tau2_results_file(oracle_servers: dict[str, Endpoint], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results file written by tau2's own runner (`tau2.run.run_tasks`, its LLM agent and user
+    simulator) against the session's oracle: the first 3 retail test tasks × 2 trials. tau2's model
+    calls carry tau_exp's episode headers through litellm's `extra_headers` in tau2's llm_args (the
+    benchmark's tau2 harness, benchmarks/harness.py, in a process of its own: run_tasks replaces
+    loguru's sinks and runs git in its working directory). tau2 saves its llm_args, API key included."""
+    from benchmarks.oracle import KEY_ENV
+
+    workdir = tmp_path_factory.mktemp("tau2_run_tasks")
+    endpoint = oracle_servers["assistant"]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.harness", "tau2", "--url", endpoint.base_url, "--domain", "retail"]
+        + ["--tasks", "3", "--trials", "2", "--concurrency", "1", "--workdir", str(workdir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, KEY_ENV: endpoint.api_key or ""},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir / "tau2_results.json"
+
+
+def write_job_config(job_dir: Path, cfg: DictConfig) -> None:
+    """`.hydra/config.yaml` as Hydra writes it for a job (for jobs run by `experiment.run` in a test)."""
+    from omegaconf import OmegaConf
+
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, job_dir / ".hydra" / "config.yaml")
+
+
+@pytest.fixture(scope="session")
+def oracle_job(attached: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tau_exp job directory: the first 3 retail test tasks × 2 trials against the
+    session's oracle (the tasks tau2_results_file runs), with its .hydra/config.yaml."""
+    from tau_exp import experiment
+
+    job_dir = tmp_path_factory.mktemp("oracle_job") / "0_retail_tool_calling_oracle"
+    cfg = compose_config("tasks.end=3", "run.num_trials=2", "tracking=none", *attached)
+    experiment.run(cfg, job_dir)
+    write_job_config(job_dir, cfg)
+    return job_dir
+
+
+def _make_job(job_dir: Path, overrides: list[str], records: list[Any]) -> Path:
+    from tau_exp.config import result_identity
+    from tau_exp.records import Manifest
+
+    cfg = compose_config(*overrides)
+    write_job_config(job_dir, cfg)
+    manifest = Manifest(identity=result_identity(to_experiment_config(cfg)), tau2_version="26.3")
+    (job_dir / "manifest.json").write_text(manifest.model_dump_json())
+    (job_dir / "results.jsonl").write_text("".join(record.model_dump_json() + "\n" for record in records))
+    return job_dir
+
+
+@pytest.fixture(scope="session")
+def make_job() -> Callable[..., Path]:
+    """`make_job(job_dir, overrides, records)`: a job directory as tau_exp writes it — the real
+    config composed with `overrides` (.hydra/config.yaml), its manifest, and these EpisodeResult
+    records as results.jsonl — without running anything."""
+    return _make_job
+
+
 def _run_launch(
     args: list[str], cwd: Path, timeout_s: float = 600, env: dict[str, str] | None = None, **popen: Any
 ) -> subprocess.CompletedProcess:

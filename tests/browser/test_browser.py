@@ -360,3 +360,36 @@ def test_a_telecom_task_shows_the_users_own_tool_calls_and_the_device_checks(tmp
         assert check["env_assertion"]["func_name"] in text and text.endswith(side)
     by_user = [c for c in record.reward_info["action_checks"] if c["action"]["requestor"] == "user"]
     assert page.locator("#action-checks li", has_text="by the user").count() == len(by_user) > 0
+
+
+def test_an_imported_tau2_results_file_beside_a_tau_exp_job(tau2_results_file, oracle_job, page, tmp_path):
+    """A file tau2's own run_tasks wrote, in the browser beside a tau_exp job of the same tasks:
+    a row each, its conversations with tau2's tool calls and reward breakdown, and the two
+    compared task by task, side by side."""
+    from tau_exp.bench.tau2_results import read_tau2_results
+
+    report_cli([str(oracle_job), str(tau2_results_file), "-o", str(tmp_path), "--html"])
+    groups = find_configurations([oracle_job, tau2_results_file])
+    imported = next(i for i, (row, _) in enumerate(groups) if row.agent == "llm_agent")
+    page.goto((tmp_path / "browser.html").as_uri())
+    page.wait_for_selector("#sweep-table tbody tr")
+    table = rows(page, "sweep-table")
+    assert len(table) == 2 and all(any(row.label in line for line in table) for row, _ in groups)
+
+    _, records, _ = read_tau2_results(tau2_results_file)
+    record = next(r for r in records if any(m.get("tool_calls") for m in r.messages))
+    page.goto(f"{(tmp_path / 'browser.html').as_uri()}#/config/{imported}/task/{record.task_id}/{record.trial}")
+    page.wait_for_selector("#reward-breakdown")
+    assert "success" in page.inner_text(".episode-header")
+    assert page.locator(".conversation > li").count() == len(record.messages)
+    calls = [call["name"] for m in record.messages for call in (m.get("tool_calls") or [])]
+    assert page.locator(".tool-call .tool-name").all_inner_texts() == [f"→ {name}" for name in calls]
+    page.click("#side-by-side")
+    page.wait_for_selector(".side-by-side .side .conversation")
+    assert page.locator(".side").count() == 2
+
+    page.goto(f"{(tmp_path / 'browser.html').as_uri()}#/compare/0,1")
+    page.wait_for_selector("#compare-table tbody tr")
+    tasks = {r.task_id for r in records}
+    assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == tasks
+    assert "No detectable difference" in page.inner_text("#verdicts")
