@@ -185,8 +185,8 @@ def _v1_source(path: Path) -> Source:
 
 
 def _tau2_source(path: Path) -> Source:
-    names, results, settings = read_tau2_results(path)
-    return Source(names, results, wall_time_s(results), settings, path)
+    names, results, settings, task_data = read_tau2_results(path)
+    return Source(names, results, wall_time_s(results), settings, path, task_data)
 
 
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from tau_exp.config import SECRET_NAME, Benchmark
 from tau_exp.errors import TauExpError
-from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ErrorInfo, ModelUsage
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ErrorInfo, ModelUsage, TaskData
 
 
 class _Participant(BaseModel):
@@ -45,6 +45,7 @@ class _Environment(BaseModel):
 
 
 class _Info(BaseModel):
+    git_commit: str | None = None  # of the tau2 checkout that wrote the file: all it says of its data
     num_trials: int
     max_steps: int | None = None
     max_errors: int | None = None
@@ -101,9 +102,11 @@ def is_tau2_results_file(path: Path) -> bool:
         return False
 
 
-def read_tau2_results(path: Path) -> tuple[ConfigNames, list[EpisodeResult], dict[str, Any]]:
-    """The configuration, the records and the settings (what the file says beyond the names:
-    llm_args without secrets, seed, limits) of one tau2 results file; TauExpError if it is not one."""
+def read_tau2_results(path: Path) -> tuple[ConfigNames, list[EpisodeResult], dict[str, Any], TaskData]:
+    """The configuration, the records, the settings (what the file says beyond the names:
+    llm_args without secrets, seed, limits) and the task data (what the file says of it: the
+    git commit of tau2 that wrote it, no fingerprint) of one tau2 results file; TauExpError if
+    it is not one."""
     try:
         results = _Results.model_validate_json(path.read_bytes())
         if not results.simulations and (path.parent / _SIMULATIONS_DIR).is_dir():
@@ -128,7 +131,9 @@ def read_tau2_results(path: Path) -> tuple[ConfigNames, list[EpisodeResult], dic
         user=info.user_info.llm or info.user_info.implementation,
         user_strategy=info.user_info.implementation,
     )
-    return names, _records(results.simulations), _settings(info)
+    commit = f"git {info.git_commit[:12]}" if info.git_commit else None
+    task_data = TaskData(package="tau2 (results file)", version=commit, fingerprint=None)
+    return names, _records(results.simulations), _settings(info), task_data
 
 
 def wall_time_s(records: list[EpisodeResult]) -> float:

@@ -24,7 +24,7 @@ def test_a_file_tau2s_run_tasks_wrote_is_read_as_recorded(tau2_results_file: Pat
     from tau2.metrics.agent_metrics import compute_metrics
 
     assert is_tau2_results_file(tau2_results_file)
-    names, records, settings = read_tau2_results(tau2_results_file)
+    names, records, settings, task_data = read_tau2_results(tau2_results_file)
     assert (names.env, names.agent, names.model, names.user_strategy) == (
         "retail",
         "llm_agent",
@@ -32,6 +32,9 @@ def test_a_file_tau2s_run_tasks_wrote_is_read_as_recorded(tau2_results_file: Pat
         "user_simulator",
     )
     tau2_results = simulation.Results.load(tau2_results_file)
+    # What the file says of its data: the commit of tau2 that wrote it, never a fingerprint.
+    commit = tau2_results.info.git_commit
+    assert task_data.fingerprint is None and task_data.version == (f"git {commit[:12]}" if commit else None)
     assert len(records) == len(tau2_results.simulations) == 6
     assert sorted((r.task_id, r.trial) for r in records) == sorted(
         (s.task_id, s.trial) for s in tau2_results.simulations
@@ -93,7 +96,7 @@ def test_what_counts_as_a_result_and_files_of_other_tau2_versions(tau2_results_f
     ]
     path = tmp_path / "upstream.json"
     path.write_text(json.dumps(data))
-    _, records, _ = read_tau2_results(path)
+    _, records, _, _ = read_tau2_results(path)
     assert [(r.task_id, r.trial, r.status, r.reward, r.termination_reason) for r in records] == [
         ("a", 0, EpisodeStatus.infra_error, None, "infrastructure_error"),
         ("a", 1, EpisodeStatus.harness_error, None, "user_stop"),
@@ -110,7 +113,7 @@ def test_upstreams_dir_format_simulations_beside_the_file(tau2_results_file: Pat
     for simulation in data.pop("simulations"):
         (tmp_path / "simulations" / f"{simulation['id']}.json").write_text(json.dumps(simulation))
     (tmp_path / "results.json").write_text(json.dumps({**data, "simulation_index": []}))
-    _, records, _ = read_tau2_results(tmp_path / "results.json")
+    _, records, _, _ = read_tau2_results(tmp_path / "results.json")
     assert len(records) == 6 and all(r.reward == 1.0 for r in records)
 
 

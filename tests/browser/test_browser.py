@@ -376,7 +376,7 @@ def test_an_imported_tau2_results_file_beside_a_tau_exp_job(tau2_results_file, o
     table = rows(page, "sweep-table")
     assert len(table) == 2 and all(any(row.label in line for line in table) for row, _ in groups)
 
-    _, records, _ = read_tau2_results(tau2_results_file)
+    _, records, _, _ = read_tau2_results(tau2_results_file)
     record = next(r for r in records if any(m.get("tool_calls") for m in r.messages))
     page.goto(f"{(tmp_path / 'browser.html').as_uri()}#/config/{imported}/task/{record.task_id}/{record.trial}")
     page.wait_for_selector("#reward-breakdown")
