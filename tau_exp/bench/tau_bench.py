@@ -76,7 +76,10 @@ def validate(cfg: ExperimentConfig) -> None:
     """The checks of `bench=tau_bench`, before anything starts."""
     prepare(cfg.bench)
     if cfg.env.name not in SPLITS:
-        raise ConfigError(f"env.name={cfg.env.name!r} is not a tau-bench v1 environment; choose retail or airline")
+        tau2_only = " (it is tau2's: bench=tau2)" if cfg.env.name.startswith("telecom") else ""
+        raise ConfigError(
+            f"env.name={cfg.env.name!r} is not a tau-bench v1 environment{tau2_only}; choose retail or airline"
+        )
     if cfg.tasks.split.value not in SPLITS[cfg.env.name]:
         raise ConfigError(
             f"tasks.split={cfg.tasks.split.value} does not exist in tau-bench v1's {cfg.env.name}; "

@@ -226,7 +226,7 @@ def test_a_reply_v1s_agent_cannot_parse_is_its_error_and_the_record_and_browser_
     [
         (["env=airline", "tasks.split=dev"], "tasks.split=dev does not exist in tau-bench v1's airline; choose test"),
         (["tasks.split=base"], "tasks.split=base does not exist in tau-bench v1's retail"),
-        (["env.name=telecom"], "not a tau-bench v1 environment"),
+        (["env=telecom"], "env.name='telecom' is not a tau-bench v1 environment (it is tau2's: bench=tau2)"),
         (["agent=few_shot", "agent.few_shot.path=/nonexistent.jsonl"], "agent.few_shot.path=/nonexistent.jsonl"),
     ],
 )
