@@ -129,7 +129,10 @@ def assistant_reply(task, messages: list[dict[str, Any]], text_protocol: bool = 
     assistant = [m for m in messages if m.get("role") == "assistant"]
     actions = [_action(m, text_protocol) for m in assistant]
     taken = sum(len(calls) for calls in actions)
-    turn = sum(1 for calls in actions if not calls)  # the greeting is the first text turn
+    # Turns end with a text message: tau2's greeting ended the first; tau-bench v1 has no greeting.
+    spoken = [m for m in messages if m.get("role") in ("user", "assistant")]
+    greeted = bool(spoken) and spoken[0].get("role") == "assistant"
+    turn = sum(1 for calls in actions if not calls) + (0 if greeted else 1)
     gold, more_follow = _own_actions(task, "assistant", turn)
     if taken < len(gold):
         action = gold[taken]

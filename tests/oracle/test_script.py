@@ -64,3 +64,12 @@ def test_the_oracle_plays_both_sides_of_telecom(tmp_path: Path, compose_cfg, att
     user_results = [m for r in records for m in r["messages"] if m["role"] == "tool" and m["requestor"] == "user"]
     assert user_calls and len(user_results) == sum(len(m["tool_calls"]) for m in user_calls)
     assert all(r["reward_info"]["reward_basis"] != ["DB", "COMMUNICATE"] for r in records)
+
+
+def test_without_a_greeting_the_assistants_first_turn_is_its_first_reply():
+    """tau-bench v1's conversations open with the user (no greeting): the assistant still acts first."""
+    retail = task("assistant", "assistant")
+    opened = [{"role": "system", "content": "policy"}, {"role": "user", "content": "Cancel my order."}]
+    assert assistant_reply(retail, opened).tool_calls[0].name == "act_0"
+    greeted = [{"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Cancel my order."}]
+    assert assistant_reply(retail, greeted).tool_calls[0].name == "act_0"

@@ -190,7 +190,9 @@ def _job_processes(slurm_job_id: str) -> list[int]:
     return found
 
 
-PAIRS = 20  # at one pair at a time, ~70 s: longer than Slurm's timer takes to send the warning
+# At one pair at a time, 20 pairs take ~70 s: longer than Slurm's timer takes to send the time
+# limit's warning. A preemption is immediate: 8 pairs leave plenty to run after the requeue.
+PAIRS = {"time_limit": 20, "preemption": 8}
 
 
 @pytest.mark.parametrize("how", ["time_limit", "preemption"])
@@ -201,7 +203,7 @@ def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, sweep, 
             "result",
             sweep(
                 tmp_path,
-                f"tasks.end={PAIRS}",
+                f"tasks.end={PAIRS[how]}",
                 "run.max_concurrency=1",
                 "model.server.oracle.latency_s=0.3",
                 "hydra.launcher.signal_delay_s=110",
@@ -227,7 +229,7 @@ def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, sweep, 
     result = outcome["result"]
     assert result.returncode == 0, result.stderr[-3000:]
     keys = result_keys(job_dir)
-    assert len(keys) == PAIRS and len(set(keys)) == PAIRS  # every pair once: none redone after the requeue
+    assert len(keys) == PAIRS[how] and len(set(keys)) == PAIRS[how]  # every pair once: none redone after the requeue
     log = next(job_dir.glob("slurm_*.log")).read_text()
     signal_name = "SIGUSR2" if how == "time_limit" else "SIGTERM"  # Slurm's warning, or preemption's TERM
     assert f"stopping ({signal_name})" in log  # the first run stopped at a safe point...
