@@ -9,7 +9,11 @@ Sections (all against oracle servers on this machine, the same tasks for every h
    concurrency, and the CPU floor (the harness's and the server's CPU time over the cores);
 3. checkpoint: bytes written and time per result at 100, 1,000 and 10,000 results;
 4. start-up: time from `python launch.py` to the first model request; peak memory per process;
-5. the sweep browser: a page for JOBS × 100 tasks, written and opened in headless Chromium.
+5. the sweep browser: a page for JOBS × 100 tasks, written and opened in headless Chromium;
+6. a shared server: K jobs against one capacity-limited oracle, run.concurrency=fixed against
+   load_aware (benchmarks/shared_server.py).
+
+    python -m benchmarks --only shared   # one section (throughput, latency, checkpoint, startup, browser, shared)
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import browser_page, checkpoint_cost, startup
+from benchmarks import browser_page, checkpoint_cost, shared_server, startup
 from benchmarks.measure import (
     HarnessRun,
     become_subreaper,
@@ -41,6 +45,9 @@ from tau_exp.records import EpisodeResult
 
 console = Console()
 LATENCY_S = 0.2
+
+
+SECTIONS = ("throughput", "latency", "checkpoint", "startup", "browser", "shared")
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--small", action="store_true", help="the small version (CI)")
     parser.add_argument("-o", "--output", type=Path, help="the JSON file (default benchmarks/results[-small].json)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="the sections to run")
     args = parser.parse_args(argv)
     runtime.prepare_process()
     scale = SMALL if args.small else FULL
@@ -191,24 +199,40 @@ def main(argv: list[str] | None = None) -> None:
 
     become_subreaper()  # the CPU time of harnesses' orphaned workers is counted here
     results: dict = {"scale": "small" if args.small else "full", "machine": machine()}
+    only = set(args.only)
     with tempfile.TemporaryDirectory(prefix="tau_exp_bench_", dir=os.environ.get("TMPDIR")) as tmp:
         workdir = Path(tmp)
-        with oracle_server(0.0, workdir / "servers") as instant, oracle_server(LATENCY_S, workdir / "servers") as slow:
-            keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
-            results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
-            results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
-        records = _real_records(workdir)
-        console.print("checkpoint cost")
-        results["checkpoint"] = checkpoint_cost.measure(
-            records[0], scale.checkpoint_sizes, scale.legacy_checkpoint_sizes, workdir
-        )
-        console.print("start-up")
-        results["startup"] = {
-            "embedded_default_s": startup.embedded_default(workdir),
-            "attached_s": startup.attached(workdir),
-        }
-        console.print("sweep browser")
-        results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
+        if only & {"throughput", "latency", "checkpoint", "browser"}:
+            with (
+                oracle_server(0.0, workdir / "servers") as instant,
+                oracle_server(LATENCY_S, workdir / "servers") as slow,
+            ):
+                keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
+                # The checkpoint and the browser are fed the throughput run's records.
+                results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
+                if "latency" in only:
+                    results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
+            records = _real_records(workdir)
+            if "checkpoint" in only:
+                console.print("checkpoint cost")
+                results["checkpoint"] = checkpoint_cost.measure(
+                    records[0], scale.checkpoint_sizes, scale.legacy_checkpoint_sizes, workdir
+                )
+            if "browser" in only:
+                console.print("sweep browser")
+                results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
+        if "startup" in only:
+            console.print("start-up")
+            results["startup"] = {
+                "embedded_default_s": startup.embedded_default(workdir),
+                "attached_s": startup.attached(workdir),
+            }
+        if "shared" in only:
+            console.print("shared server")
+            keep = set(descendants(os.getpid()))
+            results["shared"] = shared_server.measure(
+                shared_server.SMALL if args.small else shared_server.FULL, workdir, keep
+            )
     output.write_text(json.dumps(results, indent=2) + "\n")
     print_summary(results)
     console.print(f"written to {output}")
@@ -224,7 +248,7 @@ def _real_records(workdir: Path) -> list[EpisodeResult]:
 def print_summary(results: dict) -> None:
     machine_ = results["machine"]
     console.print(f"[bold]{machine_['cpu']}, {machine_['usable_cpus']} CPUs, {machine_['memory_gb']} GB[/bold]")
-    for domain, rows in results["throughput"]["domains"].items():
+    for domain, rows in results.get("throughput", {"domains": {}})["domains"].items():
         table = Table(title=f"1. throughput, {domain} (zero latency, concurrency 8)")
         for column in (
             "harness",
@@ -249,6 +273,56 @@ def print_summary(results: dict) -> None:
                 f"{row['pairs_per_s_vs_old_loop']:.2f}×",
             )
         console.print(table)
+    if "latency" in results:
+        _print_latency(results)
+    if "checkpoint" in results:
+        _print_checkpoint(results)
+    if "startup" in results:
+        console.print(
+            f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
+            f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
+            "(attached to running servers)"
+        )
+    if "browser" in results:
+        _print_browser(results)
+    if "shared" in results:
+        _print_shared(results["shared"])
+
+
+def _print_shared(shared: dict) -> None:
+    table = Table(
+        title=f"6. shared server: {shared['jobs']} jobs × {shared['tasks_per_job']} pairs, max_concurrency "
+        f"{shared['max_concurrency_per_job']} each, capacity {shared['capacity']}, {shared['service_s']} s per "
+        f"request, timeout {shared['timeout_s']} s"
+    )
+    for column in (
+        "mode",
+        "calls",
+        "span s (ideal)",
+        "of capacity",
+        "scored/s",
+        "infra / retries",
+        "p50 / p95 s",
+        "call shares",
+        "lowest ÷ fair",
+    ):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for mode, row in shared["modes"].items():
+        table.add_row(
+            mode,
+            str(row["calls"]),
+            f"{row['span_s']:.0f} ({row['ideal_s']:.0f})",
+            f"{row['of_capacity']:.2f}",
+            f"{row['scored_per_s']:.2f}",
+            f"{row['infra_errors']} / {row['retries']}",
+            f"{row['latency_p50_s']:.2f} / {row['latency_p95_s']:.2f}",
+            "/".join(f"{share:.2f}" for share in row["call_shares"]),
+            f"{row['min_share_of_fair']:.2f}",
+        )
+    console.print(table)
+
+
+def _print_latency(results: dict) -> None:
     table = Table(title=f"2. latency-bound efficiency ({results['latency']['latency_s'] * 1000:.0f} ms per call)")
     for column in ("concurrency", "pairs", "calls", "ideal s", "run loop s", "efficiency", "CPU floor s"):
         table.add_column(column, justify="right")
@@ -263,6 +337,9 @@ def print_summary(results: dict) -> None:
             f"{row['cpu_floor_s']:.1f}",
         )
     console.print(table)
+
+
+def _print_checkpoint(results: dict) -> None:
     checkpoint = results["checkpoint"]
     table = Table(title=f"3. checkpoint cost ({checkpoint['record_bytes']:,} bytes per record)")
     for column in ("writer", "results", "ms/result", "written ÷ final size", "reopen s"):
@@ -274,11 +351,9 @@ def print_summary(results: dict) -> None:
                 writer, f"{row['results']:,}", f"{row['ms_per_result']:.2f}", f"{row['written_over_final']:.2f}", reopen
             )
     console.print(table)
-    console.print(
-        f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
-        f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
-        "(attached to running servers)"
-    )
+
+
+def _print_browser(results: dict) -> None:
     page = results["browser"]
     line = (
         f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "

@@ -51,13 +51,33 @@ def run_tau_exp(args: argparse.Namespace) -> dict:
     ]
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
+    overrides += args.override
     with initialize_config_dir(str(Path(__file__).parent.parent / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
+    from tau_exp.errors import IncompleteRun
+    from tau_exp.records import EpisodeStatus
+    from tau_exp.servers.metrics import read_rows
+
     job_dir = Path(args.workdir) / "job"
     with Timed() as timed, MemorySampler() as memory:
-        run(cfg, job_dir)
-    results = JobDir(job_dir).read_results()
+        try:
+            run(cfg, job_dir)
+        except IncompleteRun:  # infra errors: reported, as the rest
+            pass
+    job = JobDir(job_dir)
+    results = job.read_results()
+    rows = [row for role in ("assistant", "user") for row in read_rows(job.server_metrics(role))]
     return timed.report(
+        scored=sum(r.status == EpisodeStatus.scored for r in results),
+        infra_errors=sum(r.status == EpisodeStatus.infra_error for r in results),
+        retries=sum(usage.retries for r in results for usage in r.usage.values()),
+        # Both roles share one server here: its rows are in both files, once each.
+        latencies_s=[
+            latency for row in read_rows(job.server_metrics("assistant")) for latency in row.get("latencies_s", [])
+        ],
+        overloads=sum(row.get("overloads", 0) for row in read_rows(job.server_metrics("assistant"))),
+        limits=[row["limit"] for row in read_rows(job.server_metrics("assistant")) if "limit" in row],
+        metrics_rows=len(rows),
         rewards=[r.reward for r in results],
         calls=sum(usage.calls for r in results for usage in r.usage.values()),
         episodes=[(datetime.fromisoformat(r.started_at).timestamp(), r.duration_s) for r in results],
@@ -190,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, help="tau_exp only: run.workers")
+    parser.add_argument("--override", action="append", default=[], help="tau_exp only: a config override")
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args(argv)
     runtime.prepare_process()

@@ -68,7 +68,14 @@ class FaultConfig:
 
 @dataclass
 class OracleConfig:
-    latency_s: float = 0.0  # added to every reply
+    latency_s: float = 0.0  # added to every reply, outside the server's capacity (like a network)
+    # Requests served at once, like a vLLM server's batch; the rest wait in a queue, first come
+    # first served (`vllm:num_requests_waiting` on /metrics). null: no limit.
+    capacity: Optional[int] = None
+    # Time a request holds one of the `capacity` slots: fixed, plus per generated token.
+    service_s: float = 0.0
+    service_s_per_token: float = 0.0
+    metrics: bool = True  # vLLM's Prometheus /metrics; false: none (as many other servers)
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 
@@ -122,6 +129,9 @@ class ServerConfig:
     base_url: Optional[str] = None  # attach: e.g. http://gaudi001:8007/v1
     api_key_env: Optional[str] = None  # name of the environment variable holding the key
     ready_timeout_s: float = 10.0  # how long to wait for /v1/models to answer
+    # A hard cap on this job's requests in flight to this server (whatever run.concurrency
+    # decides); null: run.max_concurrency.
+    max_in_flight: Optional[int] = None
     oracle: OracleConfig = field(default_factory=OracleConfig)
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
     slurm: SlurmServerConfig = field(default_factory=SlurmServerConfig)
@@ -201,6 +211,14 @@ class RetryConfig:
 class RunConfig:
     num_trials: int = 1
     max_concurrency: int = 8  # (task, trial) pairs in flight at once
+    # How many model requests the job keeps in flight to each server (tau_exp/concurrency.py):
+    # load_aware adapts it between 1 and max_concurrency to what the server reports (waiting
+    # requests on its /metrics) or, without metrics, to its latency; fixed never limits it
+    # (every pair in flight may have a request in flight).
+    concurrency: str = "load_aware"
+    # How often the job reads each server's /metrics (into servers/<role>_metrics.jsonl) and,
+    # with load_aware, revisits its in-flight limit.
+    server_poll_s: float = 2.0
     # Worker processes that run the episodes (tau2's environments and scoring hold the GIL: one
     # process uses one core). null: one per CPU the job may use (none on one CPU); 0: every
     # episode in the job's own process.
@@ -284,6 +302,9 @@ def validate(cfg: ExperimentConfig) -> None:
             f"run.num_trials={run.num_trials} is more than {MAX_TRIALS:,}: every (task, trial) is a conversation "
             "and a line of results (tau-bench reports pass^k up to k = 8); choose fewer"
         )
+    if run.concurrency not in CONCURRENCY_MODES:
+        raise ConfigError(f"run.concurrency={run.concurrency!r} is unknown; choose {' or '.join(CONCURRENCY_MODES)}")
+    _check_durations(("run.server_poll_s", run.server_poll_s, True))
     if run.retry.attempts < 1:
         raise ConfigError(f"run.retry.attempts={run.retry.attempts} must be at least 1")
     _check_durations(
@@ -311,6 +332,7 @@ def validate(cfg: ExperimentConfig) -> None:
 
 
 MAX_TRIALS = 1000
+CONCURRENCY_MODES = ("load_aware", "fixed")  # run.concurrency (tau_exp/concurrency.py)
 MAX_TEMPERATURE = 2.0  # vLLM: "temperature must be in [0, 2]"; OpenAI's API: 0 to 2
 
 # Set by tau_exp for every call; an llm_args entry must not override them.
@@ -397,8 +419,18 @@ def _validate_model(role: str, model: ModelConfig) -> None:
         (f"{role}.server.ready_timeout_s", server.ready_timeout_s, True),
         (f"{role}.server.slurm.start_timeout_s", server.slurm.start_timeout_s, True),
         (f"{role}.server.oracle.latency_s", server.oracle.latency_s, False),
+        (f"{role}.server.oracle.service_s", server.oracle.service_s, False),
+        (f"{role}.server.oracle.service_s_per_token", server.oracle.service_s_per_token, False),
         (f"{role}.server.oracle.faults.hang_s", server.oracle.faults.hang_s, False),
     )
+    if server.max_in_flight is not None and server.max_in_flight < 1:
+        raise ConfigError(
+            f"{role}.server.max_in_flight={server.max_in_flight} must be at least 1, or null (run.max_concurrency)"
+        )
+    if server.oracle.capacity is not None and server.oracle.capacity < 1:
+        raise ConfigError(
+            f"{role}.server.oracle.capacity={server.oracle.capacity} must be at least 1, or null (no limit)"
+        )
     if server.kind == ServerKind.attach:
         if not server.base_url:
             hint = " (or export USER_MODEL_API_BASE)" if role == "user" else ""

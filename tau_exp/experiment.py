@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from tau_exp import agents, bench, servers, users, workers
 from tau_exp.checkpoint import ResultStore
+from tau_exp.concurrency import JobLimits
 from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
@@ -29,6 +30,7 @@ from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest, TaskData
 from tau_exp.runloop import Pair, run_pairs, schedule
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
+from tau_exp.servers.metrics import MetricsSampler, read_rows, summarize
 from tau_exp.tracking import Tracker, tracking_run
 from tau_exp.workers import EpisodeWorkers, default_processes
 
@@ -100,6 +102,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             metrics = compute_metrics(
                 results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment), task_data
             )
+            metrics = metrics.model_copy(update={"servers": _server_load(job, experiment.run.server_poll_s)})
             if store.appended or not todo:
                 _write_metrics(job, metrics)
             tracker.finish(metrics, results, job.results)
@@ -132,8 +135,13 @@ def _run_with_servers(
             len(pairs),  # no more workers than episodes
         )
         cancel = threading.Event()  # set by the run loop to stop the episodes in flight
+        # The job's in-flight limit to each server (concurrency.py), kept in this process; the
+        # worker processes ask it for slots.
+        limits = stack.enter_context(
+            JobLimits(experiment.run.max_concurrency, adaptive=experiment.run.concurrency == "load_aware")
+        )
         workers = (
-            stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel, job.tau2_log))
+            stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel, job.tau2_log, limits))
             if processes
             else None
         )
@@ -145,6 +153,21 @@ def _run_with_servers(
         )
         endpoints = {role: stack.enter_context(servers.provide(role, model, job.servers)) for role, model in models}
         assistant, user = endpoints["assistant"], endpoints["user"]
+        # One limiter and one sampler of /metrics per server (both roles may share one), each
+        # row written to servers/<role>_metrics.jsonl of every role it serves.
+        roles_of: dict[str, list[str]] = {}
+        for role, model in models:
+            roles_of.setdefault(endpoints[role].base_url, []).append(role)
+            limits.add(endpoints[role].base_url, model.server.max_in_flight)
+        for base_url, roles in roles_of.items():
+            stack.enter_context(
+                MetricsSampler(
+                    endpoints[roles[0]],
+                    [job.server_metrics(role) for role in roles],
+                    experiment.run.server_poll_s,
+                    limits.limiters[base_url],
+                )
+            )
 
         # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
         def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:
@@ -163,6 +186,7 @@ def _run_with_servers(
                 max_errors=experiment.run.max_errors,
                 bench=experiment.bench.name,
                 split=experiment.tasks.split.value,
+                limits=limits.key,
             )
             return workers.run(spec) if workers else bench.run_episode(spec, cancel)
 
@@ -176,6 +200,16 @@ def _run_with_servers(
             tracker.progress,
             cancel,
         )
+
+
+def _server_load(job: JobDir, poll_s: float) -> dict:
+    """Per role, the means of what its server reported over every invocation of the job."""
+    loads = {}
+    for role in ("assistant", "user"):
+        load = summarize(read_rows(job.server_metrics(role)), poll_s)
+        if load is not None:
+            loads[role] = load
+    return loads
 
 
 def _write_metrics(job: JobDir, metrics: Metrics) -> None:

@@ -6,6 +6,8 @@ It owns what makes a call robust and traceable: the endpoint (base URL, key) pas
 sampling settings, retries with backoff on infrastructure failures, and the error taxonomy:
 infrastructure failures become `InfraError` (never a reward); a context overflow or an empty
 reply becomes `ModelFault` (the model's own failure: the conversation ends, tau2 scores it).
+Each HTTP attempt waits for a slot of the job's in-flight limit to its server first
+(`concurrency.py`); the request's timeout starts when it is sent, not while it waits.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import litellm
 import tenacity
 from tau2.data_model.message import AssistantMessage, ToolCall
 
+from tau_exp.concurrency import Slots
 from tau_exp.config import ModelConfig, RetryConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import Cancelled, ConfigError, InfraError, ModelFault
@@ -55,6 +58,14 @@ def _is_context_overflow(error: BaseException) -> bool:
     )
 
 
+# What a server says when it has more requests than it can take: a signal to send fewer.
+OVERLOAD_ERRORS: tuple[type[BaseException], ...] = (
+    litellm.exceptions.Timeout,
+    litellm.exceptions.RateLimitError,
+    litellm.exceptions.ServiceUnavailableError,
+)
+
+
 def _is_transient(error: BaseException) -> bool:
     if isinstance(
         error,
@@ -88,8 +99,10 @@ class ChatModel:
         retry: RetryConfig,
         tag: EpisodeTag,
         cancel: threading.Event | None = None,
+        slots: Slots | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.slots = slots  # the job's in-flight limit to this server (None: no limit)
         self.settings = settings
         self.retry = retry
         self.tag = tag
@@ -146,7 +159,7 @@ class ChatModel:
                 with attempt:
                     if self.cancel.is_set():
                         raise Cancelled()
-                    response = litellm.completion(**kwargs)
+                    response = self._send(kwargs)
         except (Cancelled, InfraError):
             raise
         except Exception as error:
@@ -162,6 +175,24 @@ class ChatModel:
             self.stats.prompt_tokens += usage.prompt_tokens or 0
             self.stats.completion_tokens += usage.completion_tokens or 0
         return response
+
+    def _send(self, kwargs: dict[str, Any]) -> Any:
+        """One HTTP attempt, in a slot of the job's limit (the wait for it is not the request's:
+        its timeout starts here, when it is sent)."""
+        if self.slots is None:
+            return litellm.completion(**kwargs)
+        ticket = self.slots.acquire(self.cancel)
+        sent = time.perf_counter()
+        latency_s, overloaded = None, False
+        try:
+            response = litellm.completion(**kwargs)
+            latency_s = time.perf_counter() - sent
+            return response
+        except OVERLOAD_ERRORS:
+            overloaded = True
+            raise
+        finally:
+            self.slots.release(ticket, latency_s, overloaded)
 
     def _sleep(self, seconds: float) -> None:
         if self.cancel.wait(seconds):

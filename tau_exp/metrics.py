@@ -14,7 +14,7 @@ from math import comb
 from statistics import fmean
 
 from tau_exp.inference import Interval, TaskTrials, interval
-from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ModelUsage, TaskData
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ModelUsage, ServerLoad, TaskData
 
 
 class Metrics(ConfigNames):
@@ -37,6 +37,9 @@ class Metrics(ConfigNames):
     termination_reasons: dict[str, int]
     usage: dict[str, ModelUsage]
     avg_duration_s: float | None
+    # Per role (assistant, user): what its server reported while the job ran, and the job's
+    # in-flight limit to it (servers/<role>_metrics.jsonl; empty in metrics.json of earlier versions).
+    servers: dict[str, ServerLoad] = {}
 
 
 def pass_hat_k(successes: dict[str, tuple[int, int]], k: int) -> float | None:

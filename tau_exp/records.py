@@ -42,6 +42,24 @@ class ModelUsage(BaseModel):
     latency_s: float = 0.0
 
 
+class ServerLoad(BaseModel):
+    """What one model server reported while a job ran (`servers/<role>_metrics.jsonl`, sampled
+    every run.server_poll_s), and the job's own in-flight limit to it. The server's numbers are
+    the whole server's (every job on a shared server), the limit and in-flight counts this job's.
+    None where the server has no vLLM /metrics (`metrics` false)."""
+
+    samples: int
+    metrics: bool = Field(description="whether the server exposed vLLM's /metrics")
+    running: float | None = Field(None, description="mean requests in the server's running batch")
+    waiting: float | None = Field(None, description="mean requests queued at the server")
+    kv_cache_usage: float | None = Field(None, description="mean KV-cache usage, a fraction (1 = full)")
+    prefix_cache_hit_rate: float | None = Field(None, description="prompt tokens found in the prefix cache ÷ looked up")
+    generation_tokens_per_s: float | None = None
+    prompt_tokens_per_s: float | None = None
+    in_flight_limit: float | None = Field(None, description="the job's mean in-flight limit to the server")
+    in_flight: float | None = Field(None, description="the job's mean requests in flight to the server")
+
+
 class ErrorInfo(BaseModel):
     type: str
     message: str

@@ -19,7 +19,7 @@ from tau_exp import slurm_client
 from tau_exp.display import argument_parser, cell, console, write_table
 from tau_exp.errors import SlurmError, TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
-from tau_exp.records import JobState
+from tau_exp.records import JobState, ServerLoad
 from tau_exp.runtime import command_line
 
 
@@ -40,6 +40,11 @@ class JobRow(BaseModel):
     harness_errors: int | None = None
     pending: int | None = None
     slurm_job_id: str | None = None
+    # What each role's server reported while the job ran (metrics.json "servers"; empty where
+    # the server has no /metrics): mean requests running and waiting there, KV-cache usage,
+    # prefix-cache hit rate, tokens generated per second, and the job's mean in-flight limit.
+    assistant_server: str = ""
+    user_server: str = ""
     error: str = ""
 
 
@@ -68,7 +73,33 @@ def job_row(job: JobDir, sweep_ended: bool = False, swept_keys: Collection[str] 
         row.pass_hat_k = ", ".join(f"{k}: {value:.2f}" for k, value in metrics.pass_hat_k.items())
         row.scored, row.infra_errors = metrics.n_results, metrics.n_infra_errors
         row.harness_errors, row.pending = metrics.n_harness_errors, metrics.n_pending
+        row.assistant_server, row.user_server = (
+            describe_load(metrics.servers[role]) if role in metrics.servers else "" for role in ("assistant", "user")
+        )
     return row
+
+
+def describe_load(load: ServerLoad) -> str:
+    """A server's means in one cell, e.g. "running 3.9 · waiting 0.4 · KV 0.97 · prefix hits 0.92 ·
+    210 tok/s · limit 2.5" (no server numbers where it has no /metrics)."""
+
+    def number(value: float | None, digits: int = 1) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    parts = []
+    if load.metrics:
+        parts += [
+            f"running {number(load.running)}",
+            f"waiting {number(load.waiting)}",
+            f"KV {number(load.kv_cache_usage, 2)}",
+            f"prefix hits {number(load.prefix_cache_hit_rate, 2)}",
+            f"{number(load.generation_tokens_per_s, 0)} tok/s",
+        ]
+    else:
+        parts.append("no /metrics")
+    if load.in_flight_limit is not None:
+        parts.append(f"limit {number(load.in_flight_limit)}")
+    return " · ".join(parts)
 
 
 def _slurm_job_gone(job_id: str | None) -> bool:

@@ -177,6 +177,8 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
         )
     for role, usage in metrics.usage.items():
         summary.update({f"{role}/{field}": getattr(usage, field) for field in type(usage).model_fields})
+    for role, load in metrics.servers.items():  # what its server reported (None: no /metrics)
+        summary.update({f"{role}/server/{field}": value for field, value in load.model_dump().items()})
     return summary
 
 

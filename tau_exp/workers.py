@@ -17,6 +17,9 @@ wait on HTTP); the job's process only hands out `EpisodeSpec`s and appends resul
 - A worker that dies (e.g. the OOM killer) is replaced; its episodes in flight run again once on
   another worker, and become harness errors (not scored, rerun on resume) if that one dies too.
 - Whatever goes wrong inside a worker comes back as a record: the job never waits forever.
+- The job's in-flight limits to its servers live in the job (`concurrency.py`): a worker's
+  model call asks the job for a slot on the same pipe, and the job grants it; the slots of a
+  worker that died are given back by the job.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from tau_exp import concurrency
 from tau_exp.bench import EpisodeSpec, run_episode
 from tau_exp.config import RunConfig
 from tau_exp.errors import Cancelled, ConfigError
@@ -99,7 +103,12 @@ class EpisodeWorkers:
     their next model call."""
 
     def __init__(
-        self, processes: int, max_concurrency: int, cancel: threading.Event, tau2_log: Path | None = None
+        self,
+        processes: int,
+        max_concurrency: int,
+        cancel: threading.Event,
+        tau2_log: Path | None = None,
+        limits: concurrency.JobLimits | None = None,
     ) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(_PRELOAD)
@@ -108,6 +117,7 @@ class EpisodeWorkers:
         self._threads = math.ceil(max_concurrency / processes)
         self._tau2_log = tau2_log
         self._cancel = cancel
+        self._limits = limits
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
@@ -170,10 +180,14 @@ class EpisodeWorkers:
                 for connection in wait(list(live)):
                     worker = live[connection]  # type: ignore[index]  # wait() returns what it was given
                     try:
-                        episode_id, outcome = worker.connection.recv()
+                        message = worker.connection.recv()
                     except (EOFError, OSError):
                         self._lose(worker)
                         continue
+                    if isinstance(message[0], str):
+                        self._slot_message(worker, message)
+                        continue
+                    episode_id, outcome = message
                     with self._lock:
                         pending = self._pending.pop(episode_id)
                         worker.in_flight -= 1
@@ -190,7 +204,29 @@ class EpisodeWorkers:
                     _harness_error(pending.spec, type(error).__name__, f"the episode result collector failed: {error}")
                 )
 
+    def _slot_message(self, worker: _Worker, message: tuple) -> None:
+        """A worker's model call asks for a slot of the job's limit, gives it back, or gives up waiting."""
+        kind, request = message[0], message[1]
+        if kind == "slot":
+            limiter = self._limits.limiters.get(message[2]) if self._limits else None
+            if limiter is None:  # no limit on that server
+                worker.send(("granted", request))
+                return
+            worker.slots[request] = (limiter, limiter.request(lambda: worker.send(("granted", request))))
+            return
+        held = worker.slots.pop(request, None)
+        if held is None:
+            return
+        limiter, ticket = held
+        if kind == "free":
+            limiter.release(ticket, latency_s=message[2], overloaded=message[3])
+        else:  # "withdraw"
+            limiter.withdraw(ticket)
+
     def _lose(self, worker: _Worker) -> None:
+        for limiter, ticket in worker.slots.values():  # its calls will never give them back
+            limiter.withdraw(ticket)
+        worker.slots.clear()
         worker.process.join(timeout=5)
         with self._lock:
             worker.alive = False
@@ -252,10 +288,13 @@ class _Worker:
         self.connection = connection
         self.in_flight = 0
         self.alive = True
+        self.slots: dict[int, tuple[concurrency.Limiter, int]] = {}  # its calls' slots, by its request id
+        self._send_lock = threading.Lock()  # grants are sent from the threads that free slots
 
     def send(self, message: object) -> None:
         try:
-            self.connection.send(message)
+            with self._send_lock:
+                self.connection.send(message)
         except OSError:  # the worker died: the collector sees its pipe close
             pass
 
@@ -283,6 +322,19 @@ def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_
     tune_gc()
     stop = threading.Event()
     send_lock = threading.Lock()
+
+    def send_message(message: object) -> None:
+        with send_lock:
+            try:
+                connection.send(message)
+            except OSError:  # the job is gone
+                pass
+
+    # Model calls ask the job for slots of its in-flight limits (concurrency.py).
+    remote: dict[str, concurrency.RemoteSlots] = {}
+    concurrency.serve_remote(
+        lambda base_url: remote.setdefault(base_url, concurrency.RemoteSlots(base_url, send_message))
+    )
 
     def send(episode_id: int, outcome: object, spec: EpisodeSpec) -> None:
         with send_lock:
@@ -318,5 +370,8 @@ def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_
                 break
             if message == _CANCELLED:
                 stop.set()
+                continue
+            if message[0] == "granted":
+                concurrency.RemoteSlots.granted(message[1])
                 continue
             pool.submit(run, *message)

@@ -48,3 +48,10 @@ def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, 
     page = results["browser"]
     assert (page["jobs"], page["tasks_per_job"]) == (12, 100) and 0 < page["index_mb"] < page["page_mb"]
     assert page["sweep_table_s"] > 0 and page["task_view_s"] > 0 and page["js_heap_mb"] > 0  # opened in Chromium
+    shared = results["shared"]  # K jobs on one capacity-limited server, fixed against load-aware
+    assert shared["jobs"] >= 4 and shared["jobs"] * shared["max_concurrency_per_job"] >= 10 * shared["capacity"]
+    assert set(shared["modes"]) == {"fixed", "load_aware"}
+    for row in shared["modes"].values():
+        assert row["scored"] + row["infra_errors"] <= row["pairs"] == shared["jobs"] * shared["tasks_per_job"]
+        assert len(row["call_shares"]) == shared["jobs"] and abs(sum(row["call_shares"]) - 1) < 1e-9
+        assert row["calls"] > 0 and row["ideal_s"] > 0 and row["span_s"] > 0

@@ -170,6 +170,8 @@ BAD_INPUTS = [
         "is not an OpenAI-compatible API",
     ),
     (["model=qwen3_4b_instruct"], "model.server.base_url is not set"),
+    (["user.server.max_in_flight=0"], "user.server.max_in_flight=0 must be at least 1, or null (run.max_concurrency)"),
+    (["run.concurrency=adaptive"], "run.concurrency='adaptive' is unknown; choose load_aware or fixed"),
 ]
 
 

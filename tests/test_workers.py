@@ -16,6 +16,7 @@ import pytest
 
 from tau_exp import experiment
 from tau_exp.bench import EpisodeSpec, select_tasks
+from tau_exp.concurrency import JobLimits
 from tau_exp.config import to_experiment_config
 from tau_exp.errors import Cancelled
 from tau_exp.jobdir import JobDir
@@ -102,6 +103,32 @@ def test_a_worker_that_dies_is_replaced_and_its_episodes_run_again(specs):
         results = _run_all(workers, episodes)
         assert len(workers.pids) == 2 and victim not in workers.pids  # replaced
     assert [(r.status, r.reward) for r in results] == [(EpisodeStatus.scored, 1.0)] * 6  # the lost three ran again
+
+
+def test_model_calls_in_workers_keep_the_jobs_limit_and_a_dead_workers_slots_come_back(specs):
+    """The job's limit (here 2 requests at once) holds across worker processes; a worker killed
+    while its calls held slots does not leave them taken: every episode still ends, scored."""
+    episodes = specs(4)
+    with JobLimits(4, adaptive=False) as limits:
+        limiter = limits.add(episodes[0].assistant.base_url, max_in_flight=2)
+        episodes = [dataclasses.replace(spec, limits=limits.key) for spec in episodes]
+        peak = [0]
+
+        def watch() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], limiter.in_flight)
+                time.sleep(0.01)
+
+        done = threading.Event()
+        threading.Thread(target=watch, daemon=True).start()
+        with EpisodeWorkers(2, 4, threading.Event(), limits=limits) as workers:
+            workers.start()
+            victim = workers.pids[0]
+            threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
+            results = _run_all(workers, episodes)
+        done.set()
+    assert [(r.status, r.reward) for r in results] == [(EpisodeStatus.scored, 1.0)] * 4
+    assert peak[0] == 2 and limiter.in_flight == 0
 
 
 def test_an_exception_inside_a_worker_comes_back_as_a_harness_error_not_a_hang(specs):

@@ -57,6 +57,9 @@ class EpisodeSpec:
     max_errors: int
     bench: Benchmark = Benchmark.tau2
     split: str = "test"
+    # The job whose in-flight limits the episode's model calls keep (concurrency.JobLimits.key);
+    # None: no limit.
+    limits: str | None = None
 
 
 def validate(experiment: ExperimentConfig) -> None:

@@ -10,6 +10,7 @@ import traceback
 from datetime import datetime, timezone
 
 from tau_exp.bench import EpisodeSpec
+from tau_exp.concurrency import slots_for
 from tau_exp.config import Benchmark
 from tau_exp.errors import InfraError
 from tau_exp.llm import ChatModel
@@ -33,6 +34,7 @@ class Episode:
                 spec.retry,
                 EpisodeTag(spec.domain, task_id, spec.trial, role, spec.bench, split),
                 cancel,
+                slots_for(spec.limits, endpoint.base_url),
             )
             for role, endpoint, settings in (
                 ("assistant", spec.assistant, spec.assistant_settings),

@@ -1,5 +1,6 @@
 """The oracle's OpenAI-compatible HTTP API (`/health`, `/v1/models`, `/v1/chat/completions`),
-with artificial latency and injected faults, run by uvicorn on a socket bound to port 0.
+with artificial latency and injected faults, a capacity and service times (`load.py`) and
+vLLM's Prometheus `/metrics`, run by uvicorn on a socket bound to port 0.
 
 Run it with `python -m tau_exp.oracle --port-file F` (what the `oracle` server kind does).
 """
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from tau_exp.config import OracleConfig
 from tau_exp.display import argument_parser
 from tau_exp.files import write_atomically
+from tau_exp.oracle.load import ServerLoad
 from tau_exp.oracle.script import OracleScript, Reply
 from tau_exp.runtime import prepare_process
 from tau_exp.servers.oracle import API_KEY_ENV, settings_from_json
@@ -47,6 +49,8 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
     script = OracleScript()
     rng = random.Random(faults.seed)
     stats: Counter[str] = Counter()
+    load = ServerLoad(model, settings.capacity, settings.service_s, settings.service_s_per_token)
+    limited = bool(settings.capacity or settings.service_s or settings.service_s_per_token)
     first_request_at: list[float] = []  # unix time; the benchmark's time-to-first-request reads it from the log
 
     @asynccontextmanager
@@ -76,6 +80,32 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
     @app.get("/oracle/stats")
     async def get_stats() -> dict[str, int]:
         return dict(stats)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:  # no key needed, as with vLLM
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        if not settings.metrics:
+            return Response(status_code=404)
+        return Response(generate_latest(load.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def served(request: Request, body: dict[str, Any], tag: EpisodeTag, completion: dict[str, Any]) -> Response:
+        """The completion, once the server had room for it and served it (an abort if the
+        client left first)."""
+        usage = completion["usage"]
+        if limited:
+            service = asyncio.ensure_future(load.serve(usage["completion_tokens"]))
+            gone = asyncio.ensure_future(_disconnected(request))
+            await asyncio.wait({service, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not service.done():
+                service.cancel()
+                load.aborted()
+                stats["aborted"] += 1
+                return Response(status_code=499)
+            gone.cancel()
+            service.result()
+        load.served(body, f"{tag}", usage["prompt_tokens"], usage["completion_tokens"])
+        return JSONResponse(completion)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
@@ -117,13 +147,14 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         reply = script.reply(tag.role, purpose, task, body.get("messages", []), tools_offered=bool(body.get("tools")))
         if rng.random() < faults.empty_rate:
             stats["fault_empty"] += 1
-            return JSONResponse(_completion(model, body, Reply(content=""), False))
+            return await served(request, body, tag, _completion(model, body, Reply(content=""), False))
         if reply.content and purpose in ("reply", "react") and rng.random() < faults.unhelpful_rate:
             stats["fault_unhelpful"] += 1
-            return JSONResponse(_completion(model, body, Reply(content="Sorry, I am not sure what you mean."), False))
+            unhelpful = Reply(content="Sorry, I am not sure what you mean.")
+            return await served(request, body, tag, _completion(model, body, unhelpful, False))
         bad_arguments = bool(reply.tool_calls) and rng.random() < faults.bad_arguments_rate
         stats["fault_bad_arguments" if bad_arguments else "ok"] += 1
-        return JSONResponse(_completion(model, body, reply, bad_arguments))
+        return await served(request, body, tag, _completion(model, body, reply, bad_arguments))
 
     async def _fault(kind: str, hang_s: float) -> Response:
         if kind == "error":
@@ -136,6 +167,12 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         return Response(content=b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
 
     return app
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone (its body is read: the next ASGI message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _refused(body: dict[str, Any], model: str) -> JSONResponse | None:
@@ -200,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         "--settings",
         type=settings_from_json,
         default=OracleConfig(),
-        help="server.oracle of the model's config (latency_s, faults), as JSON",
+        help="server.oracle of the model's config (latency_s, capacity, service times, faults), as JSON",
     )
     args = parser.parse_args(argv)
     prepare_process()

