@@ -1,10 +1,12 @@
 """The harness benchmark: this project against tau2's own runner and the old run.py loop.
 
-    python -m benchmarks            # the full run (~12 min on 2 cores); writes benchmarks/results.json
+    python -m benchmarks            # the full run (~25 min on 2 cores); writes benchmarks/results.json
     python -m benchmarks --small    # the version CI runs (~2 min)
+    python -m benchmarks --sections throughput -o /tmp/t.json   # some sections only
 
 Sections (all against oracle servers on this machine, the same tasks for every harness):
-1. throughput: (task, trial) pairs per second and CPU seconds per pair, zero model latency;
+1. throughput: (task, trial) pairs per second and CPU seconds per pair, zero model latency, with
+   1 trial per task (nothing to reuse across trials) and with 4;
 2. latency: 200 ms per model call, concurrency 1/8/32/64: wall time against calls × latency ÷
    concurrency, and the CPU floor (the harness's and the server's CPU time over the cores);
 3. checkpoint: bytes written and time per result at 100, 1,000 and 10,000 results;
@@ -46,56 +48,63 @@ LATENCY_S = 0.2
 @dataclass(frozen=True)
 class Scale:
     domains: dict[str, int]  # domain → tasks (the first N of its test split)
-    trials: int
+    trials: tuple[int, ...]  # a throughput run per number of trials per task
     concurrencies: list[int]
     checkpoint_sizes: list[int]
     legacy_checkpoint_sizes: list[int]
     browser_jobs: int  # × 100 tasks
 
 
-FULL = Scale({"retail": 40, "airline": 20}, 2, [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000], 120)
-SMALL = Scale({"retail": 10}, 1, [1, 8, 32], [100, 1_000], [100], 12)
+FULL = Scale({"retail": 40, "airline": 20}, (1, 4), [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000], 120)
+SMALL = Scale({"retail": 5}, (2,), [1, 8, 32], [100, 1_000], [100], 12)
 
-# What is compared in section 1 (tau_exp twice: with its worker processes and without).
+# What is compared in section 1: harness → (its arguments, its environment). tau_exp three times:
+# with its worker processes, without them, and with the gold environment of tau2's evaluation
+# built and replayed for every trial (TAU_EXP_GOLD_CACHE=0: how tau2 scores, and how tau_exp did
+# before it reused the first trial's).
 HARNESSES = {
-    "tau_exp": ["tau_exp"],
-    "tau_exp (workers=0)": ["tau_exp", "--workers", "0"],
-    "tau2 run_tasks": ["tau2"],
-    "old run.py loop": ["legacy"],
+    "tau_exp": (["tau_exp"], {}),
+    "tau_exp (workers=0)": (["tau_exp", "--workers", "0"], {}),
+    "tau_exp (gold every trial)": (["tau_exp"], {"TAU_EXP_GOLD_CACHE": "0"}),
+    "tau2 run_tasks": (["tau2"], {}),
+    "old run.py loop": (["legacy"], {}),
 }
+SECTIONS = ("throughput", "latency", "checkpoint", "startup", "browser")
 
 
 def throughput(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) -> dict:
-    section: dict = {"concurrency": 8, "trials": scale.trials, "domains": {}}
+    """domains → trials per task → harness → row."""
+    section: dict = {"concurrency": 8, "trials": list(scale.trials), "domains": {}}
     for domain, tasks in scale.domains.items():
-        rows = {}
-        for name, harness in HARNESSES.items():
-            console.print(f"throughput: {domain}, {name}")
-            run = run_harness(
-                [
-                    *harness,
-                    "--url",
-                    url,
-                    "--domain",
-                    domain,
-                    "--tasks",
-                    str(tasks),
-                    "--trials",
-                    str(scale.trials),
-                    "--concurrency",
-                    "8",
-                    "--workdir",
-                    str(_fresh(workdir, domain, name)),
-                ],
-                keep,
-                {KEY_ENV: key},
-            )
-            rows[name] = _throughput_row(run)
-        for row in rows.values():
-            row["cpu_vs_tau2"] = row["cpu_s_per_pair"] / rows["tau2 run_tasks"]["cpu_s_per_pair"]
-            row["pairs_per_s_vs_tau2"] = row["pairs_per_s"] / rows["tau2 run_tasks"]["pairs_per_s"]
-            row["pairs_per_s_vs_old_loop"] = row["pairs_per_s"] / rows["old run.py loop"]["pairs_per_s"]
-        section["domains"][domain] = rows
+        for trials in scale.trials:
+            rows = {}
+            for name, (harness, env) in HARNESSES.items():
+                console.print(f"throughput: {domain}, {trials} trial(s), {name}")
+                run = run_harness(
+                    [
+                        *harness,
+                        "--url",
+                        url,
+                        "--domain",
+                        domain,
+                        "--tasks",
+                        str(tasks),
+                        "--trials",
+                        str(trials),
+                        "--concurrency",
+                        "8",
+                        "--workdir",
+                        str(_fresh(workdir, domain, f"{trials}trials", name)),
+                    ],
+                    keep,
+                    {KEY_ENV: key, **env},
+                )
+                rows[name] = _throughput_row(run)
+            for row in rows.values():
+                row["cpu_vs_tau2"] = row["cpu_s_per_pair"] / rows["tau2 run_tasks"]["cpu_s_per_pair"]
+                row["pairs_per_s_vs_tau2"] = row["pairs_per_s"] / rows["tau2 run_tasks"]["pairs_per_s"]
+                row["pairs_per_s_vs_old_loop"] = row["pairs_per_s"] / rows["old run.py loop"]["pairs_per_s"]
+            section["domains"].setdefault(domain, {})[str(trials)] = rows
     return section
 
 
@@ -184,7 +193,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--small", action="store_true", help="the small version (CI)")
     parser.add_argument("-o", "--output", type=Path, help="the JSON file (default benchmarks/results[-small].json)")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="the sections to run (default: all; checkpoint and browser need throughput's records)",
+    )
     args = parser.parse_args(argv)
+    sections = set(args.sections)
+    if sections & {"checkpoint", "browser"} and "throughput" not in sections:
+        parser.error("the checkpoint and browser sections are fed the throughput section's records: add throughput")
     runtime.prepare_process()
     scale = SMALL if args.small else FULL
     output = args.output or Path(__file__).parent / ("results-small.json" if args.small else "results.json")
@@ -193,22 +212,32 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {"scale": "small" if args.small else "full", "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="tau_exp_bench_", dir=os.environ.get("TMPDIR")) as tmp:
         workdir = Path(tmp)
-        with oracle_server(0.0, workdir / "servers") as instant, oracle_server(LATENCY_S, workdir / "servers") as slow:
-            keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
-            results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
-            results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
-        records = _real_records(workdir)
-        console.print("checkpoint cost")
-        results["checkpoint"] = checkpoint_cost.measure(
-            records[0], scale.checkpoint_sizes, scale.legacy_checkpoint_sizes, workdir
-        )
-        console.print("start-up")
-        results["startup"] = {
-            "embedded_default_s": startup.embedded_default(workdir),
-            "attached_s": startup.attached(workdir),
-        }
-        console.print("sweep browser")
-        results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
+        if sections & {"throughput", "latency"}:
+            with (
+                oracle_server(0.0, workdir / "servers") as instant,
+                oracle_server(LATENCY_S, workdir / "servers") as slow,
+            ):
+                keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
+                if "throughput" in sections:
+                    results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
+                if "latency" in sections:
+                    results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
+        if sections & {"checkpoint", "browser"}:
+            records = _real_records(workdir)
+        if "checkpoint" in sections:
+            console.print("checkpoint cost")
+            results["checkpoint"] = checkpoint_cost.measure(
+                records[0], scale.checkpoint_sizes, scale.legacy_checkpoint_sizes, workdir
+            )
+        if "startup" in sections:
+            console.print("start-up")
+            results["startup"] = {
+                "embedded_default_s": startup.embedded_default(workdir),
+                "attached_s": startup.attached(workdir),
+            }
+        if "browser" in sections:
+            console.print("sweep browser")
+            results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
     output.write_text(json.dumps(results, indent=2) + "\n")
     print_summary(results)
     console.print(f"written to {output}")
@@ -217,42 +246,65 @@ def main(argv: list[str] | None = None) -> None:
 def _real_records(workdir: Path) -> list[EpisodeResult]:
     """The scored retail records of the throughput run: the checkpoint and the browser are fed
     realistic records."""
-    results = next(workdir.glob("retail_tau_exp/job/results.jsonl"))
+    results = sorted(workdir.glob("retail_*trials_tau_exp/job/results.jsonl"))[-1]  # the most trials
     return [EpisodeResult.model_validate_json(line) for line in results.read_text().splitlines()]
 
 
 def print_summary(results: dict) -> None:
     machine_ = results["machine"]
     console.print(f"[bold]{machine_['cpu']}, {machine_['usable_cpus']} CPUs, {machine_['memory_gb']} GB[/bold]")
-    for domain, rows in results["throughput"]["domains"].items():
-        table = Table(title=f"1. throughput, {domain} (zero latency, concurrency 8)")
-        for column in (
-            "harness",
-            "pairs",
-            "reward",
-            "pairs/s",
-            "CPU s/pair",
-            "CPU vs tau2",
-            "speed vs tau2",
-            "speed vs old loop",
-        ):
-            table.add_column(column, justify="left" if column == "harness" else "right")
-        for name, row in rows.items():
-            table.add_row(
-                name,
-                str(row["pairs"]),
-                f"{row['mean_reward']:.3f}",
-                f"{row['pairs_per_s']:.2f}",
-                f"{row['cpu_s_per_pair']:.3f}",
-                f"{row['cpu_vs_tau2']:.2f}",
-                f"{row['pairs_per_s_vs_tau2']:.2f}×",
-                f"{row['pairs_per_s_vs_old_loop']:.2f}×",
+    if "throughput" in results:
+        _print_throughput(results["throughput"])
+    if "latency" in results:
+        _print_latency(results["latency"])
+    if "checkpoint" in results:
+        _print_checkpoint(results["checkpoint"])
+    if "startup" in results:
+        console.print(
+            f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
+            f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
+            "(attached to running servers)"
+        )
+    if "browser" in results:
+        _print_browser(results["browser"])
+
+
+def _print_throughput(section: dict) -> None:
+    for domain, runs in section["domains"].items():
+        for trials, rows in runs.items():
+            table = Table(
+                title=f"1. throughput, {domain}, {trials} trial(s) per task (zero latency, concurrency {section['concurrency']})"
             )
-        console.print(table)
-    table = Table(title=f"2. latency-bound efficiency ({results['latency']['latency_s'] * 1000:.0f} ms per call)")
+            for column in (
+                "harness",
+                "pairs",
+                "reward",
+                "pairs/s",
+                "CPU s/pair",
+                "CPU vs tau2",
+                "speed vs tau2",
+                "speed vs old loop",
+            ):
+                table.add_column(column, justify="left" if column == "harness" else "right")
+            for name, row in rows.items():
+                table.add_row(
+                    name,
+                    str(row["pairs"]),
+                    f"{row['mean_reward']:.3f}",
+                    f"{row['pairs_per_s']:.2f}",
+                    f"{row['cpu_s_per_pair']:.3f}",
+                    f"{row['cpu_vs_tau2']:.2f}",
+                    f"{row['pairs_per_s_vs_tau2']:.2f}×",
+                    f"{row['pairs_per_s_vs_old_loop']:.2f}×",
+                )
+            console.print(table)
+
+
+def _print_latency(section: dict) -> None:
+    table = Table(title=f"2. latency-bound efficiency ({section['latency_s'] * 1000:.0f} ms per call)")
     for column in ("concurrency", "pairs", "calls", "ideal s", "run loop s", "efficiency", "CPU floor s"):
         table.add_column(column, justify="right")
-    for row in results["latency"]["rows"]:
+    for row in section["rows"]:
         table.add_row(
             str(row["concurrency"]),
             str(row["pairs"]),
@@ -263,7 +315,9 @@ def print_summary(results: dict) -> None:
             f"{row['cpu_floor_s']:.1f}",
         )
     console.print(table)
-    checkpoint = results["checkpoint"]
+
+
+def _print_checkpoint(checkpoint: dict) -> None:
     table = Table(title=f"3. checkpoint cost ({checkpoint['record_bytes']:,} bytes per record)")
     for column in ("writer", "results", "ms/result", "written ÷ final size", "reopen s"):
         table.add_column(column, justify="left" if column == "writer" else "right")
@@ -274,12 +328,9 @@ def print_summary(results: dict) -> None:
                 writer, f"{row['results']:,}", f"{row['ms_per_result']:.2f}", f"{row['written_over_final']:.2f}", reopen
             )
     console.print(table)
-    console.print(
-        f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
-        f"(embedded default, starts two oracle servers), {results['startup']['attached_s']:.1f} s "
-        "(attached to running servers)"
-    )
-    page = results["browser"]
+
+
+def _print_browser(page: dict) -> None:
     line = (
         f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "
         f"{page['page_mb']:.1f} MB (index {page['index_mb']:.1f} MB)"
