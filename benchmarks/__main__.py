@@ -1,10 +1,13 @@
 """The harness benchmark: this project against tau2's own runner and the old run.py loop.
 
-    python -m benchmarks            # the full run (~12 min on 2 cores); writes benchmarks/results.json
+    python -m benchmarks            # the full run (~25 min on 2 cores); writes benchmarks/results.json
     python -m benchmarks --small    # the version CI runs (~2 min)
+    python -m benchmarks --sections throughput -o /tmp/t.json   # some sections only (also: latency,
+                                                                # checkpoint, startup, browser, shared)
 
 Sections (all against oracle servers on this machine, the same tasks for every harness):
-1. throughput: (task, trial) pairs per second and CPU seconds per pair, zero model latency;
+1. throughput: (task, trial) pairs per second and CPU seconds per pair, zero model latency, with
+   1 trial per task (nothing to reuse across trials) and with 4;
 2. latency: 200 ms per model call, concurrency 1/8/32/64: wall time against calls × latency ÷
    concurrency, and the CPU floor (the harness's and the server's CPU time over the cores);
 3. checkpoint: bytes written and time per result at 100, 1,000 and 10,000 results;
@@ -12,8 +15,6 @@ Sections (all against oracle servers on this machine, the same tasks for every h
 5. the sweep browser: a page for JOBS × 100 tasks, written and opened in headless Chromium;
 6. a shared server: K jobs against one capacity-limited oracle, run.concurrency=fixed against
    load_aware (benchmarks/shared_server.py).
-
-    python -m benchmarks --only shared   # one section (throughput, latency, checkpoint, startup, browser, shared)
 """
 
 from __future__ import annotations
@@ -53,56 +54,62 @@ SECTIONS = ("throughput", "latency", "checkpoint", "startup", "browser", "shared
 @dataclass(frozen=True)
 class Scale:
     domains: dict[str, int]  # domain → tasks (the first N of its test split)
-    trials: int
+    trials: tuple[int, ...]  # a throughput run per number of trials per task
     concurrencies: list[int]
     checkpoint_sizes: list[int]
     legacy_checkpoint_sizes: list[int]
     browser_jobs: int  # × 100 tasks
 
 
-FULL = Scale({"retail": 40, "airline": 20}, 2, [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000], 120)
-SMALL = Scale({"retail": 10}, 1, [1, 8, 32], [100, 1_000], [100], 12)
+FULL = Scale({"retail": 40, "airline": 20}, (1, 4), [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000], 120)
+SMALL = Scale({"retail": 5}, (2,), [1, 8, 32], [100, 1_000], [100], 12)
 
-# What is compared in section 1 (tau_exp twice: with its worker processes and without).
+# What is compared in section 1: harness → (its arguments, its environment). tau_exp three times:
+# with its worker processes, without them, and with the gold environment of tau2's evaluation
+# built and replayed for every trial (TAU_EXP_GOLD_CACHE=0: how tau2 scores, and how tau_exp did
+# before it reused the first trial's).
 HARNESSES = {
-    "tau_exp": ["tau_exp"],
-    "tau_exp (workers=0)": ["tau_exp", "--workers", "0"],
-    "tau2 run_tasks": ["tau2"],
-    "old run.py loop": ["legacy"],
+    "tau_exp": (["tau_exp"], {}),
+    "tau_exp (workers=0)": (["tau_exp", "--workers", "0"], {}),
+    "tau_exp (gold every trial)": (["tau_exp"], {"TAU_EXP_GOLD_CACHE": "0"}),
+    "tau2 run_tasks": (["tau2"], {}),
+    "old run.py loop": (["legacy"], {}),
 }
 
 
 def throughput(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) -> dict:
-    section: dict = {"concurrency": 8, "trials": scale.trials, "domains": {}}
+    """domains → trials per task → harness → row."""
+    section: dict = {"concurrency": 8, "trials": list(scale.trials), "domains": {}}
     for domain, tasks in scale.domains.items():
-        rows = {}
-        for name, harness in HARNESSES.items():
-            console.print(f"throughput: {domain}, {name}")
-            run = run_harness(
-                [
-                    *harness,
-                    "--url",
-                    url,
-                    "--domain",
-                    domain,
-                    "--tasks",
-                    str(tasks),
-                    "--trials",
-                    str(scale.trials),
-                    "--concurrency",
-                    "8",
-                    "--workdir",
-                    str(_fresh(workdir, domain, name)),
-                ],
-                keep,
-                {KEY_ENV: key},
-            )
-            rows[name] = _throughput_row(run)
-        for row in rows.values():
-            row["cpu_vs_tau2"] = row["cpu_s_per_pair"] / rows["tau2 run_tasks"]["cpu_s_per_pair"]
-            row["pairs_per_s_vs_tau2"] = row["pairs_per_s"] / rows["tau2 run_tasks"]["pairs_per_s"]
-            row["pairs_per_s_vs_old_loop"] = row["pairs_per_s"] / rows["old run.py loop"]["pairs_per_s"]
-        section["domains"][domain] = rows
+        for trials in scale.trials:
+            rows = {}
+            for name, (harness, env) in HARNESSES.items():
+                console.print(f"throughput: {domain}, {trials} trial(s), {name}")
+                run = run_harness(
+                    [
+                        *harness,
+                        "--url",
+                        url,
+                        "--domain",
+                        domain,
+                        "--tasks",
+                        str(tasks),
+                        "--trials",
+                        str(trials),
+                        "--concurrency",
+                        "8",
+                        "--workdir",
+                        str(_fresh(workdir, domain, f"{trials}trials", name)),
+                    ],
+                    keep,
+                    {KEY_ENV: key, **env},
+                )
+                rows[name] = _throughput_row(run)
+            for row in rows.values():
+                row["cpu_vs_tau2"] = row["cpu_s_per_pair"] / rows["tau2 run_tasks"]["cpu_s_per_pair"]
+                row["pairs_per_s_vs_tau2"] = row["pairs_per_s"] / rows["tau2 run_tasks"]["pairs_per_s"]
+                row["pairs_per_s_vs_old_loop"] = row["pairs_per_s"] / rows["old run.py loop"]["pairs_per_s"]
+            section["domains"].setdefault(domain, {})[str(trials)] = rows
     return section
 
 
@@ -191,43 +198,52 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--small", action="store_true", help="the small version (CI)")
     parser.add_argument("-o", "--output", type=Path, help="the JSON file (default benchmarks/results[-small].json)")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="the sections to run")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="the sections to run (default: all; checkpoint and browser need throughput's records)",
+    )
     args = parser.parse_args(argv)
+    sections = set(args.sections)
+    if sections & {"checkpoint", "browser"} and "throughput" not in sections:
+        parser.error("the checkpoint and browser sections are fed the throughput section's records: add throughput")
     runtime.prepare_process()
     scale = SMALL if args.small else FULL
     output = args.output or Path(__file__).parent / ("results-small.json" if args.small else "results.json")
 
     become_subreaper()  # the CPU time of harnesses' orphaned workers is counted here
     results: dict = {"scale": "small" if args.small else "full", "machine": machine()}
-    only = set(args.only)
     with tempfile.TemporaryDirectory(prefix="tau_exp_bench_", dir=os.environ.get("TMPDIR")) as tmp:
         workdir = Path(tmp)
-        if only & {"throughput", "latency", "checkpoint", "browser"}:
+        if sections & {"throughput", "latency"}:
             with (
                 oracle_server(0.0, workdir / "servers") as instant,
                 oracle_server(LATENCY_S, workdir / "servers") as slow,
             ):
                 keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
-                # The checkpoint and the browser are fed the throughput run's records.
-                results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
-                if "latency" in only:
+                if "throughput" in sections:
+                    results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)
+                if "latency" in sections:
                     results["latency"] = latency(scale, slow.base_url, slow.api_key or "", keep, workdir)
+        if sections & {"checkpoint", "browser"}:
             records = _real_records(workdir)
-            if "checkpoint" in only:
-                console.print("checkpoint cost")
-                results["checkpoint"] = checkpoint_cost.measure(
-                    records[0], scale.checkpoint_sizes, scale.legacy_checkpoint_sizes, workdir
-                )
-            if "browser" in only:
-                console.print("sweep browser")
-                results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
-        if "startup" in only:
+        if "checkpoint" in sections:
+            console.print("checkpoint cost")
+            results["checkpoint"] = checkpoint_cost.measure(
+                records[0], scale.checkpoint_sizes, scale.legacy_checkpoint_sizes, workdir
+            )
+        if "startup" in sections:
             console.print("start-up")
             results["startup"] = {
                 "embedded_default_s": startup.embedded_default(workdir),
                 "attached_s": startup.attached(workdir),
             }
-        if "shared" in only:
+        if "browser" in sections:
+            console.print("sweep browser")
+            results["browser"] = browser_page.measure(records, scale.browser_jobs, workdir)
+        if "shared" in sections:
             console.print("shared server")
             keep = set(descendants(os.getpid()))
             results["shared"] = shared_server.measure(
@@ -241,42 +257,19 @@ def main(argv: list[str] | None = None) -> None:
 def _real_records(workdir: Path) -> list[EpisodeResult]:
     """The scored retail records of the throughput run: the checkpoint and the browser are fed
     realistic records."""
-    results = next(workdir.glob("retail_tau_exp/job/results.jsonl"))
+    results = sorted(workdir.glob("retail_*trials_tau_exp/job/results.jsonl"))[-1]  # the most trials
     return [EpisodeResult.model_validate_json(line) for line in results.read_text().splitlines()]
 
 
 def print_summary(results: dict) -> None:
     machine_ = results["machine"]
     console.print(f"[bold]{machine_['cpu']}, {machine_['usable_cpus']} CPUs, {machine_['memory_gb']} GB[/bold]")
-    for domain, rows in results.get("throughput", {"domains": {}})["domains"].items():
-        table = Table(title=f"1. throughput, {domain} (zero latency, concurrency 8)")
-        for column in (
-            "harness",
-            "pairs",
-            "reward",
-            "pairs/s",
-            "CPU s/pair",
-            "CPU vs tau2",
-            "speed vs tau2",
-            "speed vs old loop",
-        ):
-            table.add_column(column, justify="left" if column == "harness" else "right")
-        for name, row in rows.items():
-            table.add_row(
-                name,
-                str(row["pairs"]),
-                f"{row['mean_reward']:.3f}",
-                f"{row['pairs_per_s']:.2f}",
-                f"{row['cpu_s_per_pair']:.3f}",
-                f"{row['cpu_vs_tau2']:.2f}",
-                f"{row['pairs_per_s_vs_tau2']:.2f}×",
-                f"{row['pairs_per_s_vs_old_loop']:.2f}×",
-            )
-        console.print(table)
+    if "throughput" in results:
+        _print_throughput(results["throughput"])
     if "latency" in results:
-        _print_latency(results)
+        _print_latency(results["latency"])
     if "checkpoint" in results:
-        _print_checkpoint(results)
+        _print_checkpoint(results["checkpoint"])
     if "startup" in results:
         console.print(
             f"4. first model request after `python launch.py`: {results['startup']['embedded_default_s']:.1f} s "
@@ -284,7 +277,7 @@ def print_summary(results: dict) -> None:
             "(attached to running servers)"
         )
     if "browser" in results:
-        _print_browser(results)
+        _print_browser(results["browser"])
     if "shared" in results:
         _print_shared(results["shared"])
 
@@ -322,11 +315,42 @@ def _print_shared(shared: dict) -> None:
     console.print(table)
 
 
-def _print_latency(results: dict) -> None:
-    table = Table(title=f"2. latency-bound efficiency ({results['latency']['latency_s'] * 1000:.0f} ms per call)")
+def _print_throughput(section: dict) -> None:
+    for domain, runs in section["domains"].items():
+        for trials, rows in runs.items():
+            table = Table(
+                title=f"1. throughput, {domain}, {trials} trial(s) per task (zero latency, concurrency {section['concurrency']})"
+            )
+            for column in (
+                "harness",
+                "pairs",
+                "reward",
+                "pairs/s",
+                "CPU s/pair",
+                "CPU vs tau2",
+                "speed vs tau2",
+                "speed vs old loop",
+            ):
+                table.add_column(column, justify="left" if column == "harness" else "right")
+            for name, row in rows.items():
+                table.add_row(
+                    name,
+                    str(row["pairs"]),
+                    f"{row['mean_reward']:.3f}",
+                    f"{row['pairs_per_s']:.2f}",
+                    f"{row['cpu_s_per_pair']:.3f}",
+                    f"{row['cpu_vs_tau2']:.2f}",
+                    f"{row['pairs_per_s_vs_tau2']:.2f}×",
+                    f"{row['pairs_per_s_vs_old_loop']:.2f}×",
+                )
+            console.print(table)
+
+
+def _print_latency(section: dict) -> None:
+    table = Table(title=f"2. latency-bound efficiency ({section['latency_s'] * 1000:.0f} ms per call)")
     for column in ("concurrency", "pairs", "calls", "ideal s", "run loop s", "efficiency", "CPU floor s"):
         table.add_column(column, justify="right")
-    for row in results["latency"]["rows"]:
+    for row in section["rows"]:
         table.add_row(
             str(row["concurrency"]),
             str(row["pairs"]),
@@ -339,8 +363,7 @@ def _print_latency(results: dict) -> None:
     console.print(table)
 
 
-def _print_checkpoint(results: dict) -> None:
-    checkpoint = results["checkpoint"]
+def _print_checkpoint(checkpoint: dict) -> None:
     table = Table(title=f"3. checkpoint cost ({checkpoint['record_bytes']:,} bytes per record)")
     for column in ("writer", "results", "ms/result", "written ÷ final size", "reopen s"):
         table.add_column(column, justify="left" if column == "writer" else "right")
@@ -353,8 +376,7 @@ def _print_checkpoint(results: dict) -> None:
     console.print(table)
 
 
-def _print_browser(results: dict) -> None:
-    page = results["browser"]
+def _print_browser(page: dict) -> None:
     line = (
         f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "
         f"{page['page_mb']:.1f} MB (index {page['index_mb']:.1f} MB)"

@@ -122,6 +122,7 @@ class EpisodeWorkers:
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
         self._workers: list[_Worker] = []
+        self._affinity: dict[tuple, _Worker] = {}  # (bench, domain, task id) → the worker that ran it first
         self._closing = False
         self._collector = threading.Thread(target=self._collect, name="episode-results", daemon=True)
         threading.Thread(target=self._forward_cancel, name="episode-cancel", daemon=True).start()
@@ -159,11 +160,19 @@ class EpisodeWorkers:
         return worker
 
     def _dispatch(self, future: Future, spec: EpisodeSpec, attempt: int) -> None:
-        """Hand `spec` to the least busy live worker (the caller holds the lock)."""
+        """Hand `spec` to the least busy live worker, or to the worker that ran its task before
+        (which holds the task's gold environment from its first trial: bench/tau2_scoring.py)
+        if that one has a thread free and at most one episode more (the caller holds the lock)."""
         worker = min((w for w in self._workers if w.alive), key=lambda w: w.in_flight, default=None)
         if worker is None:
             future.set_result(_harness_error(spec, "WorkerDied", "no episode worker process is alive"))
             return
+        task = (spec.bench, spec.domain, str(getattr(spec.task, "id", "")))
+        before = self._affinity.get(task)
+        if before is None or not before.alive:
+            self._affinity[task] = worker
+        elif before.in_flight < self._threads and before.in_flight <= worker.in_flight + 1:
+            worker = before
         episode_id, self._next_id = self._next_id, self._next_id + 1
         self._pending[episode_id] = _Pending(future, spec, worker, attempt)
         worker.in_flight += 1

@@ -29,8 +29,16 @@ def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, 
     results = json.loads(output.read_text())
 
     assert results["machine"]["usable_cpus"] >= 1
-    for rows in results["throughput"]["domains"].values():
-        assert set(rows) == {"tau_exp", "tau_exp (workers=0)", "tau2 run_tasks", "old run.py loop"}
+    runs = [rows for by_trials in results["throughput"]["domains"].values() for rows in by_trials.values()]
+    assert list(results["throughput"]["domains"]["retail"]) == ["2"]  # 5 tasks × 2 trials: the second reuses
+    for rows in runs:
+        assert set(rows) == {
+            "tau_exp",
+            "tau_exp (workers=0)",
+            "tau_exp (gold every trial)",
+            "tau2 run_tasks",
+            "old run.py loop",
+        }
         # Every harness ran the same pairs and the oracle scored 1.0 everywhere: a like-for-like comparison.
         assert {row["pairs"] for row in rows.values()} == {10}
         assert {row["mean_reward"] for row in rows.values()} == {1.0}

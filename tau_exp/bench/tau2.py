@@ -2,8 +2,9 @@
 
 An episode is self-contained (no config, no files): a fresh tau2 environment, the assistant
 strategy and the user simulator talking to their endpoints, tau2's Orchestrator driving the
-conversation and tau2's own `evaluate_simulation` giving the reward. The reward is never
-computed here. Everything an episode needs is in its picklable `EpisodeSpec`, so episodes run in
+conversation and tau2's own `evaluate_simulation` giving the reward (through `tau2_scoring`,
+which runs it unchanged but answers the task's gold environment from the first trial's record).
+The reward is never computed here. Everything an episode needs is in its picklable `EpisodeSpec`, so episodes run in
 worker processes as well as in threads.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from tau_exp.bench import EpisodeSpec, fingerprint_of
+from tau_exp.bench import EpisodeSpec, fingerprint_of, tau2_scoring
 from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig, Split
 from tau_exp.errors import Cancelled, ConfigError, ModelFault
@@ -82,7 +83,6 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     with an error status (never a reward); `Cancelled` propagates (the pair stays pending).
     `cancel` is any event (a multiprocessing one in worker processes)."""
     from tau2.data_model.simulation import TerminationReason
-    from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
     from tau2.orchestrator.orchestrator import Orchestrator
     from tau2.registry import registry
 
@@ -121,9 +121,7 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
             simulation = _ended_early(orchestrator, reason)
             ended_by = str(fault)
             log.info("task %s trial %d: %s", task.id, spec.trial, fault)
-        reward_info = evaluate_simulation(
-            simulation=simulation, task=task, evaluation_type=EvaluationType.ALL, solo_mode=False, domain=spec.domain
-        )
+        reward_info = tau2_scoring.evaluate(simulation, task, spec.domain)
     except Cancelled:
         raise
     except Exception as error:  # infra (a server failed after retries) or a bug: not scored, rerun on resume
