@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
@@ -120,16 +121,34 @@ def capacity_oracle(oracle_model, tmp_path_factory) -> Iterator:
     return start
 
 
-class Job:
+class Callers:
+    """Threads that call a server until the block ends (then stopped and joined)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> Self:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+class Job(Callers):
     """`callers` conversations that call the model without pause, through this job's limiter
     and its sampler of the server's /metrics (every 0.1 s), as a job's episodes do."""
 
     def __init__(self, endpoint: Endpoint, model: ModelConfig, callers: int, rows: Path) -> None:
+        super().__init__()
         self.limiter = Limiter(ceiling=callers, adaptive=True)
         self.sampler = MetricsSampler(endpoint, [rows], 0.1, self.limiter)
         self.rows = rows
         self.calls = 0
-        self.stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._call, args=(endpoint, model, f"{id(self)}-{n}"), daemon=True)
@@ -148,27 +167,23 @@ class Job:
             with self._lock:
                 self.calls += 1
 
-    def __enter__(self) -> Job:
+    def __enter__(self) -> Self:
         self.sampler.__enter__()
-        for thread in self._threads:
-            thread.start()
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        super().__exit__()
         self.sampler.__exit__()
 
     def limits(self) -> list[int]:
         return [row["limit"] for row in read_rows(self.rows)]
 
 
-class Flood:
+class Flood(Callers):
     """Another client that keeps `n` requests in flight and never adapts."""
 
     def __init__(self, endpoint: Endpoint, n: int) -> None:
-        self.stop = threading.Event()
+        super().__init__()
         tag = EpisodeTag("retail", "5", 0, "assistant")
         headers = {**tag.headers(), "Authorization": f"Bearer {endpoint.api_key}"}
         body = {"model": endpoint.model, "messages": OPENING}
@@ -179,16 +194,6 @@ class Flood:
                     client.post(f"{endpoint.base_url}/chat/completions", json=body, headers=headers)
 
         self._threads = [threading.Thread(target=flood, daemon=True) for _ in range(n)]
-
-    def __enter__(self) -> Flood:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
 
 
 @pytest.mark.slow  # a server and real calls for tens of seconds
