@@ -10,7 +10,7 @@
 #
 # TAU_EXP_SLURM_DIR chooses the state directory (default /tmp/tau_exp_slurm: unix socket paths
 # must stay short). The cluster has one node, `localhost`, with 8 advertised CPUs so that several
-# jobs run at once, and two partitions: `debug` (default, no time limit) and `gaudi` (to try the
+# jobs run at once and 8 GPUs without devices (gres/gpu, for GPU-hour accounting), and two partitions: `debug` (default, no time limit) and `gaudi` (to try the
 # slurm_gaudi launcher config, without accelerators; a 2-hour limit).
 set -euo pipefail
 
@@ -80,10 +80,17 @@ MailProg=/bin/true
 ReturnToService=2
 MinJobAge=300
 KillWait=5
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 RealMemory=16000 State=UNKNOWN
+GresTypes=gpu
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 RealMemory=16000 Gres=gpu:8 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 PartitionName=gaudi Nodes=localhost MaxTime=120 State=UP
 EOF
+  # Eight "GPUs" that are links to /dev/null (Slurm drops a GPU without a device file): Slurm
+  # counts and allocates them (--gres=gpu:N) like real ones, so GPU-hour accounting is tested
+  # on this cluster; nothing runs on them.
+  mkdir -p "$state/dev"
+  local i; for i in 0 1 2 3 4 5 6 7; do ln -sfn /dev/null "$state/dev/gpu$i"; done
+  echo "NodeName=localhost Name=gpu File=$state/dev/gpu[0-7]" >"$state/gres.conf"
 }
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
@@ -115,6 +122,8 @@ start() {
   fi
   wait_for 30 slurmctld scontrol ping
   alive "$state/run/slurmd.pid" || slurmd -f "$conf" -N localhost
+  # A node drained by an earlier config (its state is saved) comes back with this one.
+  scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
   wait_for 30 "the node" sh -c "sinfo -h -N -o %T | grep -qE '^(idle|mixed|allocated)'"
   echo "Slurm is up; to use it: export SLURM_CONF=$conf"
 }

@@ -112,6 +112,9 @@ class SlurmServerConfig:
     start_timeout_s: float = 3600.0  # queue wait + model load + warm-up
     partition: Optional[str] = None  # null: the cluster's default partition
     timeout_min: int = 1440
+    # Minutes with no request and no live job registered after which the server job ends
+    # itself (its cards freed; the next job that needs it submits a new one); null: never.
+    idle_timeout_min: Optional[float] = 30.0
     gres: Optional[str] = None  # e.g. gpu:4, or the Gaudi cluster's accelerator gres
     cpus_per_task: Optional[int] = None
     mem_gb: Optional[int] = None
@@ -455,6 +458,11 @@ def _validate_model(role: str, model: ModelConfig) -> None:
             )
         if server.slurm.timeout_min < 1:
             raise ConfigError(f"{role}.server.slurm.timeout_min={server.slurm.timeout_min} must be at least 1")
+        if server.slurm.idle_timeout_min is not None and not server.slurm.idle_timeout_min > 0:
+            raise ConfigError(
+                f"{role}.server.slurm.idle_timeout_min={server.slurm.idle_timeout_min} must be more than 0, "
+                "or null (the server job runs until its time limit or `python -m tau_exp.servers stop`)"
+            )
     if server.kind in (ServerKind.vllm, ServerKind.slurm):
         if server.vllm.tensor_parallel_size < 1:
             raise ConfigError(

@@ -34,7 +34,7 @@ from tau_exp.errors import TauExpError
 from tau_exp.inference import Difference, TaskTrials, compare, interval
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.metrics import pass_hat_ks, task_successes
-from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, TaskData
+from tau_exp.records import ConfigNames, Cost, EpisodeResult, EpisodeStatus, TaskData
 
 
 class ConfigRow(BaseModel):
@@ -62,6 +62,11 @@ class ConfigRow(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     wall_time_s: float  # summed over the jobs' last invocations
+    # GPU-hours its jobs held (metrics.json "cost": own allocation + share of shared servers),
+    # summed over the jobs that recorded them; None when none did (outside Slurm, results files).
+    gpu_hours: float | None = None
+    tokens_per_gpu_hour: float | None = None
+    gpu_hours_per_scored_pair: float | None = None
 
     @property
     def label(self) -> str:
@@ -78,6 +83,7 @@ class Source(NamedTuple):
     settings: dict[str, Any]  # the identity beyond the names, flat ("model.temperature": 0.0)
     path: Path
     task_data: TaskData | None = None  # what the source says of its benchmark data (None: nothing)
+    cost: Cost | None = None  # the job's GPU-hours (job directories in Slurm or with shared servers)
 
 
 class Configuration(NamedTuple):
@@ -176,6 +182,7 @@ def _job_source(job: JobDir) -> Source:
         settings,
         job.path,
         manifest.task_data if manifest else None,  # earlier versions did not record it: unknown
+        metrics.cost if (metrics := job.read_metrics()) else None,
     )
 
 
@@ -231,7 +238,22 @@ def config_row(names: ConfigNames, sources: list[Source], settings: str = "") ->
         prompt_tokens=sum(u.prompt_tokens for r in results for u in r.usage.values()),
         completion_tokens=sum(u.completion_tokens for r in results for u in r.usage.values()),
         wall_time_s=sum(source.wall_time_s for source in sources),
+        **_cost_columns([source.cost for source in sources if source.cost is not None]),
     )
+
+
+def _cost_columns(costs: list[Cost]) -> dict[str, float | None]:
+    """GPU-hours over the jobs that recorded them, and what they bought (of those jobs' results)."""
+    hours = sum(cost.gpu_hours for cost in costs)
+    if not hours:
+        return {}
+    tokens = sum(cost.tokens for cost in costs)
+    scored = sum(cost.scored_pairs for cost in costs)
+    return {
+        "gpu_hours": hours,
+        "tokens_per_gpu_hour": tokens / hours,
+        "gpu_hours_per_scored_pair": hours / scored if scored else None,
+    }
 
 
 def _sort_key(names: ConfigNames) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ class Endpoint:
     model: str  # the served model name
     provider: str = "hosted_vllm"  # litellm provider prefix
     api_key: str | None = field(default=None, repr=False)
+    slurm_job_id: str | None = None  # the shared server job serving it (the slurm kind), for its cost
 
     @property
     def litellm_model(self) -> str:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tau_exp import agents, bench, servers, users, workers
+from tau_exp import agents, bench, cost, servers, users, workers
 from tau_exp.checkpoint import ResultStore
 from tau_exp.concurrency import JobLimits
 from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
+from tau_exp.cost import CostMeter
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
 from tau_exp.job import record_pairs
@@ -96,13 +97,19 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             if todo:
                 _run_with_servers(experiment, tasks_by_id, pairs, store, job, tracker)
         finally:
-            # 6. Metrics over this selection, written next to the results and tracked (also when stopped early;
-            # not when nothing ran, e.g. a server that never came up: the directory stays as it was).
+            # 6. Metrics over this selection, with what the servers reported and the GPU-hours held,
+            # written next to the results and tracked (also when stopped early; not when nothing
+            # ran, e.g. a server that never came up: the directory stays as it was).
             results = store.results()
             metrics = compute_metrics(
                 results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment), task_data
             )
-            metrics = metrics.model_copy(update={"servers": _server_load(job, experiment.run.server_poll_s)})
+            metrics = metrics.model_copy(
+                update={
+                    "servers": _server_load(job, experiment.run.server_poll_s),
+                    "cost": cost.summarize(cost.read_spans(job.cost), results),
+                }
+            )
             if store.appended or not todo:
                 _write_metrics(job, metrics)
             tracker.finish(metrics, results, job.results)
@@ -168,6 +175,9 @@ def _run_with_servers(
                     limits.limiters[base_url],
                 )
             )
+        # What this invocation holds on the cluster (its allocation, its share of shared
+        # servers), appended to cost.jsonl when the run loop ends, before the servers stop.
+        stack.enter_context(CostMeter(job.cost, endpoints, store))
 
         # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
         def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:

@@ -12,6 +12,7 @@ log), the server kinds (`servers/`).
     <job dir>/.hydra/              Hydra's config of the latest invocation (and of every one: invocations/)
     <job dir>/servers/             logs of the servers the job started
     <job dir>/servers/<role>_metrics.jsonl   its server's /metrics and the job's in-flight limit, sampled
+    <job dir>/cost.jsonl           per invocation, the GPU-hours it held (its allocation, its share of shared servers)
     <job dir>/tau2.log             tau2's own warnings
     <job dir>/wandb_run_id         the W&B run a resume continues
     <job dir>/slurm_<id>.log       in a Slurm sweep: a link to the job's Slurm log
@@ -87,6 +88,11 @@ class JobDir:
     @property
     def servers(self) -> Path:
         return self.path / "servers"
+
+    @property
+    def cost(self) -> Path:
+        """One line per invocation: what it held on the cluster (cost.CostSpan)."""
+        return self.path / "cost.jsonl"
 
     def server_metrics(self, role: str) -> Path:
         """What the server of `role` (assistant, user) reported while the job ran, one row per sample."""

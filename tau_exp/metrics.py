@@ -14,7 +14,7 @@ from math import comb
 from statistics import fmean
 
 from tau_exp.inference import Interval, TaskTrials, interval
-from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, ModelUsage, ServerLoad, TaskData
+from tau_exp.records import ConfigNames, Cost, EpisodeResult, EpisodeStatus, ModelUsage, ServerLoad, TaskData
 
 
 class Metrics(ConfigNames):
@@ -40,6 +40,9 @@ class Metrics(ConfigNames):
     # Per role (assistant, user): what its server reported while the job ran, and the job's
     # in-flight limit to it (servers/<role>_metrics.jsonl; empty in metrics.json of earlier versions).
     servers: dict[str, ServerLoad] = {}
+    # GPU-hours of its Slurm allocation and its share of shared server jobs (cost.jsonl; None
+    # outside Slurm with no shared server, and in metrics.json of earlier versions).
+    cost: Cost | None = None
 
 
 def pass_hat_k(successes: dict[str, tuple[int, int]], k: int) -> float | None:

@@ -60,6 +60,24 @@ class ServerLoad(BaseModel):
     in_flight: float | None = Field(None, description="the job's mean requests in flight to the server")
 
 
+class Cost(BaseModel):
+    """What a job held on the cluster over all its invocations, and what it got for it (cost.py):
+    hours of each generic resource (gpu, hpu, ...: Slurm's names) of its own allocation and its
+    share of the shared server jobs it used."""
+
+    hours: float = Field(description="wall-clock hours of the job's invocations, from its Slurm allocation's start")
+    own_gres_hours: dict[str, float] = Field(description="its own allocation's, per generic resource")
+    shared_gres_hours: dict[str, float] = Field(description="its token share of the shared server jobs it used")
+    gpu_hours: float = Field(description="accelerator-hours (gpu and hpu) of both")
+    tokens: int = Field(description="prompt + generated tokens of all its results")
+    scored_pairs: int = Field(description="its scored (task, trial) pairs")
+    tokens_per_gpu_hour: float | None = None
+    gpu_hours_per_scored_pair: float | None = None
+    shared_without_metrics: bool = Field(
+        False, description="a shared server had no /metrics: the job was charged its whole span"
+    )
+
+
 class ErrorInfo(BaseModel):
     type: str
     message: str

@@ -55,6 +55,9 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
         "prompt_tokens",
         "completion_tokens",
         "wall_time_s",
+        "gpu_hours",  # held by its jobs: own Slurm allocation + token share of shared servers
+        "tokens_per_gpu_hour",
+        "gpu_hours_per_scored_pair",
     ]
     table = [
         [
@@ -78,6 +81,9 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
             row.prompt_tokens,
             row.completion_tokens,
             round(row.wall_time_s),
+            row.gpu_hours,
+            row.tokens_per_gpu_hour,
+            row.gpu_hours_per_scored_pair,
         ]
         for row in rows
     ]

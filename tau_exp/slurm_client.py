@@ -1,5 +1,5 @@
 """The Slurm commands tau_exp runs itself (submitit submits; these ask and cancel): is a job
-still there, cancel it, is the controller reachable, which partitions exist.
+still there, what it was allocated, cancel it, is the controller reachable, which partitions exist.
 
 Every command has a time limit: with an unreadable `SLURM_CONF`, Slurm's clients retry for a
 minute before they give up."""
@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tau_exp.errors import SlurmError
@@ -135,3 +137,56 @@ def parse_time_limit(text: str) -> int | None:
     else:
         hours, minutes, seconds = parts
     return (int(days or 0) * 24 + hours) * 60 + minutes + (1 if seconds else 0)
+
+
+def allocation(job_id: str) -> Allocation | None:
+    """What Slurm allocated to a job that is still known to the controller (running, or ended
+    less than MinJobAge ago): its start and generic resources. None once it is forgotten."""
+    result = _slurm("scontrol", "show", "job", "--oneliner", job_id)
+    if result.returncode != 0:
+        if "Invalid job id" in result.stderr:
+            return None
+        raise _failed(result)
+    return parse_allocation(job_id, result.stdout)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A Slurm job's allocation: when it started and ends (unix time; None while pending; the end
+    is the time limit's while it runs) and how many of each generic resource it holds, by name
+    (`gres/gpu=2` → {"gpu": 2})."""
+
+    job_id: str
+    start: float | None
+    end: float | None
+    gres: dict[str, int]
+
+
+def parse_allocation(job_id: str, text: str) -> Allocation:
+    """`scontrol show job --oneliner` → Allocation. Asked for an array's first task by its id,
+    scontrol prints every task of the array, a line each: the one with this JobId counts.
+    The allocated TRES (`AllocTRES`, `TRES` in
+    older Slurm) print both the untyped total (`gres/gpu=2`) and typed parts
+    (`gres/gpu:a100=2`) of a resource: only totals count. A cluster that does not track a
+    resource as TRES (AccountingStorageTRES) shows it only per node (`TresPerNode=gres:gpu:2`)."""
+    lines = text.splitlines() or [""]
+    line = next((line for line in lines if re.search(rf"(^|\s)JobId={re.escape(job_id)}(\s|$)", line)), lines[0])
+    fields = dict(re.findall(r"(\w+)=(\S*)", line))
+    tres = fields.get("AllocTRES") or fields.get("TRES") or ""
+    gres = {name: int(count) for name, count in re.findall(r"gres/([\w-]+)=(\d+)", tres)}
+    if not gres:
+        nodes = int(fields.get("NumNodes", "1").split("-")[0] or 1)
+        for request in fields.get("TresPerNode", "").split(","):
+            parts = re.split(r"[:/]", request)  # gres:gpu:2, gres/gpu:2, gres:gpu:a100:2
+            if len(parts) >= 3 and parts[0] == "gres" and parts[-1].isdigit():
+                gres[parts[1]] = gres.get(parts[1], 0) + int(parts[-1]) * nodes
+    if fields.get("JobState") == "PENDING":  # its times are estimates
+        return Allocation(job_id=job_id, start=None, end=None, gres=gres)
+    return Allocation(job_id=job_id, start=_time(fields.get("StartTime")), end=_time(fields.get("EndTime")), gres=gres)
+
+
+def _time(text: str | None) -> float | None:
+    """A Slurm time stamp (the controller's local time) as unix time; None for Unknown."""
+    if not text or text in ("Unknown", "None"):
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").timestamp()

@@ -45,6 +45,11 @@ class JobRow(BaseModel):
     # prefix-cache hit rate, tokens generated per second, and the job's mean in-flight limit.
     assistant_server: str = ""
     user_server: str = ""
+    # GPU-hours the job held (metrics.json "cost"): its Slurm allocation's and its token share
+    # of the shared server jobs it used; tokens per GPU-hour and GPU-hours per scored pair.
+    gpu_hours: float | None = None
+    tokens_per_gpu_hour: float | None = None
+    gpu_hours_per_scored_pair: float | None = None
     error: str = ""
 
 
@@ -76,6 +81,10 @@ def job_row(job: JobDir, sweep_ended: bool = False, swept_keys: Collection[str] 
         row.assistant_server, row.user_server = (
             describe_load(metrics.servers[role]) if role in metrics.servers else "" for role in ("assistant", "user")
         )
+        if metrics.cost is not None:
+            row.gpu_hours = metrics.cost.gpu_hours
+            row.tokens_per_gpu_hour = metrics.cost.tokens_per_gpu_hour
+            row.gpu_hours_per_scored_pair = metrics.cost.gpu_hours_per_scored_pair
     return row
 
 
@@ -147,6 +156,12 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
             row.error,
         )
     console().print(table)
+    costs = [row for row in rows if row.gpu_hours]
+    if costs:
+        hours = sum(row.gpu_hours or 0.0 for row in costs)
+        scored = sum(row.scored or 0 for row in costs)
+        per_pair = f"{hours / scored:.4f} per scored pair" if scored else "no scored pair"
+        print(f"GPU-hours: {hours:.3f} over {len(costs)} jobs ({per_pair}; per job in summary.md)")
 
 
 @command_line

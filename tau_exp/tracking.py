@@ -179,6 +179,8 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
         summary.update({f"{role}/{field}": getattr(usage, field) for field in type(usage).model_fields})
     for role, load in metrics.servers.items():  # what its server reported (None: no /metrics)
         summary.update({f"{role}/server/{field}": value for field, value in load.model_dump().items()})
+    if metrics.cost is not None:  # GPU-hours held (cost.py)
+        summary.update({f"cost/{field}": value for field, value in metrics.cost.model_dump().items()})
     return summary
 
 

@@ -172,6 +172,10 @@ BAD_INPUTS = [
     (["model=qwen3_4b_instruct"], "model.server.base_url is not set"),
     (["user.server.max_in_flight=0"], "user.server.max_in_flight=0 must be at least 1, or null (run.max_concurrency)"),
     (["run.concurrency=adaptive"], "run.concurrency='adaptive' is unknown; choose load_aware or fixed"),
+    (
+        ["user.server.kind=slurm", "user.server.slurm.idle_timeout_min=0"],
+        "user.server.slurm.idle_timeout_min=0.0 must be more than 0, or null",
+    ),
 ]
 
 

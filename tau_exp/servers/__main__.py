@@ -25,8 +25,9 @@ from tau_exp.servers.registry import Registry, SharedServer
 
 
 def server_state(entry: SharedServer) -> str:
-    """ready | starting | queued | gone (its job has ended; the next job that needs it replaces it)."""
-    state = slurm_client.job_state(entry.job.job_id)
+    """ready | starting | queued | gone (its job has ended, or ended itself when idle; the next
+    job that needs it replaces it)."""
+    state = None if entry.ended else slurm_client.job_state(entry.job.job_id)
     if state is None:
         return "gone"
     if entry.ready:

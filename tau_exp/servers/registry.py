@@ -6,6 +6,8 @@ replaces shared server jobs.
     <registry>/<key>/job.json       the Slurm job serving it (written by the submitter)
     <registry>/<key>/endpoint.json  its address, once it is ready (written by the server job)
     <registry>/<key>/api_key        the server's key (mode 0600; never in the JSON files)
+    <registry>/<key>/users/<id>.json  a job using the server, from when it finds it until it ends
+    <registry>/<key>/ended.json     the server job ended itself (idle): the next job submits another
     <registry>/<key>/logs/          the server job's Slurm log, the server's own log
 
 Every file is written to a temporary sibling and renamed, so a reader never sees half of one.
@@ -43,16 +45,43 @@ class ServerAddress(BaseModel):
     ready_at: str
 
 
+class ServerEnd(BaseModel):
+    """What a server job that ended itself records (before it stops serving)."""
+
+    job_id: str
+    ended_at: str
+    reason: str
+
+
+class ServerUser(BaseModel):
+    """A job using a shared server: how the server job tells whether it still lives."""
+
+    host: str
+    pid: int
+    slurm_job_id: str | None  # None: not in Slurm (checked by pid on the same host)
+    registered_at: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}-{self.pid}"
+
+
 class SharedServer(BaseModel):
     """One registry entry as read back: its job and, once ready, its address."""
 
     job: ServerJob
     address: ServerAddress | None = None
+    end: ServerEnd | None = None
 
     @property
     def ready(self) -> bool:
         # An address left by an earlier job of the same entry does not count.
-        return self.address is not None and self.address.job_id == self.job.job_id
+        return self.address is not None and self.address.job_id == self.job.job_id and not self.ended
+
+    @property
+    def ended(self) -> bool:
+        """The entry's job ended itself: gone, whatever Slurm still says while it shuts down."""
+        return self.end is not None and self.end.job_id == self.job.job_id
 
 
 class Registry:
@@ -82,7 +111,11 @@ class Registry:
             address = ServerAddress.model_validate_json((directory / "endpoint.json").read_text())
         except FileNotFoundError:
             address = None
-        return SharedServer(job=job, address=address)
+        try:
+            end = ServerEnd.model_validate_json((directory / "ended.json").read_text())
+        except FileNotFoundError:
+            end = None
+        return SharedServer(job=job, address=address, end=end)
 
     def entries(self) -> list[SharedServer]:
         keys = sorted(path.parent.name for path in self.root.glob("*/job.json"))
@@ -107,6 +140,29 @@ class Registry:
         entry = self.read(key)
         if entry is not None and entry.address is not None and entry.address.job_id == job_id:
             (self.entry_dir(key) / "endpoint.json").unlink(missing_ok=True)
+
+    def record_end(self, key: str, end: ServerEnd) -> None:
+        """The server job is ending itself: mark the entry gone and withdraw its address.
+        (Called under the entry's lock, so no job registers in between.)"""
+        write_atomically(self.entry_dir(key) / "ended.json", end.model_dump_json(indent=2))
+        self.withdraw_address(key, end.job_id)
+
+    def register_user(self, key: str, user: ServerUser) -> Path:
+        """Record a job that uses the server; returns its file, which `unregister` removes."""
+        directory = self.entry_dir(key) / "users"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = directory / f"{user.name}.json"
+        write_atomically(path, user.model_dump_json(indent=2))
+        return path
+
+    def users(self, key: str) -> dict[Path, ServerUser]:
+        found = {}
+        for path in sorted((self.entry_dir(key) / "users").glob("*.json")):
+            try:
+                found[path] = ServerUser.model_validate_json(path.read_text())
+            except (FileNotFoundError, ValueError):  # unregistered meanwhile
+                continue
+        return found
 
     def api_key(self, key: str) -> str | None:
         try:

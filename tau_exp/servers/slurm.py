@@ -5,11 +5,13 @@ A job that needs the model looks it up in the registry (`servers/registry.py`) u
 entry's lock. A live entry is reused; an entry whose Slurm job is gone is replaced; with no
 entry, this job submits the server job (through submitit) and records it. Then it waits for
 the server job to publish its address and key, checks its health, and uses it. Nothing is
-stopped when the job ends: the server outlives it, until `python -m tau_exp.servers stop` or
-its time limit.
+stopped when the job ends: the server outlives it, until `python -m tau_exp.servers stop`, its
+time limit, or `server.slurm.idle_timeout_min` with no request and no live job registered
+against it (each job registers itself in the entry while it uses the server).
 
 The server job itself runs `serve`: it starts the server with the `vllm` (or `oracle`) kind,
-publishes the address, and keeps it up until Slurm tells it to stop.
+publishes the address, and keeps it up until Slurm tells it to stop or it is idle too long
+(then it marks its entry gone, so that the next job submits a new one).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import shlex
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +41,8 @@ from tau_exp.errors import ServerError, SlurmError
 from tau_exp.records import utc_timestamp
 from tau_exp.runtime import CONSOLE_LOGGER
 from tau_exp.servers.health import NotReady, log_tail, poll, served_models, wait_until_ready
-from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
+from tau_exp.servers.metrics import read_sample
+from tau_exp.servers.registry import Registry, ServerAddress, ServerEnd, ServerJob, ServerUser
 
 log = logging.getLogger(__name__)
 console = logging.getLogger(CONSOLE_LOGGER)  # on the console however quiet it is, and in the job's log
@@ -69,34 +73,58 @@ def server_log(registry: Registry, key: str, job_id: str) -> Path:
 
 @contextmanager
 def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
-    """Find, reuse or submit the shared server job for `model`; yield its Endpoint once it is ready."""
+    """Find, reuse or submit the shared server job for `model`; yield its Endpoint once it is ready.
+
+    The job is registered against the server from then until it ends, so the server job does
+    not stop itself for idleness while the job waits for it or uses it."""
     registry = registry_of(model)
     key = entry_key(model)
     with registry.locked(key):
         entry = registry.read(key)
-        state = slurm_client.job_state(entry.job.job_id) if entry is not None else None
+        state = slurm_client.job_state(entry.job.job_id) if entry is not None and not entry.ended else None
         if entry is not None and state is None:
             log.warning(
-                "registry entry %s names Slurm job %s, which is gone; submitting a new server job",
+                "registry entry %s names Slurm job %s, which %s; submitting a new server job",
                 key,
                 entry.job.job_id,
+                f"ended itself ({entry.end.reason})" if entry.end and entry.ended else "is gone",
             )
         if state is None:
             job_id = submit(role, model, registry, key)
             # On the console however quiet it is: a Slurm job that outlives this one, until stopped.
             console.info(
-                "submitted shared %s server job %s for %s (log %s); it serves later jobs too until: %s",
+                "submitted shared %s server job %s for %s (log %s); it serves later jobs too until %s: %s",
                 role,
                 job_id,
                 model.name,
                 server_log(registry, key, job_id),
+                _until(model.server.slurm),
                 shlex.join(["python", "-m", "tau_exp.servers", "stop", key, "--registry", str(registry.root)]),
             )
         else:
             job_id = entry.job.job_id  # type: ignore[union-attr]
             log.info("using shared %s server job %s for %s (%s)", role, job_id, model.name, state.lower())
-    yield wait_for_address(role, model, registry, key, job_id)
-    # Not ours to stop: later jobs and sweeps use the same server.
+        registration = registry.register_user(
+            key,
+            ServerUser(
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                slurm_job_id=slurm_client.current_job_id() or None,
+                registered_at=utc_timestamp(),
+            ),
+        )
+    try:
+        yield wait_for_address(role, model, registry, key, job_id)
+    finally:
+        # Not ours to stop: later jobs and sweeps use the same server. It may stop itself once
+        # no job is registered and no request came for its idle timeout.
+        registration.unlink(missing_ok=True)
+
+
+def _until(config: SlurmServerConfig) -> str:
+    if config.idle_timeout_min is None:
+        return "its time limit or"
+    return f"{config.idle_timeout_min:g} minutes pass with no job using it, its time limit, or"
 
 
 def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
@@ -157,7 +185,9 @@ def wait_for_address(role: str, model: ModelConfig, registry: Registry, key: str
             job_id = entry.job.job_id  # replaced meanwhile by another job of the sweep: follow it
         if entry is not None and entry.ready:
             assert entry.address is not None
-            return Endpoint(entry.address.base_url, model.name, model.provider, registry.api_key(key))
+            return Endpoint(
+                entry.address.base_url, model.name, model.provider, registry.api_key(key), slurm_job_id=job_id
+            )
         state = slurm_client.job_state(job_id) or ""
         if not state:
             raise ServerError(
@@ -210,8 +240,10 @@ def serve(key: str, registry_root: str, model: ModelConfig) -> None:
         )
         registry.record_address(key, address, endpoint.api_key)
         log.info("serving %s at %s for every job that needs it", model.name, address.base_url)
+        idle_timeout_min = server.slurm.idle_timeout_min
+        watch = None if idle_timeout_min is None else IdleWatch(registry, key, job_id, endpoint, idle_timeout_min)
         try:
-            keep_serving(endpoint, stop)
+            keep_serving(endpoint, stop, watch)
         finally:
             registry.withdraw_address(key, job_id)
     log.info("shared server for %s stopped", model.name)
@@ -224,9 +256,12 @@ def announced_url(base_url: str, model: ModelConfig) -> str:
     return base_url
 
 
-def keep_serving(endpoint: Endpoint, stop: threading.Event) -> None:
+def keep_serving(endpoint: Endpoint, stop: threading.Event, watch: IdleWatch | None = None) -> None:
+    """Check the server until Slurm stops the job, the server stops answering, or (with a
+    `watch`) it has been idle for its timeout."""
+    interval_s = HEALTH_INTERVAL_S if watch is None else min(HEALTH_INTERVAL_S, watch.timeout_s / 4)
     failures = 0
-    while not stop.wait(HEALTH_INTERVAL_S):
+    while not stop.wait(interval_s):
         try:
             served_models(endpoint)
             failures = 0
@@ -235,3 +270,73 @@ def keep_serving(endpoint: Endpoint, stop: threading.Event) -> None:
             log.warning("health check %d/%d failed: %s", failures, HEALTH_FAILURES, error)
             if failures >= HEALTH_FAILURES:
                 raise ServerError(f"the shared server at {endpoint.base_url} stopped answering") from None
+        if watch is not None and watch.should_stop():
+            return
+
+
+class IdleWatch:
+    """Whether a shared server job is still needed: a request since the last check (its
+    /metrics counters moved, or requests are running or waiting) or a live job registered
+    against it keeps it; `timeout_min` of neither ends it. A registered job that has died
+    (its Slurm job gone, or its process gone on this host) is unregistered and counts for
+    nothing; a job outside Slurm on another host cannot be checked and counts until it
+    unregisters. Without /metrics only registered jobs count."""
+
+    def __init__(self, registry: Registry, key: str, job_id: str, endpoint: Endpoint, timeout_min: float) -> None:
+        self.registry, self.key, self.job_id, self.endpoint = registry, key, job_id, endpoint
+        self.timeout_s = timeout_min * 60
+        self.last_active = time.monotonic()
+        self.last_counters: float | None = None
+        self.client = httpx.Client(timeout=5.0)
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if self._requests_since_last_check() or self._live_users():
+            self.last_active = now
+            return False
+        if now - self.last_active < self.timeout_s:
+            return False
+        with self.registry.locked(self.key):  # no job registers while this decides
+            if self._live_users():
+                self.last_active = now
+                return False
+            reason = f"idle for {self.timeout_s / 60:g} minutes: no request and no live job using it"
+            self.registry.record_end(self.key, ServerEnd(job_id=self.job_id, ended_at=utc_timestamp(), reason=reason))
+        log.info("ending the shared server job: %s", reason)
+        return True
+
+    def _requests_since_last_check(self) -> bool:
+        sample = read_sample(self.client, self.endpoint)
+        if sample is None:
+            return False
+        counters = sample.prompt_tokens + sample.generation_tokens
+        moved = self.last_counters is not None and counters != self.last_counters
+        self.last_counters = counters
+        return moved or sample.running + sample.waiting > 0
+
+    def _live_users(self) -> int:
+        live = 0
+        for path, user in self.registry.users(self.key).items():
+            if _alive(user):
+                live += 1
+            else:
+                log.warning("job %s (Slurm job %s) ended without unregistering", user.name, user.slurm_job_id)
+                path.unlink(missing_ok=True)
+        return live
+
+
+def _alive(user: ServerUser) -> bool:
+    if user.slurm_job_id is not None:
+        try:
+            return slurm_client.job_state(user.slurm_job_id) is not None
+        except SlurmError:  # the controller did not answer: not a reason to stop
+            return True
+    if user.host != socket.gethostname():
+        return True
+    try:
+        os.kill(user.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True

@@ -14,7 +14,7 @@ from tau_exp.config import ModelConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.servers import provide
 from tau_exp.servers.metrics import metrics_url, read_sample
-from tau_exp.tags import EpisodeTag
+from tests.support.oracle_chat import chat
 from tests.support.vllm_metrics import assert_like_vllm, families
 
 
@@ -31,16 +31,6 @@ def limited_oracle(oracle_model, tmp_path_factory) -> Iterator[Endpoint]:
     model = capacity_model(oracle_model, capacity=2, service_s=1.0)
     with provide("assistant", model, tmp_path_factory.mktemp("limited_oracle")) as endpoint:
         yield endpoint
-
-
-def chat(endpoint: Endpoint, task_id: str, messages: list[dict], timeout_s: float = 30) -> httpx.Response:
-    tag = EpisodeTag("retail", task_id, 0, "assistant")
-    return httpx.post(
-        f"{endpoint.base_url}/chat/completions",
-        json={"model": endpoint.model, "messages": messages},
-        headers={**tag.headers(), "Authorization": f"Bearer {endpoint.api_key}"},
-        timeout=timeout_s,
-    )
 
 
 def test_requests_beyond_the_capacity_wait_first_come_first_served_and_metrics_say_so(limited_oracle, wait_until):

@@ -1,6 +1,7 @@
 """servers/slurm.py and servers/registry.py on the real single-node Slurm cluster
 (scripts/local_slurm.sh): a shared server job is submitted once per model and reused, replaced
-when its job is gone, reported with its log when it fails, listed and stopped by the command.
+when its job is gone, reported with its log when it fails, listed and stopped by the command,
+and stops itself when idle.
 
 The shared job serves the built-in oracle (no GPU model can run here); everything else is real:
 sbatch through submitit, slurmd running the job, HTTP from the jobs to the shared server."""
@@ -8,6 +9,7 @@ sbatch through submitit, slurmd running the job, HTTP from the jobs to the share
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import subprocess
 import time
@@ -23,7 +25,7 @@ from tau_exp.errors import ServerError, SlurmError
 from tau_exp.servers import provide
 from tau_exp.servers.__main__ import main as servers_cli
 from tau_exp.servers.health import served_models
-from tau_exp.servers.registry import Registry, ServerAddress, ServerJob
+from tau_exp.servers.registry import Registry, ServerAddress, ServerJob, ServerUser
 from tau_exp.servers.slurm import entry_key, sbatch_parameters
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
@@ -158,6 +160,38 @@ def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog, shared_ora
     servers_cli(["stop", key, "--registry", str(registry_dir)])
     wait_until_gone(replacement.job.job_id)
     assert registry.read(key) is None
+
+
+def test_an_idle_server_job_stops_itself_unless_a_live_job_uses_it(registry_dir, shared_oracle, capsys):
+    """With a 6 s idle timeout: a job that holds the server past it keeps it; once that job
+    leaves (and a job that died without unregistering is noticed), the server job ends itself,
+    marks its entry gone, and the next job submits a new one."""
+    model = shared_oracle(registry_dir)
+    model.server.slurm.idle_timeout_min = 0.1
+    registry = Registry(registry_dir)
+    key = entry_key(model)
+    with provide("user", model, None):
+        job_id = registry.read(key).job.job_id
+        # A job that died without unregistering: on this host, its pid gone.
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        registry.register_user(
+            key, ServerUser(host=socket.gethostname(), pid=gone.pid, slurm_job_id=None, registered_at="then")
+        )
+        deadline = time.monotonic() + 15  # 2.5 idle timeouts with no request
+        while time.monotonic() < deadline:
+            assert slurm_client.job_state(job_id) == "RUNNING" and registry.read(key).ready
+            time.sleep(0.5)
+    wait_until_gone(job_id, timeout_s=60)
+    entry = registry.read(key)
+    assert entry.ended and "idle for 0.1 minutes" in entry.end.reason and entry.address is None
+    assert registry.users(key) == {}  # this job unregistered; the dead one was unregistered for it
+    servers_cli(["list", "--registry", str(registry_dir)])
+    assert "gone" in capsys.readouterr().out
+
+    with provide("user", model, None) as endpoint:  # the next job: a new server job
+        assert served_models(endpoint) == ["oracle"]
+        assert registry.read(key).job.job_id != job_id
 
 
 def test_a_server_job_that_fails_at_start_is_reported_with_its_log(registry_dir, shared_oracle):

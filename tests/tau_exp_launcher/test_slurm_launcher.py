@@ -1,6 +1,7 @@
 """hydra_plugins/tau_exp_launcher: sweeps through sbatch on the real single-node Slurm cluster
 (scripts/local_slurm.sh), with the oracle models: job directories, Slurm logs, the sweep
-summary (also with failed and killed jobs), a shared user server for the whole array,
+summary (also with failed and killed jobs), a shared user server for the whole array and the
+GPU-hours each job held,
 requeue on the time limit and on preemption with resume, and bad requests refused up front."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tau_exp import slurm_client
+from tau_exp import cost, slurm_client
+from tau_exp.jobdir import JobDir
 from tau_exp.servers.registry import Registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
@@ -131,12 +133,16 @@ def _job_python(slurm_job_id: str) -> int:
 
 
 def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path, sweep):
+    """Also the GPU-hours each job held, on the cluster's GPUs without devices: one per job and
+    two for the shared server, whose hours are split between the jobs by the tokens each used."""
     registry = tmp_path / "registry"
     shared = [
         "user.server.kind=slurm",
         "user.server.slurm.serves=oracle",
         f"user.server.slurm.registry_dir={registry}",
         "user.server.slurm.start_timeout_s=120",
+        "user.server.slurm.gres=gpu:2",
+        "hydra.launcher.gres=gpu:1",
     ]
     try:
         result = sweep(tmp_path, "env=retail,airline", "agent=tool_calling,act", "tasks.end=1", *shared)
@@ -147,14 +153,49 @@ def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path
         logs = "".join(path.read_text() for path in (tmp_path / "sweep").glob("*/launch.log"))
         assert logs.count(f"shared user server ready at {entries[0].address.base_url} (Slurm job {server_job})") == 4
         assert logs.count("submitted shared user server job") == 1
+        jobs = [JobDir(path.parent) for path in (tmp_path / "sweep").glob("*/metrics.json")]
+        assert len(jobs) == 4
+        for job in jobs:
+            assert_cost_matches_slurm(job, server_job)
+        assert "GPU-hours:" in result.stdout
+        assert all(row["gpu_hours"] for row in summary_rows(tmp_path).values())
 
         (tmp_path / "second").mkdir()
         again = sweep(tmp_path / "second", "tasks.end=1", *shared)
         assert again.returncode == 0, again.stderr[-3000:]
         assert Registry(registry).entries()[0].job.job_id == server_job  # reused, not resubmitted
+        # Alone on the server, the job used every token it processed: charged all its hours.
+        (alone,) = [JobDir(path.parent) for path in (tmp_path / "second" / "sweep").glob("*/metrics.json")]
+        assert_cost_matches_slurm(alone, server_job)
+        (span,) = cost.read_spans(alone.cost)
+        assert span.shared[0].share == pytest.approx(1.0)
     finally:
         for entry in Registry(registry).entries():
             slurm_client.cancel(entry.job.job_id)
+
+
+def assert_cost_matches_slurm(job: JobDir, server_job: str) -> None:
+    """The job's own GPU-hours are its allocation's (1 GPU from Slurm's start until the run
+    ended, a few seconds before the job did); the shared server's 2 GPUs are charged by the
+    share of the tokens it processed that were this job's."""
+    metrics = job.read_metrics()
+    (span,) = cost.read_spans(job.cost)
+    allocation = slurm_client.allocation(job.read_status().slurm_job_id)
+    assert allocation.gres == {"gpu": 1} and span.gres == {"gpu": 1}
+    assert span.start == allocation.start  # from the allocation's start: the job's start-up counts
+    assert allocation.end - 30 < span.end <= allocation.end + 1  # the job has ended: its real end
+    (server,) = span.shared
+    assert server.slurm_job_id == server_job and server.gres == {"gpu": 2} and server.roles == ["user"]
+    used = sum(r.usage["user"].prompt_tokens + r.usage["user"].completion_tokens for r in job.read_results())
+    assert server.job_tokens == used > 0
+    assert server.server_tokens >= used and 0 < server.share <= 1
+    assert server.share == pytest.approx(used / server.server_tokens)
+    assert metrics.cost.own_gres_hours["gpu"] == pytest.approx(span.hours())
+    assert metrics.cost.shared_gres_hours["gpu"] == pytest.approx(2 * (span.end - server.start) / 3600 * server.share)
+    assert metrics.cost.gpu_hours == pytest.approx(
+        metrics.cost.own_gres_hours["gpu"] + metrics.cost.shared_gres_hours["gpu"]
+    )
+    assert metrics.cost.tokens_per_gpu_hour == pytest.approx(metrics.cost.tokens / metrics.cost.gpu_hours)
 
 
 def _wait_for_results(job_glob: str, sweep_dir: Path, count: int, timeout_s: float = 120) -> tuple[Path, str]:
