@@ -166,7 +166,7 @@ def summarize(spans: list[CostSpan], results: Iterable[EpisodeResult]) -> Cost |
     scored = sum(r.status == EpisodeStatus.scored for r in results)
     total = {name: own.get(name, 0.0) + shared.get(name, 0.0) for name in sorted(own.keys() | shared.keys())}
     # The headline figure counts accelerators: GPUs (or Gaudi's HPUs), whichever the cluster names.
-    accelerator_hours = sum(hours for name, hours in total.items() if name in ACCELERATORS)
+    accelerator_hours = sum(hours for name, hours in total.items() if name in slurm_client.ACCELERATORS)
     return Cost(
         hours=sum(span.hours() for span in spans),
         own_gres_hours=own,
@@ -178,9 +178,6 @@ def summarize(spans: list[CostSpan], results: Iterable[EpisodeResult]) -> Cost |
         gpu_hours_per_scored_pair=accelerator_hours / scored if scored and accelerator_hours else None,
         shared_without_metrics=any(server.server_tokens is None for span in spans for server in span.shared),
     )
-
-
-ACCELERATORS = frozenset({"gpu", "hpu"})
 
 
 def _allocation(job_id: str) -> slurm_client.Allocation | None:

@@ -150,6 +150,11 @@ def allocation(job_id: str) -> Allocation | None:
     return parse_allocation(job_id, result.stdout)
 
 
+# Generic resources that count as accelerators in GPU-hours: GPUs, or Gaudi's HPUs where a
+# cluster names them so (the project's Gaudi launcher asks for gpu).
+ACCELERATORS = frozenset({"gpu", "hpu"})
+
+
 @dataclass(frozen=True)
 class Allocation:
     """A Slurm job's allocation: when it started and ends (unix time; None while pending; the end
@@ -160,6 +165,10 @@ class Allocation:
     start: float | None
     end: float | None
     gres: dict[str, int]
+
+    @property
+    def accelerators(self) -> int:
+        return sum(count for name, count in self.gres.items() if name in ACCELERATORS)
 
 
 def parse_allocation(job_id: str, text: str) -> Allocation:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from rich.table import Table
@@ -35,13 +36,23 @@ def server_state(entry: SharedServer) -> str:
     return "queued" if state == "PENDING" else "starting"
 
 
+def server_gpu_hours(entry: SharedServer) -> str:
+    """The server job's accelerator-hours so far (its whole life, idle minutes included; jobs
+    are charged their token share of it, cost.py), while Slurm still knows the job."""
+    allocation = slurm_client.allocation(entry.job.job_id)
+    if allocation is None or allocation.start is None:
+        return ""
+    end = min(time.time(), allocation.end or time.time())
+    return f"{allocation.accelerators * max(0.0, end - allocation.start) / 3600:.3f}"
+
+
 def list_servers(registry: Registry) -> None:
     entries = registry.entries()
     if not entries:
         print(f"no shared servers in {registry.root}")
         return
     table = Table(title=f"shared servers in {registry.root}")
-    for column in ("key", "model", "Slurm job", "state", "address", "submitted"):
+    for column in ("key", "model", "Slurm job", "state", "address", "submitted", "GPU-hours"):
         table.add_column(column, overflow="fold")  # never cut a key or an address short
     for entry in entries:
         table.add_row(
@@ -51,6 +62,7 @@ def list_servers(registry: Registry) -> None:
             server_state(entry),
             entry.address.base_url if entry.ready and entry.address else "",
             entry.job.submitted_at,
+            server_gpu_hours(entry),
         )
     console().print(table)
 

@@ -24,6 +24,7 @@ from tau_exp.config import ModelConfig, ServerKind
 from tau_exp.errors import ServerError, SlurmError
 from tau_exp.servers import provide
 from tau_exp.servers.__main__ import main as servers_cli
+from tau_exp.servers.__main__ import server_gpu_hours
 from tau_exp.servers.health import served_models
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob, ServerUser
 from tau_exp.servers.slurm import entry_key, sbatch_parameters
@@ -168,6 +169,7 @@ def test_an_idle_server_job_stops_itself_unless_a_live_job_uses_it(registry_dir,
     marks its entry gone, and the next job submits a new one."""
     model = shared_oracle(registry_dir)
     model.server.slurm.idle_timeout_min = 0.1
+    model.server.slurm.gres = "gpu:2"  # the local cluster's GPUs without devices
     registry = Registry(registry_dir)
     key = entry_key(model)
     with provide("user", model, None):
@@ -182,6 +184,8 @@ def test_an_idle_server_job_stops_itself_unless_a_live_job_uses_it(registry_dir,
         while time.monotonic() < deadline:
             assert slurm_client.job_state(job_id) == "RUNNING" and registry.read(key).ready
             time.sleep(0.5)
+        # `servers list` shows what it has held so far: 2 GPUs for at least the 15 s above.
+        assert float(server_gpu_hours(registry.read(key))) >= 2 * 15 / 3600
     wait_until_gone(job_id, timeout_s=60)
     entry = registry.read(key)
     assert entry.ended and "idle for 0.1 minutes" in entry.end.reason and entry.address is None
