@@ -527,6 +527,9 @@ function verdicts(configIds) {
     ` — average reward #${configIds.indexOf(d.b) + 1} − #${configIds.indexOf(d.a) + 1}: ${d.difference >= 0 ? "+" : ""}${fmt(d.difference, 3)} `,
     `(95% ${fmt(d.low, 3)} to ${fmt(d.high, 3)}; p = ${fmt(d.p_adjusted, 3)}, Holm; ${d.tasks} tasks`,
     d.mde === null ? ")" : `; smallest difference detectable with 80% power: ${fmt(d.mde, 3)})`,
+    // Whether both ran the same benchmark data (configurations.same_data), as the report says it.
+    h("span", { className: d.same_data === false ? "data-differs" : "muted" }, ` · task data: ${
+      d.same_data === true ? "same" : d.same_data === false ? "DIFFERENT (not like for like)" : "unknown"}`),
     h("br"), `#${configIds.indexOf(d.a) + 1} solves more often:`, flips(d, d.a_more),
     " · ", `#${configIds.indexOf(d.b) + 1} solves more often:`, flips(d, d.b_more))));
 }

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser_page import TASKS_PER_JOB, synthetic_sweep
-from tau_exp.configurations import find_configurations, paired_differences
+from tau_exp.configurations import data_note, find_configurations, paired_differences
 from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.report import main as report_cli
 
@@ -270,6 +270,7 @@ def test_compare_selected_configurations_and_only_disagreements(sweep, page, scr
     assert ("No detectable difference" in verdict) == (difference.verdict == "no detectable difference")
     assert f"{difference.difference:+.3f}" in verdict and f"{difference.tasks} tasks" in verdict
     assert page.locator("#verdicts a").count() == len(difference.a_more) + len(difference.b_more)
+    assert f"task data: {data_note(difference.same_data)}" in verdict  # like for like, or not, as the report says
     all_tasks = {r.task_id for records in sweep.records.values() for r in records}
     assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == all_tasks
     page.check("#only-differ")
