@@ -7,8 +7,11 @@ around each HTTP attempt and gives it back with the attempt's latency and outcom
 multiplicative decrease, as TCP shares a link:
 
 - The job's sampler (`servers/metrics.py`, one thread per endpoint) reads the server's
-  `/metrics` every `run.server_poll_s` and calls `observe`. The server is congested when
-  requests wait in its queue (`vllm:num_requests_waiting` > 0) or, for a server without
+  `/metrics` every `run.server_poll_s` and calls `observe`. The server is congested when more
+  requests wait in its queue than half of those it is running (`vllm:num_requests_waiting` >
+  0.5 × `vllm:num_requests_running`): each running request that ends lets a waiting one in, so
+  that queue is about half a request's service time long — short enough to cost little
+  latency, long enough that the server never idles between one job's call and its next. Or, for a server without
   metrics, when the median latency of the calls of the last interval exceeds twice the lowest
   median of the last minute (and by more than 50 ms: below that, no decision). A call that
   timed out or was refused as overloaded (HTTP 429, 503) is a congestion signal too.
@@ -51,6 +54,9 @@ from typing import Protocol
 from tau_exp.errors import Cancelled
 
 DECREASE = 0.5  # the limit is multiplied by this when the server is congested
+# Congested when more requests wait than this fraction of those running: the queue's wait in
+# service times (each ending request admits a waiting one).
+QUEUE_TOLERANCE = 0.5
 LATENCY_TOLERANCE = 2.0  # without metrics: congested above this many times the lowest recent median
 LATENCY_SLACK_S = 0.05  # ... and this much above it
 BASELINE_S = 60.0  # the lowest median of how many seconds of intervals is the baseline
@@ -141,10 +147,10 @@ class Limiter:
                 raise Cancelled()
         return ticket
 
-    def observe(self, waiting: float | None) -> dict[str, object]:
-        """Decide the limit for the next interval from the server's waiting requests (None: it
-        has no metrics; its latency decides); returns what the job did in the interval, for the
-        sampler's row."""
+    def observe(self, waiting: float | None, running: float | None = None) -> dict[str, object]:
+        """Decide the limit for the next interval from the server's waiting and running requests
+        (waiting None: it has no metrics, its latency decides; running None: any wait is too
+        long); returns what the job did in the interval, for the sampler's row."""
         with self._lock:
             now = self._clock()
             latencies, self._latencies = self._latencies, []
@@ -152,7 +158,7 @@ class Limiter:
             full = self._full
             congested = overloads > 0
             if waiting is not None:
-                congested = congested or waiting > 0
+                congested = congested or waiting > QUEUE_TOLERANCE * (running or 0)
             if latencies:
                 interval_median = self._round_trip_s = median(latencies)
                 baseline = min((m for _, m in self._medians), default=None)

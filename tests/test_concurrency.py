@@ -56,6 +56,27 @@ def test_the_limit_doubles_per_round_trip_until_the_server_is_congested_then_gro
     assert limiter.limit == 5  # nothing used the limit: no reason to raise it
 
 
+def test_a_queue_shorter_than_half_the_running_batch_feeds_the_server_and_a_longer_one_is_congestion():
+    """Each running request that ends admits a waiting one: 2 waiting behind 4 running wait about
+    half a service time, which keeps the server busy; 3 behind 4 are a queue that grows latency."""
+    now = [0.0]
+    limiter = Limiter(ceiling=16, adaptive=True, clock=lambda: now[0])
+    limiter.observe(waiting=0)  # ends nothing: slow start ends only with a congestion signal
+    held = [limiter.request(lambda: None) for _ in range(limiter.limit)]
+    for ticket in held:
+        limiter.release(ticket, latency_s=0.1)  # slow start: 1 → 2
+    now[0] += 1
+    limiter.observe(waiting=3, running=4)
+    assert limiter.limit == 1  # congested: halved, slow start over
+    now[0] += 1
+    held = [limiter.request(lambda: None) for _ in range(1)]
+    limiter.observe(waiting=2, running=4)
+    assert limiter.limit == 2  # not congested, and the limit was used: +1
+    now[0] += 1
+    limiter.observe(waiting=1, running=None)  # a server that does not say what runs: any wait counts
+    assert limiter.limit == 1
+
+
 def test_the_limit_stays_between_one_and_the_ceiling_and_fixed_never_moves():
     now = [0.0]
     limiter = Limiter(ceiling=3, adaptive=True, clock=lambda: now[0])

@@ -161,7 +161,11 @@ class MetricsSampler:
         if sample is not None:
             row.update(vars(sample))
         if self.limiter is not None:
-            row.update(self.limiter.observe(None if sample is None else sample.waiting))
+            row.update(
+                self.limiter.observe(None, None)
+                if sample is None
+                else self.limiter.observe(sample.waiting, sample.running)
+            )
         line = json.dumps(row) + "\n"
         for path in self.paths:
             with path.open("a") as file:
