@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from tau_exp import agents, bench, servers, users, workers
 from tau_exp.checkpoint import ResultStore
 from tau_exp.concurrency import JobLimits
-from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
+from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
 from tau_exp.job import record_pairs
@@ -145,13 +145,10 @@ def _run_with_servers(
             if processes
             else None
         )
-        # Servers to attach to first: checking them starts nothing, so a wrong URL is refused
-        # before any server is started.
-        models = sorted(
-            [("assistant", experiment.model), ("user", experiment.user)],
-            key=lambda role_model: role_model[1].server.kind != ServerKind.attach,
-        )
-        endpoints = {role: stack.enter_context(servers.provide(role, model, job.servers)) for role, model in models}
+        # Servers to attach to are checked first (a wrong URL is refused before any server is
+        # started); the servers started here start at the same time.
+        models = [("assistant", experiment.model), ("user", experiment.user)]
+        endpoints = stack.enter_context(servers.provide_all(models, job.servers))
         assistant, user = endpoints["assistant"], endpoints["user"]
         # One limiter and one sampler of /metrics per server (both roles may share one), each
         # row written to servers/<role>_metrics.jsonl of every role it serves.
