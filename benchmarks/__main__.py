@@ -1,7 +1,7 @@
 """The harness benchmark: this project against tau2's own runner and the old run.py loop.
 
     python -m benchmarks            # the full run (~25 min on 2 cores); writes benchmarks/results.json
-    python -m benchmarks --small    # the version CI runs (~5 min)
+    python -m benchmarks --small    # the version CI runs (~2 min)
     python -m benchmarks --sections throughput -o /tmp/t.json   # some sections only (also: latency,
                                                                 # checkpoint, startup, browser, shared)
 
@@ -40,7 +40,7 @@ from benchmarks.measure import (
     run_harness,
     usable_cpus,
 )
-from benchmarks.oracle import KEY_ENV, oracle_server
+from benchmarks.oracle import KEY_ENV, oracle_servers
 from tau_exp import runtime
 from tau_exp.records import EpisodeResult
 
@@ -56,13 +56,16 @@ class Scale:
     domains: dict[str, int]  # domain → tasks (the first N of its test split)
     trials: tuple[int, ...]  # a throughput run per number of trials per task
     concurrencies: list[int]
+    latency_pairs_per_slot: int  # pairs per unit of concurrency in section 2 (at least 2 × this)
     checkpoint_sizes: list[int]
     legacy_checkpoint_sizes: list[int]
     browser_jobs: int  # × 100 tasks
 
 
-FULL = Scale({"retail": 40, "airline": 20}, (1, 4), [1, 8, 32, 64], [100, 1_000, 10_000], [100, 1_000], 120)
-SMALL = Scale({"retail": 5}, (2,), [1, 8, 32], [100, 1_000], [100], 12)
+FULL = Scale({"retail": 40, "airline": 20}, (1, 4), [1, 8, 32, 64], 4, [100, 1_000, 10_000], [100, 1_000], 120)
+# CI's: every section runs and is checked on as little work as shows it works (each harness run
+# and each job of section 6 costs seconds of imports before its first pair).
+SMALL = Scale({"retail": 3}, (2,), [1, 8], 1, [100, 1_000], [100], 12)
 
 # What is compared in section 1: harness → (its arguments, its environment). tau_exp three times:
 # with its worker processes, without them, and with the gold environment of tau2's evaluation
@@ -133,7 +136,7 @@ def _throughput_row(run: HarnessRun) -> dict:
 def latency(scale: Scale, url: str, key: str, keep: set[int], workdir: Path) -> dict:
     rows = []
     for concurrency in scale.concurrencies:
-        pairs = max(8 if scale is FULL else 4, (4 if scale is FULL else 2) * concurrency)
+        pairs = scale.latency_pairs_per_slot * max(2, concurrency)
         trials = math.ceil(pairs / 114)  # retail's base split has 114 tasks
         tasks = math.ceil(pairs / trials)
         console.print(f"latency: concurrency {concurrency}, {tasks} tasks × {trials} trials")
@@ -218,10 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="tau_exp_bench_", dir=os.environ.get("TMPDIR")) as tmp:
         workdir = Path(tmp)
         if sections & {"throughput", "latency"}:
-            with (
-                oracle_server(0.0, workdir / "servers") as instant,
-                oracle_server(LATENCY_S, workdir / "servers") as slow,
-            ):
+            with oracle_servers({"instant": 0.0, "slow": LATENCY_S}, workdir / "servers") as oracles:
+                instant, slow = oracles["instant"], oracles["slow"]
                 keep = set(descendants(os.getpid()))  # the oracle servers: not a harness's orphans
                 if "throughput" in sections:
                     results["throughput"] = throughput(scale, instant.base_url, instant.api_key or "", keep, workdir)

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from tau_exp import agents, bench, cost, servers, users, workers
 from tau_exp.checkpoint import ResultStore
 from tau_exp.concurrency import JobLimits
-from tau_exp.config import ExperimentConfig, ServerKind, result_identity, to_experiment_config
+from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
 from tau_exp.cost import CostMeter
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import write_atomically
@@ -43,6 +43,13 @@ def validate(cfg: DictConfig) -> ExperimentConfig:
     """The whole config checked, or ConfigError: the config alone (schema, ranges, combinations),
     then what the benchmark, the strategies, the model client and the workers need, each beside its code."""
     experiment = to_experiment_config(cfg)
+    _validate_needs(experiment)
+    return experiment
+
+
+def _validate_needs(experiment: ExperimentConfig) -> None:
+    """What the benchmark, the strategies, the model client and the workers need of a config that
+    is valid by itself; ConfigError otherwise."""
     bench.validate(experiment)
     agents.validate(experiment.agent)
     users.validate(experiment.user)
@@ -51,22 +58,25 @@ def validate(cfg: DictConfig) -> ExperimentConfig:
     llm.validate("model", experiment.model)
     llm.validate("user", experiment.user)
     workers.validate(experiment.run)
-    return experiment
 
 
 def run(cfg: DictConfig, job_dir: Path) -> Metrics:
     """Run the experiment that `cfg` describes, with its outputs in `job_dir`; return its metrics."""
-    # 1. Validate the whole config, before any server starts or any file is written.
-    experiment = validate(cfg)
+    # 1. Validate the whole config, before any server starts or any file is written: the config
+    #    alone, then what the code needs (this imports tau2 and litellm: seconds). Meanwhile the
+    #    worker processes' forkserver, if the job has workers, imports them too (it starts no
+    #    server and writes nothing; one after the other, the job waited for both).
+    experiment = to_experiment_config(cfg)
+    workers.start_forkserver(experiment.run)
+    _validate_needs(experiment)
     job = JobDir(job_dir)
     route_tau2_logs(None)
     quiet_litellm()
 
     # 2. The tasks: the benchmark's split, narrowed by ids or a range (bad ids name the valid range);
     #    and which data the split is (package, version, fingerprint), for the manifest, metrics and W&B.
-    tasks = bench.select_tasks(experiment.bench, experiment.env.name, experiment.tasks)
+    tasks, task_data = bench.job_tasks(experiment.bench, experiment.env.name, experiment.tasks)
     tasks_by_id = {task.id: task for task in tasks}
-    task_data = bench.fingerprint(experiment.bench, experiment.env.name, experiment.tasks.split.value)
     pairs = schedule(list(tasks_by_id), experiment.run.num_trials, experiment.run.seed, experiment.run.shuffle)
     record_pairs(job_dir, len(pairs))  # in status.json: progress views count done of all from it
     tune_gc()  # after the imports and the tasks: they are never collected
@@ -152,13 +162,10 @@ def _run_with_servers(
             if processes
             else None
         )
-        # Servers to attach to first: checking them starts nothing, so a wrong URL is refused
-        # before any server is started.
-        models = sorted(
-            [("assistant", experiment.model), ("user", experiment.user)],
-            key=lambda role_model: role_model[1].server.kind != ServerKind.attach,
-        )
-        endpoints = {role: stack.enter_context(servers.provide(role, model, job.servers)) for role, model in models}
+        # Servers to attach to are checked first (a wrong URL is refused before any server is
+        # started); the servers started here start at the same time.
+        models = [("assistant", experiment.model), ("user", experiment.user)]
+        endpoints = stack.enter_context(servers.provide_all(models, job.servers))
         assistant, user = endpoints["assistant"], endpoints["user"]
         # One limiter and one sampler of /metrics per server (both roles may share one), each
         # row written to servers/<role>_metrics.jsonl of every role it serves.

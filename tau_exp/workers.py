@@ -8,8 +8,9 @@ wait on HTTP); the job's process only hands out `EpisodeSpec`s and appends resul
 
 - Workers are forked from a forkserver that imports tau2 once (a clean, single-threaded process:
   forking the job itself, with its HTTP and tracking threads, is not safe). The forkserver starts
-  when the pool is made and imports while the model servers start; the workers are forked when
-  the first episode is handed out.
+  as soon as the job's config is read (`start_forkserver`; else when the pool is made) and
+  imports while the job validates its config and its model servers start; the workers are
+  forked when the first episode is handed out.
 - They ignore SIGINT, SIGTERM and SIGUSR2 (Ctrl-C, scancel and Slurm's time-limit warning reach
   every process of a job): the job decides when to stop. A stop is a message on each worker's
   pipe (no lock shared between processes, which a killed worker could leave held); the results
@@ -73,6 +74,14 @@ def default_processes(max_concurrency: int) -> int:
     run at once; none on a single CPU, where a worker only adds overhead."""
     cpus = usable_cpus()
     return min(cpus, max_concurrency) if cpus > 1 else 0
+
+
+def start_forkserver(run: RunConfig) -> None:
+    """Start the forkserver the workers are forked from, if the job will have workers (`run.workers`,
+    or one per CPU) and it is not running yet. Returns at once; it imports tau2 meanwhile (seconds)."""
+    if (default_processes(run.max_concurrency) if run.workers is None else run.workers) > 0:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+        multiprocessing.forkserver.ensure_running()
 
 
 MAX_WORKERS_PER_CPU = 4

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from omegaconf import DictConfig
 from tau_exp import runtime
 from tau_exp.config import ModelConfig, register_configs, to_experiment_config
 from tau_exp.endpoint import Endpoint
-from tau_exp.servers import provide
+from tau_exp.servers import provide_all
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -98,11 +97,8 @@ def oracle_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     the project's own `oracle` server kind. Tests attach to them (the `attach` kind)."""
     servers_dir = tmp_path_factory.mktemp("oracle_servers")
     experiment = to_experiment_config(compose_config())
-    with ExitStack() as stack:
-        yield {
-            "assistant": stack.enter_context(provide("assistant", experiment.model, servers_dir)),
-            "user": stack.enter_context(provide("user", experiment.user, servers_dir)),
-        }
+    with provide_all([("assistant", experiment.model), ("user", experiment.user)], servers_dir) as endpoints:
+        yield endpoints
 
 
 @pytest.fixture(scope="session")

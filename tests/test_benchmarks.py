@@ -30,7 +30,7 @@ def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, 
 
     assert results["machine"]["usable_cpus"] >= 1
     runs = [rows for by_trials in results["throughput"]["domains"].values() for rows in by_trials.values()]
-    assert list(results["throughput"]["domains"]["retail"]) == ["2"]  # 5 tasks × 2 trials: the second reuses
+    assert list(results["throughput"]["domains"]["retail"]) == ["2"]  # 3 tasks × 2 trials: the second reuses
     for rows in runs:
         assert set(rows) == {
             "tau_exp",
@@ -40,13 +40,13 @@ def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, 
             "old run.py loop",
         }
         # Every harness ran the same pairs and the oracle scored 1.0 everywhere: a like-for-like comparison.
-        assert {row["pairs"] for row in rows.values()} == {10}
+        assert {row["pairs"] for row in rows.values()} == {6}
         assert {row["mean_reward"] for row in rows.values()} == {1.0}
         assert all(row["cpu_s_per_pair"] > 0 and row["pairs_per_s"] > 0 for row in rows.values())
         cpus = results["machine"]["usable_cpus"]
         assert len(rows["tau_exp"]["workers"]) == (cpus if cpus > 1 else 0)  # one worker process per CPU
     latency = results["latency"]["rows"]
-    assert [row["concurrency"] for row in latency] == [1, 8, 32]
+    assert [row["concurrency"] for row in latency] == [1, 8]
     assert all(row["mean_reward"] == 1.0 and row["calls"] > row["pairs"] and 0 < row["efficiency"] for row in latency)
     checkpoint = results["checkpoint"]
     assert [row["results"] for row in checkpoint["result_store"]] == [100, 1000]
@@ -57,7 +57,7 @@ def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, 
     assert (page["jobs"], page["tasks_per_job"]) == (12, 100) and 0 < page["index_mb"] < page["page_mb"]
     assert page["sweep_table_s"] > 0 and page["task_view_s"] > 0 and page["js_heap_mb"] > 0  # opened in Chromium
     shared = results["shared"]  # K jobs on one capacity-limited server, fixed against load-aware
-    assert shared["jobs"] >= 4 and shared["jobs"] * shared["max_concurrency_per_job"] >= 10 * shared["capacity"]
+    assert shared["jobs"] >= 2 and shared["jobs"] * shared["max_concurrency_per_job"] >= 10 * shared["capacity"]
     assert set(shared["modes"]) == {"fixed", "load_aware"}
     for row in shared["modes"].values():
         assert row["scored"] + row["infra_errors"] <= row["pairs"] == shared["jobs"] * shared["tasks_per_job"]

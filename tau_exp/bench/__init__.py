@@ -80,14 +80,28 @@ def load_tasks(bench: Benchmark, domain: str, split: str | None) -> list:
 
 def select_tasks(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig) -> list:
     """The job's tasks (each with an `id`): the split, narrowed by ids or a range, then the shard."""
+    _adapter(bench.name).prepare(bench)
+    return _select(bench, domain, tasks_cfg, load_tasks(bench.name, domain, tasks_cfg.split.value))
+
+
+def job_tasks(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig) -> tuple[list, TaskData]:
+    """The job's tasks (`select_tasks`) and which data their split is (`fingerprint`), the split's
+    tasks loaded once for both."""
     adapter = _adapter(bench.name)
     adapter.prepare(bench)
+    split_tasks = load_tasks(bench.name, domain, tasks_cfg.split.value)
+    selected = _select(bench, domain, tasks_cfg, split_tasks)  # bad ids are refused before the fingerprint's work
+    return selected, adapter.fingerprint(domain, tasks_cfg.split.value, split_tasks)
+
+
+def _select(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig, split_tasks: list) -> list:
     try:
-        return select(load_tasks(bench.name, domain, tasks_cfg.split.value), domain, tasks_cfg)
+        return select(split_tasks, domain, tasks_cfg)
     except ConfigError as error:
         if tasks_cfg.ids is None:
             raise
-        raise ConfigError(f"{error}{_ids_of_another_env(bench, domain, tasks_cfg, adapter.domains())}") from None
+        domains = _adapter(bench.name).domains()
+        raise ConfigError(f"{error}{_ids_of_another_env(bench, domain, tasks_cfg, domains)}") from None
 
 
 def fingerprint(bench: BenchConfig, domain: str, split: str) -> TaskData:

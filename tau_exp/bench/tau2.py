@@ -51,11 +51,12 @@ def load_tasks(domain: str, split: str | None) -> list:
     return tau2_load_tasks(domain, split)
 
 
-def fingerprint(domain: str, split: str | None) -> TaskData:
-    """The data a job of this split runs, as tau2 loads it: every task of the split in tau2's order,
-    the database of a freshly built environment (and the user's, where the user has tools of its
-    own, as in telecom) and the policy. (Dumped in pydantic's JSON mode: only what tau2 loaded,
-    never a file path.) About 0.1–0.3 s for retail and airline, once per job."""
+def fingerprint(domain: str, split: str | None, tasks: list | None = None) -> TaskData:
+    """The data a job of this split runs, as tau2 loads it: every task of the split in tau2's order
+    (`tasks`, when the caller has loaded them already), the database of a freshly built environment
+    (and the user's, where the user has tools of its own, as in telecom) and the policy. (Dumped in
+    pydantic's JSON mode: only what tau2 loaded, never a file path.) About 0.1–0.3 s for retail
+    and airline, once per job."""
     from importlib.metadata import PackageNotFoundError, version
 
     from tau2.registry import registry
@@ -66,7 +67,7 @@ def fingerprint(domain: str, split: str | None) -> TaskData:
         for role, toolkit in (("assistant", environment.tools), ("user", environment.user_tools))
     }
     data = {
-        "tasks": [task.model_dump(mode="json") for task in load_tasks(domain, split)],
+        "tasks": [task.model_dump(mode="json") for task in (load_tasks(domain, split) if tasks is None else tasks)],
         "db": databases["assistant"],
         "user_db": databases["user"],
         "policy": environment.get_policy(),

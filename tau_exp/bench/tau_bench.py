@@ -120,9 +120,10 @@ def load_tasks(domain: str, split: str) -> list[IndexedTask]:
     return [IndexedTask(str(index), index, task) for index, task in enumerate(env.tasks)]
 
 
-def fingerprint(domain: str, split: str) -> TaskData:
+def fingerprint(domain: str, split: str, tasks: list | None = None) -> TaskData:
     """The data a job of this v1 split runs, as v1 loads it: the split's tasks in v1's order,
-    the environment's data (v1's database) and its wiki (the policy) and rules. The version is
+    the environment's data (v1's database) and its wiki (the policy) and rules (`tasks`, the
+    split's tasks if loaded already, is not used: v1's environment loads them anyway). The version is
     that of an installed `tau_bench` distribution (None for a checkout given as bench.path that
     was never installed)."""
     from importlib.metadata import PackageNotFoundError, version

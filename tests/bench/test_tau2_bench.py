@@ -37,6 +37,14 @@ def test_select_by_range_and_by_ids():
     ]
 
 
+def test_a_jobs_tasks_and_data_are_its_selection_and_its_splits_fingerprint():
+    # One load of the split for both (what a job does): the same as each on its own.
+    tasks_cfg = TasksConfig(split=Split.test, start=3, end=6)
+    tasks, task_data = bench.job_tasks(BenchConfig(), "retail", tasks_cfg)
+    assert [t.id for t in tasks] == [t.id for t in select_tasks(BenchConfig(), "retail", tasks_cfg)]
+    assert task_data == bench.fingerprint(BenchConfig(), "retail", "test")
+
+
 FINGERPRINT_IN_A_FRESH_PROCESS = """
 import json
 from tau_exp import runtime

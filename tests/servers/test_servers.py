@@ -1,5 +1,6 @@
 """servers/: the oracle kind starts a real server process and leaves nothing behind; the
-attach kind checks a running server; readiness failures name the URL and the cause."""
+attach kind checks a running server; readiness failures name the URL and the cause; a job's
+servers start at the same time, after the servers it attaches to are checked."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
 import pytest
 
+from tau_exp import servers
 from tau_exp.config import ServerKind
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ServerError
-from tau_exp.servers import provide
+from tau_exp.servers import provide, provide_all
 from tau_exp.servers.health import wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 
@@ -129,3 +132,83 @@ def test_the_oracle_refuses_what_vllm_refuses(oracle_servers, change, status, me
         f"{endpoint.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {endpoint.api_key}"}
     )
     assert answer.status_code == status and message in answer.json()["error"]["message"]
+
+
+def test_a_jobs_servers_start_together_stay_up_and_stop(tmp_path, oracle_model, wait_until):
+    # Each server is held by a thread of its own: the parent-death signal follows the thread that
+    # started the server, so a thread that returned after starting it would stop it at once.
+    with provide_all([("assistant", oracle_model()), ("user", oracle_model())], tmp_path) as endpoints:
+        assert endpoints["assistant"].base_url != endpoints["user"].base_url
+        time.sleep(0.5)  # time for a wrongly delivered parent-death signal to arrive
+        for endpoint in endpoints.values():
+            wait_until_ready(endpoint, timeout_s=2)
+        pids = [
+            int(p)
+            for p in subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+        ]
+        assert len(pids) >= 2
+    wait_until(lambda: not any(_alive(pid) for pid in pids), 10, "both oracles' processes to end")
+
+
+class _FakeServer:
+    """A server kind's context manager that records its start and stop in `events`; its start
+    waits at `barrier` (if any), then raises `error` (if any)."""
+
+    def __init__(self, role, events, barrier=None, error=None):
+        self.role, self.events, self.barrier, self.error = role, events, barrier, error
+
+    def __enter__(self):
+        self.events.append(("start", self.role))
+        if self.barrier is not None:
+            self.barrier.wait(timeout=60)  # broken (an error) unless both servers start at once
+        if self.error is not None:
+            raise self.error
+        return Endpoint(f"http://{self.role}:8000/v1", "m")
+
+    def __exit__(self, *exc):
+        self.events.append(("stop", self.role))
+
+
+def _fake_kinds(monkeypatch, oracle_model, events, barrier=None, errors=None, attach=()):
+    """(role, model) pairs for assistant and user (those in `attach` of the attach kind), served
+    by `_FakeServer`s."""
+    monkeypatch.setattr(
+        servers,
+        "provide",
+        lambda role, model, servers_dir: _FakeServer(role, events, barrier, (errors or {}).get(role)),
+    )
+    models = []
+    for role in ("assistant", "user"):
+        model = oracle_model()
+        if role in attach:
+            model.server.kind = ServerKind.attach
+        models.append((role, model))
+    return models
+
+
+def test_servers_started_here_start_at_the_same_time(monkeypatch, oracle_model, tmp_path):
+    events: list = []
+    models = _fake_kinds(monkeypatch, oracle_model, events, barrier=threading.Barrier(2))
+    with provide_all(models, tmp_path) as endpoints:
+        assert endpoints["user"].base_url == "http://user:8000/v1"
+        assert sorted(events) == [("start", "assistant"), ("start", "user")]
+    assert sorted(events[2:]) == [("stop", "assistant"), ("stop", "user")]
+
+
+def test_when_one_server_fails_to_start_the_other_is_stopped(monkeypatch, oracle_model, tmp_path):
+    events: list = []
+    failure = ServerError("user server did not start")
+    models = _fake_kinds(monkeypatch, oracle_model, events, barrier=threading.Barrier(2), errors={"user": failure})
+    with pytest.raises(ServerError, match="user server did not start"):
+        with provide_all(models, tmp_path):
+            pytest.fail("a job must not run with one server missing")
+    assert ("stop", "assistant") in events and ("stop", "user") not in events
+
+
+def test_servers_to_attach_to_are_checked_before_any_server_starts(monkeypatch, oracle_model, tmp_path):
+    events: list = []
+    models = _fake_kinds(monkeypatch, oracle_model, events, errors={"user": ServerError("wrong URL")}, attach=("user",))
+    with pytest.raises(ServerError, match="wrong URL"):
+        with provide_all(models, tmp_path):
+            pass
+    assert events == [("start", "user")]  # the assistant's server never started
