@@ -1,7 +1,7 @@
 """The harness benchmark: this project against tau2's own runner and the old run.py loop.
 
     python -m benchmarks            # the full run (~25 min on 2 cores); writes benchmarks/results.json
-    python -m benchmarks --small    # the version CI runs (~2 min)
+    python -m benchmarks --small    # the version CI runs (~4.5 min on 2 cores)
     python -m benchmarks --sections throughput -o /tmp/t.json   # some sections only (also: latency,
                                                                 # checkpoint, startup, browser, shared)
 
