@@ -55,8 +55,8 @@ def run_tau_exp(args: argparse.Namespace) -> dict:
     with initialize_config_dir(str(Path(__file__).parent.parent / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     from tau_exp.errors import IncompleteRun
+    from tau_exp.files import read_json_lines
     from tau_exp.records import EpisodeStatus
-    from tau_exp.servers.metrics import read_rows
 
     job_dir = Path(args.workdir) / "job"
     with Timed() as timed, MemorySampler() as memory:
@@ -66,17 +66,19 @@ def run_tau_exp(args: argparse.Namespace) -> dict:
             pass
     job = JobDir(job_dir)
     results = job.read_results()
-    rows = [row for role in ("assistant", "user") for row in read_rows(job.server_metrics(role))]
+    rows = [row for role in ("assistant", "user") for row in read_json_lines(job.server_metrics(role))]
     return timed.report(
         scored=sum(r.status == EpisodeStatus.scored for r in results),
         infra_errors=sum(r.status == EpisodeStatus.infra_error for r in results),
         retries=sum(usage.retries for r in results for usage in r.usage.values()),
         # Both roles share one server here: its rows are in both files, once each.
         latencies_s=[
-            latency for row in read_rows(job.server_metrics("assistant")) for latency in row.get("latencies_s", [])
+            latency
+            for row in read_json_lines(job.server_metrics("assistant"))
+            for latency in row.get("latencies_s", [])
         ],
-        overloads=sum(row.get("overloads", 0) for row in read_rows(job.server_metrics("assistant"))),
-        limits=[row["limit"] for row in read_rows(job.server_metrics("assistant")) if "limit" in row],
+        overloads=sum(row.get("overloads", 0) for row in read_json_lines(job.server_metrics("assistant"))),
+        limits=[row["limit"] for row in read_json_lines(job.server_metrics("assistant")) if "limit" in row],
         metrics_rows=len(rows),
         rewards=[r.reward for r in results],
         calls=sum(usage.calls for r in results for usage in r.usage.values()),

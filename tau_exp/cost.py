@@ -26,12 +26,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from tau_exp import slurm_client
 from tau_exp.checkpoint import ResultStore
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import SlurmError
+from tau_exp.files import read_json_lines
 from tau_exp.records import Cost, EpisodeResult, EpisodeStatus
 from tau_exp.servers.metrics import read_sample
 
@@ -134,15 +135,11 @@ class CostMeter:
 
 def read_spans(path: Path) -> list[CostSpan]:
     """The spans of `cost.jsonl` (a torn last line, of a job killed mid-write, left out)."""
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
     spans = []
-    for line in lines:
+    for row in read_json_lines(path):
         try:
-            spans.append(CostSpan.model_validate_json(line))
-        except ValueError:
+            spans.append(CostSpan.model_validate(row))
+        except ValidationError:
             continue
     return spans
 
@@ -191,4 +188,4 @@ def _allocation(job_id: str) -> slurm_client.Allocation | None:
 def _tokens_served(endpoint: Endpoint) -> float | None:
     with httpx.Client(timeout=5.0) as client:
         sample = read_sample(client, endpoint)
-    return None if sample is None else sample.prompt_tokens + sample.generation_tokens
+    return None if sample is None else sample.tokens

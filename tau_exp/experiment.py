@@ -24,14 +24,14 @@ from tau_exp.concurrency import JobLimits
 from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
 from tau_exp.cost import CostMeter
 from tau_exp.errors import IncompleteRun
-from tau_exp.files import write_atomically
+from tau_exp.files import read_json_lines, write_atomically
 from tau_exp.job import record_pairs
 from tau_exp.jobdir import JobDir
 from tau_exp.metrics import Metrics, compute_metrics
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest, TaskData
 from tau_exp.runloop import Pair, run_pairs, schedule
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
-from tau_exp.servers.metrics import MetricsSampler, read_rows, summarize
+from tau_exp.servers.metrics import MetricsSampler, summarize
 from tau_exp.tracking import Tracker, tracking_run
 from tau_exp.workers import EpisodeWorkers, default_processes
 
@@ -223,7 +223,7 @@ def _server_load(job: JobDir, poll_s: float) -> dict:
     """Per role, the means of what its server reported over every invocation of the job."""
     loads = {}
     for role in ("assistant", "user"):
-        load = summarize(read_rows(job.server_metrics(role)), poll_s)
+        load = summarize(read_json_lines(job.server_metrics(role)), poll_s)
         if load is not None:
             loads[role] = load
     return loads

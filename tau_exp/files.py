@@ -1,9 +1,12 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one, and reading the append-only JSON-lines
+logs whose last line a killed writer may have left half-written."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
@@ -22,3 +25,19 @@ def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)  # e.g. a full disk: no half-written temporary left behind
         raise
+
+
+def read_json_lines(path: Path) -> list[Any]:
+    """The values of an appended JSON-lines file, [] if there is none; a line that is not JSON
+    (the torn last line of a writer killed mid-write) is left out."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    values = []
+    for line in lines:
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return values

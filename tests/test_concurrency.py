@@ -19,9 +19,10 @@ from tau_exp.concurrency import Limiter
 from tau_exp.config import ModelConfig, RetryConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import Cancelled
+from tau_exp.files import read_json_lines
 from tau_exp.llm import ChatModel
 from tau_exp.servers import provide
-from tau_exp.servers.metrics import MetricsSampler, read_rows
+from tau_exp.servers.metrics import MetricsSampler
 from tau_exp.tags import EpisodeTag
 
 OPENING = [{"role": "assistant", "content": "Hi! How can I help you today?"}, {"role": "user", "content": "hello"}]
@@ -197,7 +198,7 @@ class Job(Callers):
         self.sampler.__exit__()
 
     def limits(self) -> list[int]:
-        return [row["limit"] for row in read_rows(self.rows)]
+        return [row["limit"] for row in read_json_lines(self.rows)]
 
 
 class Flood(Callers):
@@ -228,7 +229,7 @@ def test_a_job_on_a_saturated_server_lowers_its_limit_and_raises_it_when_the_loa
             wait_until(lambda: job.limits() and job.limits()[-1] == 1, 60, "the job's limit falling to 1")
             low = len(job.limits())
         wait_until(lambda: max(job.limits()[low:], default=0) >= 4, 60, "the job's limit growing back to 4")
-    rows = read_rows(tmp_path / "rows.jsonl")
+    rows = read_json_lines(tmp_path / "rows.jsonl")
     assert all("waiting" in row for row in rows) and job.sampler.has_metrics
 
 
@@ -260,5 +261,5 @@ def test_without_metrics_the_latency_decides(capacity_oracle, oracle_model, tmp_
             return bool(limits) and max(limits) > 4 and min(limits[peak:]) < max(limits)
 
         wait_until(fell, 60, "the limit rising beyond the capacity, then falling")
-    rows = read_rows(tmp_path / "rows.jsonl")
+    rows = read_json_lines(tmp_path / "rows.jsonl")
     assert job.sampler.has_metrics is False and not any("waiting" in row for row in rows)

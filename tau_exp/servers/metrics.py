@@ -66,6 +66,11 @@ class Sample:
     prompt_tokens: float
     generation_tokens: float
 
+    @property
+    def tokens(self) -> float:
+        """Prompt and generated tokens processed, the counters' sum: what a job's use is measured in."""
+        return self.prompt_tokens + self.generation_tokens
+
 
 def parse_sample(text: str, model: str) -> Sample | None:
     """The numbers this project reads from Prometheus text; None if it has none of vLLM's gauges.
@@ -171,21 +176,6 @@ class MetricsSampler:
             with path.open("a") as file:
                 file.write(line)
         return row
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a `<role>_metrics.jsonl` (a torn last line, of a job killed mid-write, left out)."""
-    rows = []
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def summarize(rows: list[dict[str, Any]], interval_s: float) -> ServerLoad | None:

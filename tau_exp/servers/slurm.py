@@ -287,7 +287,6 @@ class IdleWatch:
         self.timeout_s = timeout_min * 60
         self.last_active = time.monotonic()
         self.last_counters: float | None = None
-        self.client = httpx.Client(timeout=5.0)
 
     def should_stop(self) -> bool:
         now = time.monotonic()
@@ -306,12 +305,12 @@ class IdleWatch:
         return True
 
     def _requests_since_last_check(self) -> bool:
-        sample = read_sample(self.client, self.endpoint)
+        with httpx.Client(timeout=5.0) as client:  # one check every few minutes: no client kept open
+            sample = read_sample(client, self.endpoint)
         if sample is None:
             return False
-        counters = sample.prompt_tokens + sample.generation_tokens
-        moved = self.last_counters is not None and counters != self.last_counters
-        self.last_counters = counters
+        moved = self.last_counters is not None and sample.tokens != self.last_counters
+        self.last_counters = sample.tokens
         return moved or sample.running + sample.waiting > 0
 
     def _live_users(self) -> int:
