@@ -13,6 +13,7 @@ is printed whole once per refresh (in a terminal, redrawn in place).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Collection
@@ -99,13 +100,16 @@ def job_progress(job: JobDir, swept_keys: Collection[str] = ()) -> JobProgress:
 
 def expected_jobs(sweep: SweepDir) -> int | None:
     """How many jobs the sweep launches: its overrides and sweeper params, expanded as Hydra's
-    basic sweeper does (None without multirun.yaml)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
+    basic sweeper does — the product of each key's values, a key given twice counting once, as
+    its last value (None without multirun.yaml)."""
     overrides = sweep.overrides()
     if overrides is None:
         return None
-    return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    values_per_key = {
+        override.get_key_element(): len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
+        for override in overrides
+    }
+    return math.prod(values_per_key.values())
 
 
 def render(sweep_dir: Path, progress: SweepProgress) -> Table:

@@ -115,3 +115,29 @@ def test_status_of_a_sweep_in_progress(tmp_path, capsys, launch_process):
     assert jobs["2"]["state"] == "running" and jobs["2"]["total"] == 3 and 1 <= jobs["2"]["done"] < 3
     assert set(jobs) == {"0", "1", "2"} and progress["pending"] == 1
     assert "1 completed, 1 failed, 1 running, 1 pending" in table and "2/2" in table
+
+
+@pytest.mark.parametrize(
+    "task_overrides, sweeper_params, jobs",
+    [
+        (["env=retail,airline", "agent=tool_calling,react,act", "run.seed=3"], {}, 6),
+        (["env=retail,airline", "env=telecom"], {}, 1),  # a key given twice: its last value
+        (["model.temperature=range(0,1,0.25)"], {"run.seed": "1,2"}, 8),  # a range; the sweeper's params
+        (["tasks.end=5"], {}, 1),  # no sweep: one job
+    ],
+)
+def test_the_expected_job_count_is_what_hydras_basic_sweeper_launches(tmp_path, task_overrides, sweeper_params, jobs):
+    """status counts a sweep's jobs from multirun.yaml with Hydra's public override parser; the
+    count equals what Hydra's basic sweeper itself expands (its internal API, used here as the
+    reference only)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from omegaconf import OmegaConf
+
+    from tau_exp.jobdir import SweepDir
+    from tau_exp.tracking.status import expected_jobs
+
+    hydra = {"overrides": {"task": task_overrides}, "sweeper": {"params": sweeper_params}}
+    OmegaConf.save(OmegaConf.create({"hydra": hydra}), tmp_path / "multirun.yaml")
+    sweep = SweepDir(tmp_path)
+    launched = sum(len(batch) for batch in BasicSweeper.split_arguments(sweep.overrides() or [], None))
+    assert expected_jobs(sweep) == launched == jobs
