@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -49,12 +50,30 @@ def unusable_directory(directory: Path) -> str | None:
             return "it is a file, not a directory; give a directory"
         if not os.access(directory, os.W_OK | os.X_OK):
             return "it is not writable by this user; give a directory you can write to"
-        return None
+        return _try_writing(directory)
     existing = next(path for path in directory.parents if path.exists())
     if not existing.is_dir():
         return f"{existing} is a file, not a directory"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"it cannot be created: {existing} is not writable by this user"
+    return _try_writing(directory)
+
+
+def _try_writing(directory: Path) -> str | None:
+    """What the system answers when the directory is made and a file written in it (permissions
+    alone do not tell: root may write everywhere, yet not under /proc or on a read-only mount).
+    What the try made is removed again."""
+    missing = [path for path in (directory, *directory.parents) if not path.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        done = "created" if missing else "written to"
+        return f"it cannot be {done}: {error.strerror or error}; give a directory you can write to"
+    finally:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
     return None
 
 
