@@ -136,34 +136,27 @@ def run_tau2(args: argparse.Namespace) -> dict:
 def run_legacy(args: argparse.Namespace) -> dict:
     from tau2.run import get_tasks
 
-    from tau_exp.bench import EpisodeSpec
+    from tau_exp.bench import episode_spec
     from tau_exp.bench.tau2 import run_episode
-    from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, UserConfig
+    from tau_exp.config import AgentConfig, EnvConfig, ExperimentConfig, ModelConfig, UserConfig
     from tau_exp.endpoint import Endpoint
     from tau_exp.job.runloop import pair_seed
     from tau_exp.runtime import route_tau2_logs
 
     route_tau2_logs(None)
     endpoint = Endpoint(args.url, "oracle", api_key=os.environ[KEY_ENV])
+    experiment = ExperimentConfig(
+        env=EnvConfig(name=args.domain),
+        agent=AgentConfig(name="tool_calling"),
+        model=ModelConfig(name="oracle"),
+        user=UserConfig(name="oracle", strategy="llm"),
+    )
     tasks = get_tasks(args.domain, args.split)[: args.tasks]
     ckpt_path = Path(args.workdir) / "legacy_results.json"
     lock = threading.Lock()
 
     def solve(task, trial: int) -> dict:
-        spec = EpisodeSpec(
-            domain=args.domain,
-            task=task,
-            trial=trial,
-            seed=pair_seed(10, task.id, trial),
-            agent=AgentConfig(name="tool_calling"),
-            assistant=endpoint,
-            user=endpoint,
-            assistant_settings=ModelConfig(name="oracle"),
-            user_settings=UserConfig(name="oracle"),
-            retry=RetryConfig(),
-            max_steps=200,
-            max_errors=10,
-        )
+        spec = episode_spec(experiment, task, trial, pair_seed(10, task.id, trial), endpoint, endpoint)
         try:
             result = run_episode(spec).model_dump(mode="json")
         except Exception as error:  # as in run.py: any exception is a reward of 0

@@ -2,7 +2,9 @@
 that run before anything starts.
 
 Each config group has one schema here: `conf/env/*.yaml` ↔ `EnvConfig`, `conf/agent/*.yaml` ↔
-`AgentConfig`, `conf/model/*.yaml` ↔ `ModelConfig`, `conf/user/*.yaml` ↔ `UserConfig`.
+`AgentConfig`, `conf/model/*.yaml` ↔ `ModelConfig`, `conf/user/*.yaml` ↔ `UserConfig`, and
+`conf/user_strategy/*.yaml` ↔ `UserConfig.strategy` (the user model and how it plays the customer
+are chosen apart, as `model` and `agent` are).
 Hydra rejects unknown keys and wrong types against it; `validate` checks what types cannot.
 """
 
@@ -157,7 +159,7 @@ class ModelConfig:
 class UserConfig(ModelConfig):
     """The user-simulator model (`conf/user/`) and its strategy (`tau_exp/users/`)."""
 
-    strategy: str = "llm"  # llm | react | verify | reflection (tau_exp/users/)
+    strategy: str = MISSING  # chosen by the user_strategy group (conf/user_strategy/ ↔ tau_exp/users/)
     verify_attempts: int = 3  # verify, reflection: replies generated before the last one is kept
     # The old workflow's USER_MODEL_API_BASE keeps working for any attached user model.
     server: ServerConfig = field(default_factory=lambda: ServerConfig(base_url="${oc.env:USER_MODEL_API_BASE,null}"))
@@ -288,8 +290,6 @@ def validate(cfg: ExperimentConfig) -> None:
     """Range and combination checks that need nothing but the config. (What a benchmark, an
     agent strategy or a user strategy needs is checked beside its code: `bench.validate`,
     `agents.validate`, `users.validate`, from the pipeline's first step.)"""
-    if cfg.user.verify_attempts < 1:
-        raise ConfigError(f"user.verify_attempts={cfg.user.verify_attempts} must be at least 1")
     run = cfg.run
     for key in ("num_trials", "max_concurrency", "max_steps", "max_errors", "max_consecutive_errors"):
         if getattr(run, key) < 1:

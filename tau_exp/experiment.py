@@ -156,9 +156,7 @@ def _run_with_servers(
         cancel = threading.Event()  # set by the run loop to stop the episodes in flight
         # The job's in-flight limit to each server (llm/concurrency.py), kept in this process; the
         # worker processes ask it for slots.
-        limits = stack.enter_context(
-            JobLimits(experiment.run.max_concurrency, adaptive=experiment.run.concurrency == "load_aware")
-        )
+        limits = JobLimits(experiment.run.max_concurrency, adaptive=experiment.run.concurrency == "load_aware")
         workers = (
             stack.enter_context(EpisodeWorkers(processes, experiment.run.max_concurrency, cancel, job.tau2_log, limits))
             if processes
@@ -188,26 +186,11 @@ def _run_with_servers(
         # servers), appended to cost.jsonl when the run loop ends, before the servers stop.
         stack.enter_context(CostMeter(job.cost, endpoints, store))
 
-        # 5. The run loop: each pair a fresh tau2 episode, each result appended at once.
+        # 5. The run loop: each pair a fresh tau2 episode, each result appended at once. An
+        #    episode gets plain values (no config); its model calls take slots of `limits`.
         def run_one(pair: Pair, cancel: threading.Event) -> EpisodeResult:
-            spec = bench.EpisodeSpec(
-                domain=experiment.env.name,
-                task=tasks_by_id[pair.task_id],
-                trial=pair.trial,
-                seed=pair.seed,
-                agent=experiment.agent,
-                assistant=assistant,
-                user=user,
-                assistant_settings=experiment.model,
-                user_settings=experiment.user,
-                retry=experiment.run.retry,
-                max_steps=experiment.run.max_steps,
-                max_errors=experiment.run.max_errors,
-                bench=experiment.bench.name,
-                split=experiment.tasks.split.value,
-                limits=limits.key,
-            )
-            return workers.run(spec) if workers else bench.run_episode(spec, cancel)
+            spec = bench.episode_spec(experiment, tasks_by_id[pair.task_id], pair.trial, pair.seed, assistant, user)
+            return workers.run(spec) if workers else bench.run_episode(spec, cancel, limits.slots)
 
         run_pairs(
             pairs,

@@ -42,7 +42,7 @@ def test_every_option_of_every_group_composes(compose_cfg, monkeypatch, tmp_path
         "experiment=tau_bench_120": [f"model.server.vllm.python={sys.executable}"],  # vLLM's env on the cluster
     }
     conf = Path(__file__).resolve().parents[1] / "conf"
-    for group in ("env", "agent", "model", "user", "experiment"):
+    for group in ("env", "agent", "model", "user", "user_strategy", "experiment"):
         for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
             choice = f"{group}={option}"
             assert validate(compose_cfg(choice, *needs.get(choice, []))), choice

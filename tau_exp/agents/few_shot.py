@@ -9,22 +9,22 @@ import random
 
 from tau2.environment.tool import Tool
 
+from tau_exp.agents import AgentSettings
 from tau_exp.agents.examples import load_examples
 from tau_exp.agents.tool_calling import ToolCallingAgent
-from tau_exp.config import AgentConfig
 from tau_exp.errors import ConfigError
 from tau_exp.llm.chat import ChatModel
 
 
 class FewShotAgent(ToolCallingAgent):
     def __init__(
-        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None
+        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentSettings | None = None
     ) -> None:
         super().__init__(tools, domain_policy, model, settings)
-        if settings is None or not settings.few_shot.path:
+        if settings is None or not settings.few_shot_path:
             raise ConfigError("agent=few_shot needs agent.few_shot.path")
-        self.examples = load_examples(settings.few_shot.path)
-        self.num_examples = settings.few_shot.num
+        self.examples = load_examples(settings.few_shot_path)
+        self.num_examples = settings.few_shot_num
 
     @property
     def system_prompt(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from tau2.agent.base import LocalAgent, ValidAgentInputMessage
@@ -22,8 +23,10 @@ from tau2.data_model.message import AssistantMessage, Message, MultiToolMessage,
 from tau2.environment.tool import Tool
 
 from tau_exp.agents.parsing import RESPOND, ParseError, parse_action
-from tau_exp.config import AgentConfig
 from tau_exp.llm.chat import ChatModel
+
+if TYPE_CHECKING:
+    from tau_exp.agents import AgentSettings
 
 INVALID_ACTION = "invalid_action"  # not a tool of any domain: the environment returns an error
 
@@ -57,7 +60,7 @@ class ReActAgent(LocalAgent[TextAgentState]):
     with_thought = True
 
     def __init__(
-        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None
+        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentSettings | None = None
     ) -> None:
         super().__init__(tools=tools, domain_policy=domain_policy)
         self.model = model

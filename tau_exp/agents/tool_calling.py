@@ -4,19 +4,23 @@ All tool calls of one message are executed in order by tau2's orchestrator."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tau2.agent.base import ValidAgentInputMessage
 from tau2.agent.llm_agent import LLMAgent, LLMAgentState
 from tau2.data_model.message import AssistantMessage, MultiToolMessage
 from tau2.environment.tool import Tool
 from tau2.utils.llm_utils import to_litellm_messages
 
-from tau_exp.config import AgentConfig
 from tau_exp.llm.chat import ChatModel
+
+if TYPE_CHECKING:
+    from tau_exp.agents import AgentSettings
 
 
 class ToolCallingAgent(LLMAgent):
     def __init__(
-        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentConfig | None = None
+        self, tools: list[Tool], domain_policy: str, model: ChatModel, settings: AgentSettings | None = None
     ) -> None:
         super().__init__(tools=tools, domain_policy=domain_policy, llm=model.endpoint.litellm_model)
         self.model = model

@@ -19,19 +19,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
-from tau_exp.config import (
-    AgentConfig,
-    BenchConfig,
-    Benchmark,
-    ExperimentConfig,
-    ModelConfig,
-    RetryConfig,
-    TasksConfig,
-    UserConfig,
-)
+from tau_exp.agents import AgentSettings
+from tau_exp.config import BenchConfig, Benchmark, ExperimentConfig, TasksConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ConfigError
+from tau_exp.llm.concurrency import SlotsFor
+from tau_exp.llm.settings import CallSettings, Retry
 from tau_exp.records import EpisodeResult, TaskData
+from tau_exp.users import UserSettings
 
 
 class Task(Protocol):
@@ -40,26 +35,48 @@ class Task(Protocol):
 
 @dataclass(frozen=True)
 class EpisodeSpec:
-    """Everything one (task, trial) needs, and nothing from the job around it (picklable: it
-    goes to the worker processes)."""
+    """Everything one (task, trial) needs, as plain values, and nothing from the job around it:
+    no config, no file (picklable: it goes to the worker processes)."""
 
     domain: str
     task: Any  # the adapter's task (a tau2 Task, a v1 IndexedTask)
     trial: int
     seed: int
-    agent: AgentConfig
+    agent: AgentSettings
+    user_strategy: UserSettings
     assistant: Endpoint
     user: Endpoint
-    assistant_settings: ModelConfig
-    user_settings: UserConfig
-    retry: RetryConfig
+    assistant_calls: CallSettings
+    user_calls: CallSettings
+    retry: Retry
     max_steps: int
     max_errors: int
     bench: Benchmark = Benchmark.tau2
     split: str = "test"
-    # The job whose in-flight limits the episode's model calls keep (concurrency.JobLimits.key);
-    # None: no limit.
-    limits: str | None = None
+
+
+def episode_spec(
+    experiment: ExperimentConfig, task: Any, trial: int, seed: int, assistant: Endpoint, user: Endpoint
+) -> EpisodeSpec:
+    """The spec of one (task, trial) of `experiment`, against these endpoints: the values its
+    episode uses, taken from the config."""
+    return EpisodeSpec(
+        domain=experiment.env.name,
+        task=task,
+        trial=trial,
+        seed=seed,
+        agent=AgentSettings.of(experiment.agent),
+        user_strategy=UserSettings.of(experiment.user),
+        assistant=assistant,
+        user=user,
+        assistant_calls=CallSettings.of(experiment.model),
+        user_calls=CallSettings.of(experiment.user),
+        retry=Retry.of(experiment.run.retry),
+        max_steps=experiment.run.max_steps,
+        max_errors=experiment.run.max_errors,
+        bench=experiment.bench.name,
+        split=experiment.tasks.split.value,
+    )
 
 
 def validate(experiment: ExperimentConfig) -> None:
@@ -146,9 +163,12 @@ def _ids_of_another_env(bench: BenchConfig, domain: str, tasks_cfg: TasksConfig,
     return ""
 
 
-def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
-    """Run and score one episode with its benchmark's adapter."""
-    return _adapter(spec.bench).run_episode(spec, cancel)
+def run_episode(
+    spec: EpisodeSpec, cancel: threading.Event | None = None, slots: SlotsFor | None = None
+) -> EpisodeResult:
+    """Run and score one episode with its benchmark's adapter; its model calls take their slots
+    of the job's in-flight limits from `slots` (None: no limit)."""
+    return _adapter(spec.bench).run_episode(spec, cancel, slots)
 
 
 def _adapter(bench: Benchmark) -> ModuleType:

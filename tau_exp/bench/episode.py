@@ -13,7 +13,7 @@ from tau_exp.bench import EpisodeSpec
 from tau_exp.config import Benchmark
 from tau_exp.errors import InfraError
 from tau_exp.llm.chat import ChatModel
-from tau_exp.llm.concurrency import slots_for
+from tau_exp.llm.concurrency import SlotsFor
 from tau_exp.llm.tags import EpisodeTag
 from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo
 
@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 class Episode:
     """One episode's two models (tagged with the episode) and the record it ends with."""
 
-    def __init__(self, spec: EpisodeSpec, task_id: str, cancel: threading.Event | None) -> None:
+    def __init__(
+        self, spec: EpisodeSpec, task_id: str, cancel: threading.Event | None, slots: SlotsFor | None = None
+    ) -> None:
         self.spec = spec
         self.task_id = task_id
         split = spec.split if spec.bench != Benchmark.tau2 else None  # tau2's task ids are unique in a domain
@@ -34,11 +36,11 @@ class Episode:
                 spec.retry,
                 EpisodeTag(spec.domain, task_id, spec.trial, role, spec.bench, split),
                 cancel,
-                slots_for(spec.limits, endpoint.base_url),
+                slots(endpoint.base_url) if slots else None,
             )
             for role, endpoint, settings in (
-                ("assistant", spec.assistant, spec.assistant_settings),
-                ("user", spec.user, spec.user_settings),
+                ("assistant", spec.assistant, spec.assistant_calls),
+                ("user", spec.user, spec.user_calls),
             )
         }
         self.started_at = datetime.now(timezone.utc).isoformat()

@@ -17,6 +17,7 @@ from tau_exp.bench import EpisodeSpec, fingerprint_of, tau2_scoring
 from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig, Split
 from tau_exp.errors import Cancelled, ConfigError, ModelFault
+from tau_exp.llm.concurrency import SlotsFor
 from tau_exp.records import EpisodeResult, EpisodeStatus, TaskData
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ def fingerprint(domain: str, split: str | None, tasks: list | None = None) -> Ta
     return TaskData(package=PACKAGE, version=installed, fingerprint=fingerprint_of(data))
 
 
-def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
+def run_episode(
+    spec: EpisodeSpec, cancel: threading.Event | None = None, slots: SlotsFor | None = None
+) -> EpisodeResult:
     """Run and score one conversation. Infra failures and unexpected exceptions become records
     with an error status (never a reward); `Cancelled` propagates (the pair stays pending).
     `cancel` is any event (a multiprocessing one in worker processes)."""
@@ -87,21 +90,21 @@ def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> Epi
     from tau2.orchestrator.orchestrator import Orchestrator
     from tau2.registry import registry
 
-    from tau_exp.agents import agent_class
-    from tau_exp.users import user_class
+    from tau_exp.agents import AGENTS
+    from tau_exp.users import USER_STRATEGIES
 
     task = spec.task
-    episode = Episode(spec, task.id, cancel)
+    episode = Episode(spec, task.id, cancel, slots)
     models = episode.models
 
     try:
         environment = registry.get_env_constructor(spec.domain)()
-        agent = agent_class(spec.agent.name)(
+        agent = AGENTS.load(spec.agent.name)(
             environment.get_tools(), environment.get_policy(), models["assistant"], spec.agent
         )
         user_tools = environment.get_user_tools() if environment.user_tools else None
-        user = user_class(spec.user_settings.strategy)(
-            user_tools, str(task.user_scenario), models["user"], spec.user_settings
+        user = USER_STRATEGIES.load(spec.user_strategy.strategy)(
+            user_tools, str(task.user_scenario), models["user"], spec.user_strategy
         )
         orchestrator = Orchestrator(
             spec.domain,

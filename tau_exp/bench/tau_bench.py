@@ -33,6 +33,7 @@ from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig
 from tau_exp.errors import Cancelled, ConfigError, ModelFault
 from tau_exp.llm.chat import ChatModel
+from tau_exp.llm.concurrency import SlotsFor
 from tau_exp.llm.reasoning import strip_reasoning
 from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo, TaskData
 
@@ -144,25 +145,27 @@ def fingerprint(domain: str, split: str, tasks: list | None = None) -> TaskData:
     return TaskData(package="tau-bench", version=installed, fingerprint=fingerprint_of(data))
 
 
-def run_episode(spec: EpisodeSpec, cancel: threading.Event | None = None) -> EpisodeResult:
+def run_episode(
+    spec: EpisodeSpec, cancel: threading.Event | None = None, slots: SlotsFor | None = None
+) -> EpisodeResult:
     """Run one v1 episode (v1's environment, agent, user simulator and reward). Infra failures
     and unexpected exceptions become records with an error status; `Cancelled` propagates."""
     from tau_bench.envs import get_env
 
     _route_completions()
     task: IndexedTask = spec.task
-    episode = Episode(spec, task.id, cancel)
+    episode = Episode(spec, task.id, cancel, slots)
     _episode.models = episode.models
     _episode.conversation = []
     # v1 seeds one global random source per run (its few-shot examples depend on the order the
     # episodes ran in); here each (task, trial) draws from its own seed: the same prompts every run.
     _episode.random = random.Random(spec.seed)
-    _episode.user_purpose = "react" if spec.user_settings.strategy == "react" else "reply"
+    _episode.user_purpose = "react" if spec.user_strategy.strategy == "react" else "reply"
     try:
         try:
             env = get_env(
                 spec.domain,
-                user_strategy=spec.user_settings.strategy,
+                user_strategy=spec.user_strategy.strategy,
                 user_model=spec.user.model,
                 task_split=spec.split,
                 user_provider=spec.user.provider,
@@ -214,7 +217,7 @@ def _agent(spec: EpisodeSpec, env: Any) -> Any:
         wiki=env.wiki,
         model=spec.assistant.model,
         provider=spec.assistant.provider,
-        temperature=spec.assistant_settings.temperature,
+        temperature=spec.assistant_calls.temperature,
     )
     strategy = AGENT_STRATEGIES[spec.agent.name]  # validated
     if strategy == "tool-calling":
@@ -228,7 +231,9 @@ def _agent(spec: EpisodeSpec, env: Any) -> Any:
     from tau_bench.agents.few_shot_agent import FewShotToolCallingAgent
 
     return FewShotToolCallingAgent(
-        **common, few_shot_displays=list(load_examples(spec.agent.few_shot.path)), num_few_shots=spec.agent.few_shot.num
+        **common,
+        few_shot_displays=list(load_examples(spec.agent.few_shot_path or "")),
+        num_few_shots=spec.agent.few_shot_num,
     )
 
 

@@ -159,7 +159,10 @@ class EpisodeWorkers:
     def _start_worker(self) -> _Worker:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=_serve, args=(theirs, self._threads, self._tau2_log, sys.path), daemon=True, name="tau_exp-episodes"
+            target=_serve,
+            args=(theirs, self._threads, self._tau2_log, sys.path, self._limits is not None),
+            daemon=True,
+            name="tau_exp-episodes",
         )
         process.start()
         theirs.close()
@@ -327,7 +330,7 @@ def _harness_error(spec: EpisodeSpec, error_type: str, message: str, trace: str 
     )
 
 
-def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_path: list[str]) -> None:
+def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_path: list[str], limited: bool) -> None:
     """A worker process: run the episodes it is sent, `threads` at a time, and send back results."""
     # The forkserver keeps the import path of the job that started it: add what this job imports
     # from (e.g. a tau-bench checkout named by bench.path).
@@ -348,11 +351,13 @@ def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_
             except OSError:  # the job is gone
                 pass
 
-    # Model calls ask the job for slots of its in-flight limits (llm/concurrency.py).
+    # Model calls ask the job for slots of its in-flight limits (llm/concurrency.py), if it has any.
     remote: dict[str, concurrency.RemoteSlots] = {}
-    concurrency.serve_remote(
-        lambda base_url: remote.setdefault(base_url, concurrency.RemoteSlots(base_url, send_message))
-    )
+
+    def remote_slots(base_url: str) -> concurrency.Slots:
+        return remote.setdefault(base_url, concurrency.RemoteSlots(base_url, send_message))
+
+    slots = remote_slots if limited else None
 
     def send(episode_id: int, outcome: object, spec: EpisodeSpec) -> None:
         with send_lock:
@@ -370,7 +375,7 @@ def _serve(connection: Connection, threads: int, tau2_log: Path | None, job_sys_
 
     def run(episode_id: int, spec: EpisodeSpec) -> None:
         try:
-            outcome: object = run_episode(spec, stop)
+            outcome: object = run_episode(spec, stop, slots)
         except Cancelled:
             outcome = _CANCELLED
         except BaseException as error:  # run_episode records what it expects; anything else is a bug

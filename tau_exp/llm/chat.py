@@ -22,11 +22,12 @@ import litellm
 import tenacity
 from tau2.data_model.message import AssistantMessage, ToolCall
 
-from tau_exp.config import ModelConfig, RetryConfig
+from tau_exp.config import ModelConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import Cancelled, ConfigError, InfraError, ModelFault
 from tau_exp.llm.concurrency import Slots
 from tau_exp.llm.reasoning import strip_reasoning
+from tau_exp.llm.settings import CallSettings, Retry
 from tau_exp.llm.tags import PURPOSE_HEADER, EpisodeTag
 from tau_exp.records import ModelUsage
 
@@ -90,13 +91,13 @@ def validate(role: str, model: ModelConfig) -> None:
 
 
 class ChatModel:
-    """A model endpoint bound to one episode's tag, settings, retry policy and cancel flag."""
+    """A model endpoint bound to one episode's tag, call settings, retry policy and cancel flag."""
 
     def __init__(
         self,
         endpoint: Endpoint,
-        settings: ModelConfig,
-        retry: RetryConfig,
+        settings: CallSettings,
+        retry: Retry,
         tag: EpisodeTag,
         cancel: threading.Event | None = None,
         slots: Slots | None = None,

@@ -45,7 +45,6 @@ import itertools
 import math
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from statistics import median
@@ -216,12 +215,17 @@ class Slots(Protocol):
     def release(self, ticket: int, latency_s: float | None = None, overloaded: bool = False) -> None: ...
 
 
+# Where an episode's model calls take their slots: the base URL of a server → its slots (None: no
+# limit). The run loop hands one to every episode it runs: the job's own `JobLimits.slots` in
+# the job's process, or, in a worker process, slots asked of the job over the worker's pipe.
+SlotsFor = Callable[[str], "Slots | None"]
+
+
 class JobLimits:
-    """A job's limiters, one per endpoint (by base URL), found by the job's key in its own
-    process (`slots_for`) and by the job's worker processes through `RemoteSlots`."""
+    """A job's limiters, one per endpoint (by base URL); `slots` is what the job's episodes take
+    their slots from in its own process (worker processes ask it through `RemoteSlots`)."""
 
     def __init__(self, max_concurrency: int, adaptive: bool) -> None:
-        self.key = uuid.uuid4().hex
         self.max_concurrency = max_concurrency
         self.adaptive = adaptive
         self.limiters: dict[str, Limiter] = {}
@@ -238,32 +242,9 @@ class JobLimits:
             limiter._limit = float(limiter.ceiling)
         return limiter
 
-    def __enter__(self) -> JobLimits:
-        _JOBS[self.key] = self
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _JOBS.pop(self.key, None)
-
-
-_JOBS: dict[str, JobLimits] = {}  # the jobs running in this process, by key
-_remote: Callable[[str], Slots] | None = None  # in a worker process: slots asked of the job
-
-
-def slots_for(job_key: str | None, base_url: str) -> Slots | None:
-    """The slots of `base_url` for the job `job_key` (None: no limit, e.g. a test's own episode)."""
-    if job_key is None:
-        return None
-    job = _JOBS.get(job_key)
-    if job is not None:
-        return job.limiters.get(base_url)
-    return _remote(base_url) if _remote is not None else None
-
-
-def serve_remote(slots: Callable[[str], Slots]) -> None:
-    """In a worker process: every job key found nowhere here is the job's that sent the episode."""
-    global _remote
-    _remote = slots
+    def slots(self, base_url: str) -> Slots | None:
+        """The slots of the server at `base_url` (None: a server the job set no limit for)."""
+        return self.limiters.get(base_url)
 
 
 class RemoteSlots:

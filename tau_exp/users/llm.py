@@ -11,17 +11,15 @@ from tau2.user.base import UserState, ValidUserInputMessage
 from tau2.user.user_simulator import UserSimulator
 from tau2.utils.llm_utils import to_litellm_messages
 
-from tau_exp.config import UserConfig
 from tau_exp.llm.chat import ChatModel
+from tau_exp.users import UserSettings
 
 
 class LLMUser(UserSimulator):
-    def __init__(
-        self, tools: list[Tool] | None, instructions: str, model: ChatModel, settings: UserConfig | None = None
-    ) -> None:
+    def __init__(self, tools: list[Tool] | None, instructions: str, model: ChatModel, settings: UserSettings) -> None:
         super().__init__(tools=tools, instructions=instructions, llm=model.endpoint.litellm_model)
         self.model = model
-        self.settings = settings or UserConfig(name=model.endpoint.model)
+        self.settings = settings
         self.tool_schemas = [tool.openai_schema for tool in tools] if tools else None
 
     def set_seed(self, seed: int) -> None:

@@ -4,6 +4,7 @@ HTTP against oracle servers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,11 +13,12 @@ import sys
 import pytest
 
 from tau_exp import bench
-from tau_exp.bench import EpisodeSpec, select_tasks
+from tau_exp.bench import EpisodeSpec, episode_spec, select_tasks
 from tau_exp.bench.tau2 import load_tasks, run_episode
-from tau_exp.config import BenchConfig, RetryConfig, Split, TasksConfig, to_experiment_config
+from tau_exp.config import BenchConfig, Split, TasksConfig, to_experiment_config
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ConfigError
+from tau_exp.llm.settings import Retry
 from tau_exp.records import EpisodeStatus
 
 
@@ -177,21 +179,8 @@ def spec(oracle_servers, compose_cfg):
 
     def make(domain: str, task_id: str, **changes) -> EpisodeSpec:
         task = {t.id: t for t in load_tasks(domain, "base")}[task_id]
-        fields = dict(
-            domain=domain,
-            task=task,
-            trial=0,
-            seed=1,
-            agent=experiment.agent,
-            assistant=oracle_servers["assistant"],
-            user=oracle_servers["user"],
-            assistant_settings=experiment.model,
-            user_settings=experiment.user,
-            retry=RetryConfig(attempts=2, initial_backoff_s=0.01),
-            max_steps=200,
-            max_errors=10,
-        )
-        return EpisodeSpec(**{**fields, **changes})
+        base = episode_spec(experiment, task, 0, 1, oracle_servers["assistant"], oracle_servers["user"])
+        return dataclasses.replace(base, domain=domain, retry=Retry(2, 0.01, 30.0), **changes)
 
     return make
 

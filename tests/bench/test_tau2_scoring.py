@@ -11,14 +11,16 @@ with calls that differ from the recording: each gets tau2's own answer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tau_exp.bench import EpisodeSpec, tau2_scoring
+from tau_exp.bench import episode_spec, tau2_scoring
 from tau_exp.bench.tau2 import load_tasks, run_episode
-from tau_exp.config import RetryConfig, to_experiment_config
+from tau_exp.config import to_experiment_config
+from tau_exp.llm.settings import Retry
 from tau_exp.records import EpisodeStatus
 from tau_exp.servers import provide
 
@@ -69,19 +71,11 @@ def test_every_reward_is_tau2s_on_every_test_task_with_and_without_model_faults(
     def run(servers, trial: int) -> list:
         tasks = [(domain, task) for domain in TEST_TASKS for task in load_tasks(domain, "test")]
         specs = [
-            EpisodeSpec(
+            dataclasses.replace(
+                # The seed also tells the episodes apart.
+                episode_spec(experiment, task, trial, 1000 * trial + index, servers["assistant"], servers["user"]),
                 domain=domain,
-                task=task,
-                trial=trial,
-                seed=1000 * trial + index,  # also tells the episodes apart
-                agent=experiment.agent,
-                assistant=servers["assistant"],
-                user=servers["user"],
-                assistant_settings=experiment.model,
-                user_settings=experiment.user,
-                retry=RetryConfig(attempts=3, initial_backoff_s=0.01),
-                max_steps=200,
-                max_errors=10,
+                retry=Retry(3, 0.01, 30.0),
             )
             for index, (domain, task) in enumerate(tasks)
         ]

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tau_exp import experiment
-from tau_exp.bench import EpisodeSpec, select_tasks
+from tau_exp.bench import EpisodeSpec, episode_spec, select_tasks
 from tau_exp.config import to_experiment_config
 from tau_exp.errors import Cancelled
 from tau_exp.job.runloop import pair_seed
@@ -63,20 +63,7 @@ def specs(tmp_path, oracle_model, compose_cfg):
 
         def make(n: int) -> list[EpisodeSpec]:
             return [
-                EpisodeSpec(
-                    domain="retail",
-                    task=task,
-                    trial=0,
-                    seed=pair_seed(10, task.id, 0),
-                    agent=experiment_cfg.agent,
-                    assistant=endpoint,
-                    user=endpoint,
-                    assistant_settings=experiment_cfg.model,
-                    user_settings=experiment_cfg.user,
-                    retry=experiment_cfg.run.retry,
-                    max_steps=200,
-                    max_errors=10,
-                )
+                episode_spec(experiment_cfg, task, 0, pair_seed(10, task.id, 0), endpoint, endpoint)
                 for task in tasks[:n]
             ]
 
@@ -109,24 +96,23 @@ def test_model_calls_in_workers_keep_the_jobs_limit_and_a_dead_workers_slots_com
     """The job's limit (here 2 requests at once) holds across worker processes; a worker killed
     while its calls held slots does not leave them taken: every episode still ends, scored."""
     episodes = specs(4)
-    with JobLimits(4, adaptive=False) as limits:
-        limiter = limits.add(episodes[0].assistant.base_url, max_in_flight=2)
-        episodes = [dataclasses.replace(spec, limits=limits.key) for spec in episodes]
-        peak = [0]
+    limits = JobLimits(4, adaptive=False)
+    limiter = limits.add(episodes[0].assistant.base_url, max_in_flight=2)
+    peak = [0]
 
-        def watch() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], limiter.in_flight)
-                time.sleep(0.01)
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], limiter.in_flight)
+            time.sleep(0.01)
 
-        done = threading.Event()
-        threading.Thread(target=watch, daemon=True).start()
-        with EpisodeWorkers(2, 4, threading.Event(), limits=limits) as workers:
-            workers.start()
-            victim = workers.pids[0]
-            threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
-            results = _run_all(workers, episodes)
-        done.set()
+    done = threading.Event()
+    threading.Thread(target=watch, daemon=True).start()
+    with EpisodeWorkers(2, 4, threading.Event(), limits=limits) as workers:
+        workers.start()
+        victim = workers.pids[0]
+        threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
+        results = _run_all(workers, episodes)
+    done.set()
     assert [(r.status, r.reward) for r in results] == [(EpisodeStatus.scored, 1.0)] * 4
     assert peak[0] == 2 and limiter.in_flight == 0
 

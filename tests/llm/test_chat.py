@@ -12,15 +12,15 @@ import httpx
 import litellm
 import pytest
 
-from tau_exp.config import RetryConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import Cancelled, InfraError
 from tau_exp.llm.chat import UNPARSED_ARGUMENTS, ChatModel
+from tau_exp.llm.settings import CallSettings, Retry
 from tau_exp.llm.tags import EpisodeTag
 from tau_exp.servers import provide
 
 TAG = EpisodeTag("retail", "5", 0, "assistant")
-FAST_RETRY = RetryConfig(attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)
+FAST_RETRY = Retry(attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)
 OPENING = [{"role": "assistant", "content": "Hi! How can I help you today?"}, {"role": "user", "content": "hello"}]
 TOOLS = [
     {
@@ -49,7 +49,7 @@ def stats(endpoint) -> dict[str, int]:
 
 def test_reply_is_the_next_gold_action_as_a_tool_call(oracle):
     with oracle() as (endpoint, model):
-        reply = ChatModel(endpoint, model, FAST_RETRY, TAG).complete(OPENING, TOOLS)
+        reply = ChatModel(endpoint, CallSettings.of(model), FAST_RETRY, TAG).complete(OPENING, TOOLS)
     assert reply.tool_calls[0].name == "find_user_id_by_name_zip"
     assert reply.tool_calls[0].arguments == {"first_name": "Mei", "last_name": "Kovacs", "zip": "28236"}
     assert reply.usage["completion_tokens"] > 0
@@ -57,7 +57,9 @@ def test_reply_is_the_next_gold_action_as_a_tool_call(oracle):
 
 def test_transient_5xx_is_retried_until_it_succeeds(oracle):
     with oracle(error_rate=0.5, seed=3) as (endpoint, model):
-        chat = ChatModel(endpoint, model, RetryConfig(attempts=30, initial_backoff_s=0.01, max_backoff_s=0.02), TAG)
+        chat = ChatModel(
+            endpoint, CallSettings.of(model), Retry(attempts=30, initial_backoff_s=0.01, max_backoff_s=0.02), TAG
+        )
         for _ in range(5):
             assert chat.complete(OPENING, TOOLS).tool_calls
         served = stats(endpoint)
@@ -70,7 +72,9 @@ def test_transient_5xx_is_retried_until_it_succeeds(oracle):
 def test_persistent_infra_faults_become_infra_errors_after_the_retries(oracle, fault):
     with oracle(**{fault: 1.0, "hang_s": 2.0}) as (endpoint, model):
         model.timeout_s = 0.5
-        chat = ChatModel(endpoint, model, RetryConfig(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02), TAG)
+        chat = ChatModel(
+            endpoint, CallSettings.of(model), Retry(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02), TAG
+        )
         with pytest.raises(
             InfraError, match=r"assistant model 'oracle' at http://127.0.0.1:\d+/v1: .*after 3 attempts"
         ):
@@ -81,7 +85,7 @@ def test_persistent_infra_faults_become_infra_errors_after_the_retries(oracle, f
 def test_an_unreachable_server_is_an_infra_error(oracle):
     with oracle() as (endpoint, model):
         pass  # stopped on exit
-    chat = ChatModel(endpoint, model, FAST_RETRY, TAG)
+    chat = ChatModel(endpoint, CallSettings.of(model), FAST_RETRY, TAG)
     with pytest.raises(InfraError, match="after 4 attempts"):
         chat.complete(OPENING, TOOLS)
 
@@ -90,7 +94,7 @@ def test_a_wrong_key_is_an_infra_error_without_retries_and_without_the_key(oracl
     with oracle() as (endpoint, model):
         wrong = type(endpoint)(endpoint.base_url, endpoint.model, endpoint.provider, "not-the-key-" + "x" * 20)
         with pytest.raises(InfraError, match="AuthenticationError") as caught:
-            ChatModel(wrong, model, FAST_RETRY, TAG).complete(OPENING, TOOLS)
+            ChatModel(wrong, CallSettings.of(model), FAST_RETRY, TAG).complete(OPENING, TOOLS)
         assert stats(endpoint).get("requests", 0) == 0
     assert "not-the-key" not in str(caught.value)
     assert endpoint.api_key not in repr(endpoint)
@@ -98,7 +102,7 @@ def test_a_wrong_key_is_an_infra_error_without_retries_and_without_the_key(oracl
 
 def test_malformed_tool_arguments_are_the_models_fault_not_an_infra_error(oracle):
     with oracle(bad_arguments_rate=1.0) as (endpoint, model):
-        reply = ChatModel(endpoint, model, FAST_RETRY, TAG).complete(OPENING, TOOLS)
+        reply = ChatModel(endpoint, CallSettings.of(model), FAST_RETRY, TAG).complete(OPENING, TOOLS)
     assert reply.tool_calls[0].name == "find_user_id_by_name_zip"
     assert UNPARSED_ARGUMENTS in reply.tool_calls[0].arguments
 
@@ -108,7 +112,7 @@ def test_a_cancelled_run_makes_no_more_calls(oracle):
         cancel = threading.Event()
         cancel.set()
         with pytest.raises(Cancelled):
-            ChatModel(endpoint, model, FAST_RETRY, TAG, cancel).complete(OPENING, TOOLS)
+            ChatModel(endpoint, CallSettings.of(model), FAST_RETRY, TAG, cancel).complete(OPENING, TOOLS)
         assert stats(endpoint).get("requests", 0) == 0
 
 
@@ -125,5 +129,5 @@ def test_thinking_left_in_the_text_is_not_passed_on(oracle_model):
             }
         ]
     )
-    chat = ChatModel(Endpoint("http://127.0.0.1:9/v1", "m"), oracle_model(), FAST_RETRY, TAG)
+    chat = ChatModel(Endpoint("http://127.0.0.1:9/v1", "m"), CallSettings.of(oracle_model()), FAST_RETRY, TAG)
     assert chat._to_message(response).content == "I can help with that."

@@ -21,6 +21,7 @@ from tau_exp.errors import Cancelled
 from tau_exp.files import read_json_lines
 from tau_exp.llm.chat import ChatModel
 from tau_exp.llm.concurrency import Limiter
+from tau_exp.llm.settings import CallSettings, Retry
 from tau_exp.llm.tags import EpisodeTag
 from tau_exp.servers import provide
 from tau_exp.servers.load import MetricsSampler
@@ -178,9 +179,9 @@ class Job(Callers):
         ]
 
     def _call(self, endpoint: Endpoint, model: ModelConfig, name: str) -> None:
-        chat = ChatModel(
-            endpoint, model, RetryConfig(), EpisodeTag("retail", "5", 0, "assistant"), self.stop, self.limiter
-        )
+        retry = Retry.of(RetryConfig())
+        tag = EpisodeTag("retail", "5", 0, "assistant")
+        chat = ChatModel(endpoint, CallSettings.of(model), retry, tag, self.stop, self.limiter)
         while not self.stop.is_set():
             try:
                 chat.complete(OPENING)
