@@ -90,7 +90,11 @@ def member_comments(cls: type) -> dict[str, str]:
         while line >= 1 and lines[line - 1].lstrip().startswith("#"):
             above.insert(0, comments[line])
             line -= 1
-        own = [comments[n] for n in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1) if n in comments]
+        own = [
+            comments[n]
+            for n in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1)
+            if n in comments
+        ]
         found[name] = "; ".join(part for part in (" ".join(own), " ".join(above)) if part)
     return found
 
@@ -173,10 +177,15 @@ def walk(schema: type, value: Any, path: str, sections: list[Section], seen: dic
             continue
         description = field_comment(schema, item.name)
         hint = hints[item.name]
-        enum_type = next((arg for arg in (hint, *typing.get_args(hint)) if isinstance(arg, type) and issubclass(arg, enum.Enum)), None)
+        enum_type = next(
+            (arg for arg in (hint, *typing.get_args(hint)) if isinstance(arg, type) and issubclass(arg, enum.Enum)),
+            None,
+        )
         if enum_type is not None:
             members = member_comments(enum_type)
-            explained = [f"`{member.value}`: {members[member.name]}" for member in enum_type if members.get(member.name)]
+            explained = [
+                f"`{member.value}`: {members[member.name]}" for member in enum_type if members.get(member.name)
+            ]
             description = description or "; ".join(explained)
         section.rows.append((key, type_name(hint), value_text(default), description))
     for key, child, default in nested:
@@ -206,19 +215,26 @@ def schema_markdown(schema: type) -> str:
         where = f"`{section.schema.__module__}.{section.schema.__qualname__}`"
         if not section.path:
             out.append(f"### The whole config {{#{anchor('')}}}\n")
-            out.append(f"Schema {where}, registered in Hydra's ConfigStore. {class_doc(section.schema)}\n".replace(" \n", "\n"))
+            out.append(
+                f"Schema {where}, registered in Hydra's ConfigStore. {class_doc(section.schema)}\n".replace(" \n", "\n")
+            )
             out.append("| key | config group | default option |\n| --- | --- | --- |")
             for child in children:
                 group = f"[`{child.path}`](#group-{child.path})" if (CONF / child.path).is_dir() else "—"
                 default = defaults.get(child.path)
-                out.append(f"| [`{child.path}`](#{anchor(child.path)}) | {group} | {f'`{default}`' if default else '—'} |")
+                out.append(
+                    f"| [`{child.path}`](#{anchor(child.path)}) | {group} | {f'`{default}`' if default else '—'} |"
+                )
             out.append("")
             continue
         out.append(f"### `{section.path}` {{#{anchor(section.path)}}}\n")
         out.append(f"Schema {where}. {class_doc(section.schema)}\n".replace(" \n", "\n"))
         if section.rows:
             out.append("| key | type | default | description |\n| --- | --- | --- | --- |")
-            out += [f"| `{key}` | {cell(kind)} | {cell(default)} | {cell(text)} |" for key, kind, default, text in section.rows]
+            out += [
+                f"| `{key}` | {cell(kind)} | {cell(default)} | {cell(text)} |"
+                for key, kind, default, text in section.rows
+            ]
             out.append("")
         links = [f"[`{child.path}`](#{anchor(child.path)})" for child in children]
         links += [f"`{key}`: as [`{other}`](#{anchor(other)})" for key, other in section.same_as.items()]
