@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from tau_exp import runtime
 from tau_exp.config import register_configs
 from tau_exp.errors import exit_on_user_error
-from tau_exp.job import run_recorded
+from tau_exp.job.outcome import run_recorded
 
 runtime.prepare_process()
 register_configs()

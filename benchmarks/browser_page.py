@@ -13,9 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from tau_exp.browser import write_browser
-from tau_exp.configurations import find_configurations
 from tau_exp.records import EpisodeResult
+from tau_exp.results.browser import write_browser
+from tau_exp.results.collect import find_configurations
 
 TASKS_PER_JOB = 100
 CHROMIUM = Path(os.environ.get("TAU_EXP_CHROMIUM", "/usr/bin/chromium"))

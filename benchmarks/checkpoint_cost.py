@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from benchmarks.measure import bytes_written
-from tau_exp.checkpoint import ResultStore
+from tau_exp.job.checkpoint import ResultStore
 from tau_exp.records import EpisodeResult, Manifest
 
 

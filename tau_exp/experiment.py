@@ -18,22 +18,23 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tau_exp import agents, bench, cost, servers, users, workers
-from tau_exp.checkpoint import ResultStore
-from tau_exp.concurrency import JobLimits
+from tau_exp import agents, bench, servers, users
 from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
-from tau_exp.cost import CostMeter
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import read_json_lines, write_atomically
-from tau_exp.job import record_pairs
+from tau_exp.job import cost, workers
+from tau_exp.job.checkpoint import ResultStore
+from tau_exp.job.cost import CostMeter
+from tau_exp.job.outcome import record_pairs
+from tau_exp.job.runloop import Pair, run_pairs, schedule
+from tau_exp.job.workers import EpisodeWorkers, default_processes
 from tau_exp.jobdir import JobDir
-from tau_exp.metrics import Metrics, compute_metrics
-from tau_exp.records import ConfigNames, EpisodeResult, Manifest, TaskData
-from tau_exp.runloop import Pair, run_pairs, schedule
+from tau_exp.llm.concurrency import JobLimits
+from tau_exp.records import ConfigNames, EpisodeResult, Manifest, Metrics, TaskData
+from tau_exp.results.metrics import compute_metrics
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
-from tau_exp.servers.metrics import MetricsSampler, summarize
-from tau_exp.tracking import Tracker, tracking_run
-from tau_exp.workers import EpisodeWorkers, default_processes
+from tau_exp.servers.load import MetricsSampler, summarize
+from tau_exp.tracking.wandb_run import Tracker, tracking_run
 
 log = logging.getLogger(__name__)
 console = logging.getLogger(CONSOLE_LOGGER)  # on the console however quiet it is, and in the job's log
@@ -48,15 +49,16 @@ def validate(cfg: DictConfig) -> ExperimentConfig:
 
 
 def _validate_needs(experiment: ExperimentConfig) -> None:
-    """What the benchmark, the strategies, the model client and the workers need of a config that
-    is valid by itself; ConfigError otherwise."""
+    """What the model servers' kinds, the benchmark, the strategies, the model client and the
+    workers need of a config that is valid by itself; ConfigError otherwise."""
+    servers.validate(experiment)
     bench.validate(experiment)
     agents.validate(experiment.agent)
     users.validate(experiment.user)
-    from tau_exp import llm  # litellm takes seconds to import: not before the config itself is valid
+    from tau_exp.llm import chat  # litellm takes seconds to import: not before the config itself is valid
 
-    llm.validate("model", experiment.model)
-    llm.validate("user", experiment.user)
+    chat.validate("model", experiment.model)
+    chat.validate("user", experiment.user)
     workers.validate(experiment.run)
 
 
@@ -152,7 +154,7 @@ def _run_with_servers(
             len(pairs),  # no more workers than episodes
         )
         cancel = threading.Event()  # set by the run loop to stop the episodes in flight
-        # The job's in-flight limit to each server (concurrency.py), kept in this process; the
+        # The job's in-flight limit to each server (llm/concurrency.py), kept in this process; the
         # worker processes ask it for slots.
         limits = stack.enter_context(
             JobLimits(experiment.run.max_concurrency, adaptive=experiment.run.concurrency == "load_aware")

@@ -1,13 +1,13 @@
 """The files of a job directory and of a sweep directory: every name in one place, and how each
-file is read. What writes them: `checkpoint.ResultStore` (results, manifest, lock), the
-pipeline (metrics), `job` (status), `tracking` (the W&B run id), Hydra (`.hydra/`, the job's
-log), the server kinds (`servers/`).
+file is read. What writes them: `job.checkpoint.ResultStore` (results, manifest, lock),
+the pipeline (metrics), `job.outcome` (status), `job.cost` (cost.jsonl), `tracking.wandb_run`
+(the W&B run id), Hydra (`.hydra/`, the job's log), the server kinds (`servers/`).
 
     <job dir>/results.jsonl        one EpisodeResult per line, appended; the latest of a (task, trial) wins
     <job dir>/results.torn.jsonl   an incomplete last line, set aside after a crash mid-write
     <job dir>/manifest.json        what the results mean (config.result_identity); checked on resume
     <job dir>/.results.lock        held by the job that writes the results
-    <job dir>/metrics.json         the job's metrics (metrics.Metrics)
+    <job dir>/metrics.json         the job's metrics (records.Metrics)
     <job dir>/status.json          how its last invocation went (records.JobStatus)
     <job dir>/.hydra/              Hydra's config of the latest invocation (and of every one: invocations/)
     <job dir>/servers/             logs of the servers the job started
@@ -17,7 +17,7 @@ log), the server kinds (`servers/`).
     <job dir>/wandb_run_id         the W&B run a resume continues
     <job dir>/slurm_<id>.log       in a Slurm sweep: a link to the job's Slurm log
     <sweep dir>/multirun.yaml      Hydra's record of the sweep
-    <sweep dir>/summary.csv, .md   the sweep summary (`sweep.py`)
+    <sweep dir>/summary.csv, .md   the sweep summary (`tracking/sweep.py`)
     <sweep dir>/<n>_<env>_<agent>_<model>[_<swept>]/   its job directories
 
 A job directory of a sweep is named by what tells it apart (conf/config.yaml, hydra.sweep.subdir):
@@ -40,13 +40,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 
 from tau_exp.errors import CheckpointError
-from tau_exp.records import ConfigNames, EpisodeResult, JobStatus, Manifest
+from tau_exp.records import ConfigNames, EpisodeResult, JobStatus, Manifest, Metrics
 
 if TYPE_CHECKING:
     from hydra.core.override_parser.types import Override
     from omegaconf import DictConfig
 
-    from tau_exp.metrics import Metrics
 
 Record = TypeVar("Record", bound=BaseModel)
 
@@ -134,8 +133,6 @@ class JobDir:
             return None
 
     def read_metrics(self) -> Metrics | None:
-        from tau_exp.metrics import Metrics
-
         try:
             return Metrics.model_validate_json(self.metrics.read_text())
         except FileNotFoundError:

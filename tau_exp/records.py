@@ -247,3 +247,42 @@ class JobStatus(BaseModel):
         description="the (task, trial) pairs the job runs, once its tasks are selected (None before, "
         "and in jobs written before tau_exp recorded it)",
     )
+
+
+class Interval(BaseModel):
+    """A metric over tasks: the estimate, its standard error and 95% interval."""
+
+    metric: str
+    estimate: float
+    standard_error: float
+    low: float
+    high: float
+    tasks: int
+
+
+class Metrics(ConfigNames):
+    """The content of `metrics.json`: what ran (the names and the benchmark data), and how it scored."""
+
+    # The benchmark data the job ran (None in metrics.json of earlier versions, which did not say).
+    task_data: TaskData | None = None
+
+    avg_reward: float | None
+    pass_hat_k: dict[str, float]
+    # "avg_reward", "pass^1", ...: the estimate with its standard error and 95% task-level
+    # bootstrap interval (inference.interval), for metrics over two or more tasks.
+    intervals: dict[str, Interval] = {}
+    n_tasks: int
+    n_trials: int
+    n_results: int  # scored (task, trial) pairs
+    n_infra_errors: int
+    n_harness_errors: int
+    n_pending: int  # selected pairs with no record yet (e.g. the run was stopped)
+    termination_reasons: dict[str, int]
+    usage: dict[str, ModelUsage]
+    avg_duration_s: float | None
+    # Per role (assistant, user): what its server reported while the job ran, and the job's
+    # in-flight limit to it (servers/<role>_metrics.jsonl; empty in metrics.json of earlier versions).
+    servers: dict[str, ServerLoad] = {}
+    # GPU-hours of its Slurm allocation and its share of shared server jobs (cost.jsonl; None
+    # outside Slurm with no shared server, and in metrics.json of earlier versions).
+    cost: Cost | None = None

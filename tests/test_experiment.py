@@ -14,8 +14,7 @@ import pytest
 from tau_exp import bench, experiment
 from tau_exp.config import BenchConfig
 from tau_exp.errors import IncompleteRun, TauExpError
-from tau_exp.metrics import Metrics
-from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, Metrics
 from tau_exp.servers import provide
 
 
@@ -272,6 +271,6 @@ def test_a_failed_job_of_a_sweep_says_why_on_the_console_and_in_its_log(tmp_path
     sweep_dir = tmp_path / "sweep"
     result = launch(["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.ids=[nosuch]"], cwd=tmp_path)
     assert result.returncode == 1
-    assert "[tau_exp.job][ERROR] - job failed: task id(s) nosuch not in retail/test" in result.stdout
+    assert "[tau_exp.job.outcome][ERROR] - job failed: task id(s) nosuch not in retail/test" in result.stdout
     [job_log] = sweep_dir.glob("*/launch.log")
     assert "job failed: task id(s) nosuch not in retail/test" in job_log.read_text()

@@ -15,10 +15,10 @@ import pytest
 
 from tau_exp.bench import load_tasks
 from tau_exp.config import Benchmark
-from tau_exp.configurations import find_configurations
 from tau_exp.export.__main__ import main as export_cli
 from tau_exp.export.leaderboard import SCHEMA_BLOB, SCHEMA_FILE, schema
 from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.results.collect import find_configurations
 
 BOARD_OPTIONS = ["--model-organization", "Org", "--submitting-organization", "Lab", "--email", "me@lab.org"]
 

@@ -33,7 +33,7 @@ def test_importing_every_module_of_the_package_changes_nothing_in_the_process():
         for module in pkgutil.walk_packages(tau_exp.__path__, "tau_exp.")
         if not module.name.endswith("__main__")
     )
-    assert "tau_exp.experiment" in modules and "tau_exp.llm" in modules and "tau_exp.bench.tau2" in modules
+    assert "tau_exp.experiment" in modules and "tau_exp.llm.chat" in modules and "tau_exp.bench.tau2" in modules
     # The libraries tau_exp uses first (litellm itself sets httpx's level when imported): what
     # is compared is what importing tau_exp adds. tau_bench (v1) is imported only when used.
     after = _run(f"""

@@ -5,7 +5,7 @@ the changes that a long sweep needs.
    answers, the partition exists, the time limit is positive and within the partition's.
 2. A job that dies without a result (killed, out of memory, requeued too often) is logged and
    the sweep goes on, so Hydra still calls the end-of-sweep callbacks and the sweep summary
-   lists it as died. (A job's own errors never get that far: `tau_exp.job`
+   lists it as died. (A job's own errors never get that far: `tau_exp.job.outcome`
    records them and returns.)
 3. A job's console is its Slurm log, which nobody watches: it gets every INFO line, as with
    `hydra/job_logging=verbose` (a local job's console keeps only what a user acts on).

@@ -30,6 +30,6 @@ def validate(agent: AgentConfig) -> None:
     if agent.name not in AGENTS:
         raise ConfigError(f"agent.name={agent.name!r} is unknown; choose one of {', '.join(sorted(AGENTS))}")
     if agent.name == "few_shot":
-        from tau_exp.examples import check_examples
+        from tau_exp.agents.examples import check_examples
 
         check_examples(agent.few_shot)

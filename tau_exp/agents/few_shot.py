@@ -9,11 +9,11 @@ import random
 
 from tau2.environment.tool import Tool
 
+from tau_exp.agents.examples import load_examples
 from tau_exp.agents.tool_calling import ToolCallingAgent
 from tau_exp.config import AgentConfig
 from tau_exp.errors import ConfigError
-from tau_exp.examples import load_examples
-from tau_exp.llm import ChatModel
+from tau_exp.llm.chat import ChatModel
 
 
 class FewShotAgent(ToolCallingAgent):

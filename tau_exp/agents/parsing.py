@@ -20,7 +20,7 @@ from typing import Any
 
 import json_repair
 
-from tau_exp.reasoning import strip_reasoning
+from tau_exp.llm.reasoning import strip_reasoning
 
 RESPOND = "respond"  # the action that speaks to the user: {"name": "respond", "arguments": {"content": ...}}
 

@@ -23,7 +23,7 @@ from tau2.environment.tool import Tool
 
 from tau_exp.agents.parsing import RESPOND, ParseError, parse_action
 from tau_exp.config import AgentConfig
-from tau_exp.llm import ChatModel
+from tau_exp.llm.chat import ChatModel
 
 INVALID_ACTION = "invalid_action"  # not a tool of any domain: the environment returns an error
 

@@ -11,7 +11,7 @@ from tau2.environment.tool import Tool
 from tau2.utils.llm_utils import to_litellm_messages
 
 from tau_exp.config import AgentConfig
-from tau_exp.llm import ChatModel
+from tau_exp.llm.chat import ChatModel
 
 
 class ToolCallingAgent(LLMAgent):

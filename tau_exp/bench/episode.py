@@ -10,12 +10,12 @@ import traceback
 from datetime import datetime, timezone
 
 from tau_exp.bench import EpisodeSpec
-from tau_exp.concurrency import slots_for
 from tau_exp.config import Benchmark
 from tau_exp.errors import InfraError
-from tau_exp.llm import ChatModel
+from tau_exp.llm.chat import ChatModel
+from tau_exp.llm.concurrency import slots_for
+from tau_exp.llm.tags import EpisodeTag
 from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo
-from tau_exp.tags import EpisodeTag
 
 log = logging.getLogger(__name__)
 

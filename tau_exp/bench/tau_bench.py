@@ -27,13 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tau_exp.agents.examples import load_examples  # v1's few-shot files are tau_exp's format
 from tau_exp.bench import EpisodeSpec, fingerprint_of
 from tau_exp.bench.episode import Episode
 from tau_exp.config import BenchConfig, ExperimentConfig
 from tau_exp.errors import Cancelled, ConfigError, ModelFault
-from tau_exp.examples import load_examples  # v1's few-shot files are tau_exp's format
-from tau_exp.llm import ChatModel
-from tau_exp.reasoning import strip_reasoning
+from tau_exp.llm.chat import ChatModel
+from tau_exp.llm.reasoning import strip_reasoning
 from tau_exp.records import EpisodeResult, EpisodeStatus, ErrorInfo, TaskData
 
 SPLITS = {"retail": ("train", "test", "dev"), "airline": ("test",)}

@@ -7,5 +7,5 @@
   (`leaderboard_schema.json`).
 
 The other direction — tau2 results files read into reports, `compare` and the browser — is
-`bench/tau2_results.py`, wired in `configurations.py`.
+`bench/tau2_results.py`, wired in `results/collect.py`.
 """

@@ -26,13 +26,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from tau_exp.configurations import Configuration, find_configurations
 from tau_exp.display import argument_parser
 from tau_exp.errors import TauExpError
 from tau_exp.export.leaderboard import SUBMISSION_FILE, TRAJECTORIES_DIR, Submitter, prepare
 from tau_exp.export.results_file import Exported, export_configuration
 from tau_exp.files import write_atomically
 from tau_exp.jobdir import JobDir, SweepDir, path_safe
+from tau_exp.results.collect import Configuration, find_configurations
 from tau_exp.runtime import command_line
 
 

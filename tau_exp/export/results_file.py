@@ -23,10 +23,10 @@ from omegaconf import OmegaConf
 
 from tau_exp import bench
 from tau_exp.config import Benchmark
-from tau_exp.configurations import Configuration
 from tau_exp.errors import TauExpError
 from tau_exp.jobdir import JobDir
 from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.results.collect import Configuration
 
 if TYPE_CHECKING:
     from tau2.data_model.simulation import Results, SimulationRun

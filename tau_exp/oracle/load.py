@@ -1,7 +1,7 @@
 """The oracle as a server with a capacity: `server.oracle.capacity` requests served at once,
 each for `service_s` + `service_s_per_token` × its generated tokens, the rest waiting in a
 queue, first come first served; and a Prometheus `/metrics` with vLLM's names, types and
-labels for what vLLM's scheduler reports (`tau_exp.servers.metrics` lists them).
+labels for what vLLM's scheduler reports (`tau_exp.servers.load` lists them).
 
 What is simulated, and how:
 - running, waiting: the requests in service and in the queue.
@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tau_exp.servers.metrics import COUNTERS, GAUGES, LABELS, QUEUE_TIME_HISTOGRAM, SUCCESS_COUNTER
+from tau_exp.servers.load import COUNTERS, GAUGES, LABELS, QUEUE_TIME_HISTOGRAM, SUCCESS_COUNTER
 
 # vLLM's buckets for its queue-time histogram.
 QUEUE_TIME_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0)

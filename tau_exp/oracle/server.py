@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse, Response
 from tau_exp.config import OracleConfig
 from tau_exp.display import argument_parser
 from tau_exp.files import write_atomically
+from tau_exp.llm.tags import PURPOSE_HEADER, EpisodeTag
 from tau_exp.oracle.load import ServerLoad
 from tau_exp.oracle.script import OracleScript, Reply
 from tau_exp.runtime import prepare_process
 from tau_exp.servers.oracle import API_KEY_ENV, settings_from_json
-from tau_exp.tags import PURPOSE_HEADER, EpisodeTag
 
 
 class _DroppedConnection(Response):

@@ -1,45 +1,56 @@
 """Model servers: each kind turns a model's config into a ready `Endpoint` and releases it after.
 
-Kinds: `attach` (a running server), `oracle` (the built-in oracle, started here), `vllm` (a
-vLLM server, started here on this node), `slurm` (a shared server job for many jobs).
-`provide` gives one model's; `provide_all` a job's, starting those it starts at the same time."""
+Kinds, one module each behind the `ServerKind` protocol (its settings' checks, and one way to
+provide an endpoint): `attach` (a running server), `oracle` (the built-in oracle, started here),
+`vllm` (a vLLM server, started here on this node), `slurm` (a shared server job for many jobs;
+`server_job.py` is what runs inside that job). `validate` checks a job's models with their
+kinds; `provide` gives one model's endpoint; `provide_all` a job's, starting those it starts at
+the same time."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import wait
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import Protocol, cast
 
-from tau_exp.config import ModelConfig, ServerKind
+from tau_exp.config import ExperimentConfig, ModelConfig
+from tau_exp.config import ServerKind as Kind
 from tau_exp.endpoint import Endpoint
 from tau_exp.servers.background import ServerThread
 
-__all__ = ["Endpoint", "provide", "provide_all"]
+__all__ = ["Endpoint", "ServerKind", "provide", "provide_all", "validate"]
 
 log = logging.getLogger(__name__)
 
 
+class ServerKind(Protocol):
+    """What each server kind's module (attach.py, oracle.py, vllm.py, slurm.py) provides."""
+
+    def check(self, key: str, model: ModelConfig) -> None:
+        """ConfigError unless the kind's settings of `model` (config key `key`: model or user) are usable."""
+
+    def provide(self, role: str, model: ModelConfig, servers_dir: Path) -> AbstractContextManager[Endpoint]:
+        """A context manager that yields a ready Endpoint for `model` and stops what it started."""
+
+
+def kind(name: Kind) -> ServerKind:
+    # Each kind is the module of its name, imported when used (the slurm kind needs submitit).
+    return cast(ServerKind, importlib.import_module(f"tau_exp.servers.{Kind(name).value}"))
+
+
+def validate(experiment: ExperimentConfig) -> None:
+    """Each model's server settings, checked by its kind, before anything starts; ConfigError otherwise."""
+    for key, model in (("model", experiment.model), ("user", experiment.user)):
+        kind(model.server.kind).check(key, model)
+
+
 def provide(role: str, model: ModelConfig, servers_dir: Path) -> AbstractContextManager[Endpoint]:
     """A context manager that yields a ready Endpoint for `model` and stops what it started."""
-    if model.server.kind == ServerKind.attach:
-        from tau_exp.servers.attach import attached
-
-        return attached(model)
-    if model.server.kind == ServerKind.oracle:
-        from tau_exp.servers.oracle import started
-
-        return started(role, model, servers_dir)
-    if model.server.kind == ServerKind.vllm:
-        from tau_exp.servers.vllm import started as started_vllm
-
-        return started_vllm(role, model, servers_dir)
-    if model.server.kind == ServerKind.slurm:
-        from tau_exp.servers.slurm import shared
-
-        return shared(role, model)
-    raise ValueError(f"unknown server kind {model.server.kind}")  # the schema's enum prevents this
+    return kind(model.server.kind).provide(role, model, servers_dir)
 
 
 @contextmanager
@@ -55,9 +66,9 @@ def provide_all(models: Sequence[tuple[str, ModelConfig]], servers_dir: Path) ->
     the others are stopped once they are up, and the first error is raised."""
     with ExitStack() as stack:
         endpoints: dict[str, Endpoint] = {}
-        for kind in (ServerKind.attach, ServerKind.slurm):
+        for first in (Kind.attach, Kind.slurm):
             for role, model in models:
-                if model.server.kind == kind:
+                if model.server.kind == first:
                     endpoints[role] = stack.enter_context(provide(role, model, servers_dir))
         local = [(role, model) for role, model in models if role not in endpoints]
         if len(local) == 1:  # nothing to overlap: started in this thread

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tau_exp.config import ModelConfig, OracleConfig
+from tau_exp.config import ModelConfig, OracleConfig, check_durations
 from tau_exp.endpoint import Endpoint
-from tau_exp.errors import ServerError
+from tau_exp.errors import ConfigError, ServerError
 from tau_exp.servers.health import log_tail, poll, wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 
@@ -28,6 +28,35 @@ log = logging.getLogger(__name__)
 
 # The server's API key arrives in this environment variable (never on the command line).
 API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"
+
+
+FAULT_RATES = (
+    "error_rate",
+    "timeout_rate",
+    "drop_rate",
+    "malformed_rate",
+    "bad_arguments_rate",
+    "empty_rate",
+    "unhelpful_rate",
+)
+
+
+def check(key: str, model: ModelConfig) -> None:
+    """The oracle kind's settings (`key`: model or user): its timings, capacity and fault rates."""
+    oracle = model.server.oracle
+    prefix = f"{key}.server.oracle"
+    check_durations(
+        (f"{prefix}.latency_s", oracle.latency_s, False),
+        (f"{prefix}.service_s", oracle.service_s, False),
+        (f"{prefix}.service_s_per_token", oracle.service_s_per_token, False),
+        (f"{prefix}.faults.hang_s", oracle.faults.hang_s, False),
+    )
+    if oracle.capacity is not None and oracle.capacity < 1:
+        raise ConfigError(f"{prefix}.capacity={oracle.capacity} must be at least 1, or null (no limit)")
+    for name in FAULT_RATES:
+        value = getattr(oracle.faults, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{prefix}.faults.{name}={value} must be between 0 and 1")
 
 
 def settings_to_json(settings: OracleConfig) -> str:
@@ -60,7 +89,7 @@ def oracle_command(model: ModelConfig, port_file: Path) -> list[str]:
 
 
 @contextmanager
-def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoint]:
+def provide(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoint]:
     """Start an oracle server for `role` (assistant or user); yield its Endpoint; stop it."""
     servers_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -9,9 +9,8 @@ stopped when the job ends: the server outlives it, until `python -m tau_exp.serv
 time limit, or `server.slurm.idle_timeout_min` with no request and no live job registered
 against it (each job registers itself in the entry while it uses the server).
 
-The server job itself runs `serve`: it starts the server with the `vllm` (or `oracle`) kind,
-publishes the address, and keeps it up until Slurm tells it to stop or it is idle too long
-(then it marks its entry gone, so that the next job submits a new one).
+The server job itself runs `server_job.serve` (the server job's side: start, publish, keep
+serving, the idle watch): this module is the side of the jobs that use it.
 """
 
 from __future__ import annotations
@@ -23,33 +22,53 @@ import logging
 import os
 import re
 import shlex
-import signal
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tau_exp import slurm_client
-from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig
+from tau_exp.config import ModelConfig, ServerKind, SlurmServerConfig, check_durations
 from tau_exp.endpoint import Endpoint
-from tau_exp.errors import ServerError, SlurmError
+from tau_exp.errors import ConfigError, ServerError, SlurmError
 from tau_exp.records import utc_timestamp
 from tau_exp.runtime import CONSOLE_LOGGER
-from tau_exp.servers.health import NotReady, log_tail, poll, served_models, wait_until_ready
-from tau_exp.servers.metrics import read_sample
-from tau_exp.servers.registry import Registry, ServerAddress, ServerEnd, ServerJob, ServerUser
+from tau_exp.servers import oracle, server_job, vllm
+from tau_exp.servers.health import log_tail, poll, wait_until_ready
+from tau_exp.servers.registry import Registry, ServerJob, ServerUser
 
 log = logging.getLogger(__name__)
 console = logging.getLogger(CONSOLE_LOGGER)  # on the console however quiet it is, and in the job's log
 
 POLL_INTERVAL_S = 1.0
-HEALTH_INTERVAL_S = 30.0  # the server job's own check of its server
-HEALTH_FAILURES = 3  # consecutive failed checks after which the server job gives up
+
+
+def check(key: str, model: ModelConfig) -> None:
+    """The slurm kind's settings (`key`: model or user), and those of the kind its job serves
+    (its interpreter is checked on its node, by the server job)."""
+    server = model.server
+    slurm = server.slurm
+    check_durations((f"{key}.server.slurm.start_timeout_s", slurm.start_timeout_s, True))
+    if slurm.serves not in (ServerKind.vllm, ServerKind.oracle):
+        raise ConfigError(
+            f"{key}.server.slurm.serves={slurm.serves.value} cannot be shared: a shared server job serves vllm or oracle"
+        )
+    if slurm.timeout_min < 1:
+        raise ConfigError(f"{key}.server.slurm.timeout_min={slurm.timeout_min} must be at least 1")
+    if slurm.idle_timeout_min is not None and not slurm.idle_timeout_min > 0:
+        raise ConfigError(
+            f"{key}.server.slurm.idle_timeout_min={slurm.idle_timeout_min} must be more than 0, or null (the "
+            "server job runs until its time limit or `python -m tau_exp.servers stop`)"
+        )
+    if slurm.serves == ServerKind.vllm:
+        vllm.check_settings(key, model, started_by="slurm")
+    else:
+        if server.api_key_env:
+            raise ConfigError(
+                f"{key}.server.api_key_env is for attach servers: a slurm server gets a key generated for it"
+            )
+        oracle.check(key, model)
 
 
 def entry_key(model: ModelConfig) -> str:
@@ -72,7 +91,7 @@ def server_log(registry: Registry, key: str, job_id: str) -> Path:
 
 
 @contextmanager
-def shared(role: str, model: ModelConfig) -> Iterator[Endpoint]:
+def provide(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoint]:
     """Find, reuse or submit the shared server job for `model`; yield its Endpoint once it is ready.
 
     The job is registered against the server from then until it ends, so the server job does
@@ -143,7 +162,7 @@ def submit(role: str, model: ModelConfig, registry: Registry, key: str) -> str:
         with submitit.helpers.clean_env():
             if slurm_conf:
                 os.environ["SLURM_CONF"] = slurm_conf
-            job = executor.submit(serve, key, str(registry.root), model)
+            job = executor.submit(server_job.serve, key, str(registry.root), model)
     except Exception as error:  # submitit raises its own error types with sbatch's message
         cause = slurm_client.last_line(str(error), type(error).__name__)
         raise SlurmError(f"sbatch refused the shared server job for {model.name}: {cause}") from None
@@ -210,132 +229,3 @@ def wait_for_address(role: str, model: ModelConfig, registry: Registry, key: str
 
 def _config_prefix(role: str) -> str:
     return "model" if role == "assistant" else "user"
-
-
-def serve(key: str, registry_root: str, model: ModelConfig) -> None:
-    """The shared server job: start the server, publish it, keep it up until Slurm stops the job.
-
-    Runs inside the Slurm job (submitted by `submit`). Ends on SIGTERM (scancel, time limit) or
-    when the server stops answering; either way its address is withdrawn from the registry."""
-    from tau_exp.servers import provide
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    registry = Registry(Path(registry_root))
-    job_id = slurm_client.current_job_id()
-    server = model.server
-    local = dataclasses.replace(
-        model,
-        server=dataclasses.replace(
-            server,
-            kind=server.slurm.serves,
-            vllm=dataclasses.replace(server.vllm, host=server.vllm.host or "0.0.0.0"),  # reachable from other nodes
-        ),
-    )
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # submitit ignores SIGTERM; a server job must not
-        signal.signal(signum, lambda *_: stop.set())
-    with provide("shared", local, registry.entry_dir(key) / "logs") as endpoint:
-        address = ServerAddress(
-            base_url=announced_url(endpoint.base_url, local), job_id=job_id, ready_at=utc_timestamp()
-        )
-        registry.record_address(key, address, endpoint.api_key)
-        log.info("serving %s at %s for every job that needs it", model.name, address.base_url)
-        idle_timeout_min = server.slurm.idle_timeout_min
-        watch = None if idle_timeout_min is None else IdleWatch(registry, key, job_id, endpoint, idle_timeout_min)
-        try:
-            keep_serving(endpoint, stop, watch)
-        finally:
-            registry.withdraw_address(key, job_id)
-    log.info("shared server for %s stopped", model.name)
-
-
-def announced_url(base_url: str, model: ModelConfig) -> str:
-    """A server bound to every interface is announced by this node's name, not loopback."""
-    if model.server.slurm.serves == ServerKind.vllm and model.server.vllm.host == "0.0.0.0":
-        return str(httpx.URL(base_url).copy_with(host=socket.getfqdn()))
-    return base_url
-
-
-def keep_serving(endpoint: Endpoint, stop: threading.Event, watch: IdleWatch | None = None) -> None:
-    """Check the server until Slurm stops the job, the server stops answering, or (with a
-    `watch`) it has been idle for its timeout."""
-    interval_s = HEALTH_INTERVAL_S if watch is None else min(HEALTH_INTERVAL_S, watch.timeout_s / 4)
-    failures = 0
-    while not stop.wait(interval_s):
-        try:
-            served_models(endpoint)
-            failures = 0
-        except (httpx.HTTPError, NotReady, ServerError) as error:
-            failures += 1
-            log.warning("health check %d/%d failed: %s", failures, HEALTH_FAILURES, error)
-            if failures >= HEALTH_FAILURES:
-                raise ServerError(f"the shared server at {endpoint.base_url} stopped answering") from None
-        if watch is not None and watch.should_stop():
-            return
-
-
-class IdleWatch:
-    """Whether a shared server job is still needed: a request since the last check (its
-    /metrics counters moved, or requests are running or waiting) or a live job registered
-    against it keeps it; `timeout_min` of neither ends it. A registered job that has died
-    (its Slurm job gone, or its process gone on this host) is unregistered and counts for
-    nothing; a job outside Slurm on another host cannot be checked and counts until it
-    unregisters. Without /metrics only registered jobs count."""
-
-    def __init__(self, registry: Registry, key: str, job_id: str, endpoint: Endpoint, timeout_min: float) -> None:
-        self.registry, self.key, self.job_id, self.endpoint = registry, key, job_id, endpoint
-        self.timeout_s = timeout_min * 60
-        self.last_active = time.monotonic()
-        self.last_counters: float | None = None
-
-    def should_stop(self) -> bool:
-        now = time.monotonic()
-        if self._requests_since_last_check() or self._live_users():
-            self.last_active = now
-            return False
-        if now - self.last_active < self.timeout_s:
-            return False
-        with self.registry.locked(self.key):  # no job registers while this decides
-            if self._live_users():
-                self.last_active = now
-                return False
-            reason = f"idle for {self.timeout_s / 60:g} minutes: no request and no live job using it"
-            self.registry.record_end(self.key, ServerEnd(job_id=self.job_id, ended_at=utc_timestamp(), reason=reason))
-        log.info("ending the shared server job: %s", reason)
-        return True
-
-    def _requests_since_last_check(self) -> bool:
-        with httpx.Client(timeout=5.0) as client:  # one check every few minutes: no client kept open
-            sample = read_sample(client, self.endpoint)
-        if sample is None:
-            return False
-        moved = self.last_counters is not None and sample.tokens != self.last_counters
-        self.last_counters = sample.tokens
-        return moved or sample.running + sample.waiting > 0
-
-    def _live_users(self) -> int:
-        live = 0
-        for path, user in self.registry.users(self.key).items():
-            if _alive(user):
-                live += 1
-            else:
-                log.warning("job %s (Slurm job %s) ended without unregistering", user.name, user.slurm_job_id)
-                path.unlink(missing_ok=True)
-        return live
-
-
-def _alive(user: ServerUser) -> bool:
-    if user.slurm_job_id is not None:
-        try:
-            return slurm_client.job_state(user.slurm_job_id) is not None
-        except SlurmError:  # the controller did not answer: not a reason to stop
-            return True
-    if user.host != socket.gethostname():
-        return True
-    try:
-        os.kill(user.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tau_exp.config import Device, ModelConfig
 from tau_exp.endpoint import Endpoint
-from tau_exp.errors import ServerError
+from tau_exp.errors import ConfigError, ServerError
 from tau_exp.servers.health import wait_until_ready
 from tau_exp.servers.process import start_process, stop_process
 
@@ -33,6 +33,32 @@ log = logging.getLogger(__name__)
 
 API_KEY_ENV = "VLLM_API_KEY"  # vLLM reads its --api-key from here too
 PORT_ATTEMPTS = 3
+
+
+def check(key: str, model: ModelConfig) -> None:
+    """The vllm kind's settings (`key`: model or user), and an interpreter to start it with here."""
+    check_settings(key, model, started_by="vllm")
+    python = model.server.vllm.python
+    if shutil.which(python) is None:
+        raise ConfigError(
+            f"{key}.server.vllm.python={python} is not an executable here: point it at the interpreter "
+            "of the environment that has vLLM (on this machine, bash scripts/setup_vllm_cpu.sh makes "
+            ".venv-vllm/bin/python)"
+        )
+
+
+def check_settings(key: str, model: ModelConfig, started_by: str) -> None:
+    """What vLLM is started with, wherever it starts (here, or in a shared server job of the
+    `started_by`=slurm kind, whose node has its own interpreter)."""
+    server = model.server
+    if server.vllm.tensor_parallel_size < 1:
+        raise ConfigError(
+            f"{key}.server.vllm.tensor_parallel_size={server.vllm.tensor_parallel_size} must be at least 1"
+        )
+    if server.api_key_env:
+        raise ConfigError(
+            f"{key}.server.api_key_env is for attach servers: a {started_by} server gets a key generated for it"
+        )
 
 
 def vllm_command(model: ModelConfig, host: str, port: int) -> list[str]:
@@ -97,7 +123,7 @@ def job_id() -> str:
 
 
 @contextmanager
-def started(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoint]:
+def provide(role: str, model: ModelConfig, servers_dir: Path) -> Iterator[Endpoint]:
     """Start vLLM for `role`, wait until it serves `model.name`, yield its Endpoint, stop it."""
     vllm = model.server.vllm
     servers_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from tau2.user.user_simulator import UserSimulator
 from tau2.utils.llm_utils import to_litellm_messages
 
 from tau_exp.config import UserConfig
-from tau_exp.llm import ChatModel
+from tau_exp.llm.chat import ChatModel
 
 
 class LLMUser(UserSimulator):

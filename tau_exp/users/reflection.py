@@ -8,7 +8,7 @@ from typing import Any
 
 from tau2.data_model.message import AssistantMessage
 
-from tau_exp.reasoning import strip_reasoning
+from tau_exp.llm.reasoning import strip_reasoning
 from tau_exp.users.verify import VerifyUser, after_candidate
 
 REFLECT_PROMPT = """The message you just wrote as the customer does not follow your instructions

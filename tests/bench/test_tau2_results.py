@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tau_exp.bench.tau2_results import is_tau2_results_file, read_tau2_results
-from tau_exp.compare import run_comparison
 from tau_exp.records import EpisodeStatus
-from tau_exp.report import main as report_cli
+from tau_exp.results.compare import run_comparison
+from tau_exp.results.report import main as report_cli
 
 
 def test_a_file_tau2s_run_tasks_wrote_is_read_as_recorded(tau2_results_file: Path):

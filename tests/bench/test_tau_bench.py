@@ -19,11 +19,11 @@ from litellm import ModelResponse
 
 from tau_exp import bench, experiment
 from tau_exp.config import BenchConfig, Benchmark
-from tau_exp.configurations import find_configurations
 from tau_exp.errors import ConfigError, IncompleteRun
 from tau_exp.jobdir import JobDir
 from tau_exp.records import EpisodeStatus
-from tau_exp.report import main as report_cli
+from tau_exp.results.collect import find_configurations
+from tau_exp.results.report import main as report_cli
 from tau_exp.servers import provide
 
 STANDIN = Path(__file__).resolve().parents[1] / "support" / "tau_bench_standin"

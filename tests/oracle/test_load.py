@@ -13,7 +13,7 @@ import pytest
 from tau_exp.config import ModelConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.servers import provide
-from tau_exp.servers.metrics import metrics_url, read_sample
+from tau_exp.servers.load import metrics_url, read_sample
 from tests.support.oracle_chat import chat
 from tests.support.vllm_metrics import assert_like_vllm, families
 

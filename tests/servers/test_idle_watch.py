@@ -1,4 +1,4 @@
-"""servers/slurm.py's IdleWatch, the shared server job's test of whether it is still needed,
+"""servers/server_job.py's IdleWatch, the shared server job's test of whether it is still needed,
 against a real oracle server and a real registry directory (no Slurm: the jobs registered here
 run outside it, checked by pid). The whole server job stopping itself on the local Slurm
 cluster is in tests/servers/test_shared_servers.py."""
@@ -15,7 +15,7 @@ import pytest
 
 from tau_exp.endpoint import Endpoint
 from tau_exp.servers.registry import Registry, ServerAddress, ServerJob, ServerUser
-from tau_exp.servers.slurm import IdleWatch
+from tau_exp.servers.server_job import IdleWatch
 from tests.support.oracle_chat import chat
 
 KEY = "oracle-0123456789"

@@ -23,7 +23,7 @@ from tau_exp.config import Device, ModelConfig, ServerKind
 from tau_exp.errors import ServerError
 from tau_exp.servers import provide
 from tau_exp.servers import vllm as vllm_kind
-from tau_exp.servers.metrics import metrics_url
+from tau_exp.servers.load import metrics_url
 from tests.support.vllm_metrics import assert_like_vllm
 
 TESTS = Path(__file__).resolve().parents[1]

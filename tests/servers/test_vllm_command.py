@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tau_exp.config import Device, ModelConfig, ServerKind, to_experiment_config
+from tau_exp.config import Device, ModelConfig, ServerKind
 from tau_exp.errors import ConfigError
+from tau_exp.experiment import validate
 from tau_exp.servers.vllm import device_environment, vllm_command
 
 
@@ -113,4 +114,4 @@ def test_no_secret_on_the_command_line():
 
 def test_a_missing_vllm_interpreter_is_refused_before_anything_starts(compose_cfg):
     with pytest.raises(ConfigError, match=r"model.server.vllm.python=/no/such/python is not an executable here"):
-        to_experiment_config(compose_cfg("model.server.kind=vllm", "model.server.vllm.python=/no/such/python"))
+        validate(compose_cfg("model.server.kind=vllm", "model.server.vllm.python=/no/such/python"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tau_exp.endpoint import Endpoint
-from tau_exp.tags import EpisodeTag
+from tau_exp.llm.tags import EpisodeTag
 
 
 def chat(endpoint: Endpoint, task_id: str, messages: list[dict], timeout_s: float = 30) -> httpx.Response:

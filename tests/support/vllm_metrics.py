@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tau_exp.servers.metrics import COUNTERS, GAUGES, LABELS, QUEUE_TIME_HISTOGRAM, SUCCESS_COUNTER
+from tau_exp.servers.load import COUNTERS, GAUGES, LABELS, QUEUE_TIME_HISTOGRAM, SUCCESS_COUNTER
 
 
 def families(text: str) -> dict[str, tuple[str, list]]:

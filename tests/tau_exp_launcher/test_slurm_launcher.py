@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tau_exp import cost, slurm_client
+from tau_exp import slurm_client
+from tau_exp.job import cost
 from tau_exp.jobdir import JobDir
 from tau_exp.servers.registry import Registry
 

@@ -1,0 +1,334 @@
+"""Results gathered by configuration, from job directories, sweeps and tau-bench v1's own
+results files: what the report's tables and plots and the sweep browser show.
+
+A configuration is everything that changes what a result means: the names (env, split, agent,
+model, user, user strategy), the identity the job's manifest records (sampling settings, seed,
+limits, few-shot settings — what a resume may not change), the benchmark data it ran (package,
+version, fingerprint: jobs on different data are never pooled, and comparisons across them say
+so) and the oracle's fault settings. Jobs
+of the same configuration (e.g. the shards of a sweep) are pooled: their results are scored
+together, as one run over all their tasks; a job given twice (as a sweep and as itself) counts
+once. Rows that share their names show the settings that set them apart. Rewards and successes are the benchmark's, as recorded
+in each job's results.jsonl; nothing is re-scored. The results files of tau-bench v1's run.py
+(`<strategy>-<model>-..._user-....json`, or a folder of them) and tau2's own results files
+(tau2's CLI, `run_tasks`, leaderboard trajectories, `python -m tau_exp.export tau2`) are read too;
+they do not say which data they ran (their task data is unknown).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from statistics import fmean
+from typing import Any, NamedTuple
+
+from omegaconf import OmegaConf
+from pydantic import BaseModel
+
+from tau_exp.bench.tau2_results import is_tau2_results_file, read_tau2_results, wall_time_s
+from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results, v1_settings
+from tau_exp.errors import TauExpError
+from tau_exp.jobdir import JobDir, SweepDir
+from tau_exp.records import ConfigNames, Cost, EpisodeResult, EpisodeStatus, TaskData
+from tau_exp.results.inference import Difference, TaskTrials, compare, interval
+from tau_exp.results.metrics import pass_hat_ks, task_successes
+
+
+class ConfigRow(BaseModel):
+    """One configuration of the report: its names and what its pooled results add up to."""
+
+    env: str  # ConfigNames.env_label: tau-bench v1's envs are marked
+    split: str | None = None
+    settings: str = ""  # what sets it apart from rows of the same names, e.g. "seed=11"
+    task_data: TaskData | None = None  # the benchmark data its jobs ran (None: not known)
+    agent: str
+    model: str
+    user: str
+    user_strategy: str
+    jobs: int  # job directories (or v1 or tau2 results files) pooled
+    tasks: int  # tasks with at least one scored trial
+    avg_reward: float | None
+    ci_low: float | None  # 95% interval of avg_reward: task-level bootstrap (inference.interval)
+    ci_high: float | None
+    pass_hat_k: dict[int, float]
+    # k → its 95% task-level bootstrap interval (over two or more tasks)
+    pass_hat_k_ci: dict[int, tuple[float, float]] = {}
+    results: int  # scored (task, trial) pairs
+    infra_errors: int
+    harness_errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    wall_time_s: float  # summed over the jobs' last invocations
+    # GPU-hours its jobs held (metrics.json "cost": own allocation + share of shared servers),
+    # summed over the jobs that recorded them; None when none did (outside Slurm, results files).
+    gpu_hours: float | None = None
+    tokens_per_gpu_hour: float | None = None
+    gpu_hours_per_scored_pair: float | None = None
+
+    @property
+    def label(self) -> str:
+        label = f"{self.env} · {self.agent} · {short_name(self.model)} · {short_name(self.user)} ({self.user_strategy})"
+        return f"{label} · {self.settings}" if self.settings else label
+
+
+class Source(NamedTuple):
+    """The results of one job directory or one v1 or tau2 results file, with its names."""
+
+    names: ConfigNames
+    results: list[EpisodeResult]
+    wall_time_s: float  # the job's last invocation (0 for v1 files: they do not say; tau2 files: their span)
+    settings: dict[str, Any]  # the identity beyond the names, flat ("model.temperature": 0.0)
+    path: Path
+    task_data: TaskData | None = None  # what the source says of its benchmark data (None: nothing)
+    cost: Cost | None = None  # the job's GPU-hours (job directories in Slurm or with shared servers)
+
+
+class Configuration(NamedTuple):
+    """One row of the report and the sources pooled into it."""
+
+    row: ConfigRow
+    sources: list[Source]
+
+
+def find_configurations(paths: list[Path]) -> list[Configuration]:
+    """The configurations of these paths, pooled and in the table's order. Sources on different
+    benchmark data (or whose data is unknown) are never pooled."""
+    by_config: dict[tuple[ConfigNames, str, TaskData | None], list[Source]] = defaultdict(list)
+    for source in find_sources(paths):
+        settings_json = json.dumps(source.settings, sort_keys=True, default=str)
+        by_config[source.names, settings_json, source.task_data].append(source)
+    # Of the rows that share their names, the settings in which they differ (split and data included).
+    differing: dict[ConfigNames, set[str]] = defaultdict(set)
+    seen: dict[ConfigNames, list[dict[str, Any]]] = defaultdict(list)
+    for names, settings_json, task_data in by_config:
+        seen[_unsplit(names)].append(_settings(names, settings_json, task_data))
+    for unsplit, variants in seen.items():
+        keys = {key for variant in variants for key in variant}
+        differing[unsplit] = {k for k in keys if len({json.dumps(v.get(k), default=str) for v in variants}) > 1}
+    rows = []
+    for (names, settings_json, task_data), sources in by_config.items():
+        settings = _settings(names, settings_json, task_data)
+        shown = ", ".join(f"{key}={settings.get(key)}" for key in sorted(differing[_unsplit(names)]))
+        rows.append(Configuration(config_row(names, sources, shown), sources))
+    return sorted(rows, key=lambda c: (*_sort_key(c.sources[0].names), c.row.settings))
+
+
+def _settings(names: ConfigNames, settings_json: str, task_data: TaskData | None) -> dict[str, Any]:
+    """What a row may differ in from others of its names: split, data (as `TaskData.short`), settings."""
+    return {"split": names.split, "data": task_data.short if task_data else "unknown", **json.loads(settings_json)}
+
+
+def _unsplit(names: ConfigNames) -> ConfigNames:
+    return names.model_copy(update={"split": None})
+
+
+def find_sources(paths: list[Path]) -> list[Source]:
+    """Each path is a job directory, a sweep directory of them, a v1 or tau2 results file, or a
+    folder of such files."""
+    found: dict[Path, Source] = {}
+    for source in _sources(paths):
+        found.setdefault(source.path.resolve(), source)  # a job given twice counts once
+    return list(found.values())
+
+
+def _sources(paths: list[Path]) -> list[Source]:
+    found: list[Source] = []
+    for path in paths:
+        if is_v1_results_file(path):
+            found.append(_v1_source(path))
+        elif path.is_file() and path.suffix == ".json":  # named: read as tau2's, or told why not
+            found.append(_tau2_source(path))
+        elif JobDir(path).results.exists():
+            found.append(_job_source(JobDir(path)))
+        elif path.is_dir() and (jobs := [job for job in SweepDir(path).jobs() if job.results.exists()]):
+            found.extend(_job_source(job) for job in jobs)
+        elif path.is_dir() and (files := sorted(file for file in path.glob("*.json") if _is_results_file(file))):
+            found.extend(_v1_source(file) if is_v1_results_file(file) else _tau2_source(file) for file in files)
+        else:
+            raise TauExpError(
+                f"{path} holds no results (no {JobDir(path).results.name} in it or in its job directories, "
+                "and no tau-bench v1 or tau2 results file): give sweep directories "
+                "(outputs/multirun/<date>/<time>), job directories, or v1 or tau2 results files"
+            )
+    return found
+
+
+def _is_results_file(path: Path) -> bool:
+    return is_v1_results_file(path) or is_tau2_results_file(path)
+
+
+def _job_source(job: JobDir) -> Source:
+    config = job.read_config()  # once: the names and the oracle's faults both come from it
+    manifest = job.read_manifest()
+    settings = _flat(manifest.identity) if manifest else {}
+    for name in ("env", "agent", "bench"):  # already in the names
+        settings.pop(name, None)
+    for role in ("model", "user"):
+        for key in ("name", "strategy"):
+            settings.pop(f"{role}.{key}", None)
+        # The oracle's faults change what its results mean; a resume may change them, so the
+        # manifest does not hold them: the job's config does.
+        server = OmegaConf.select(config, f"{role}.server", default=None)
+        if server is not None and server.get("kind") == "oracle" and "oracle" in server:
+            faults = OmegaConf.to_container(server.oracle.get("faults", {}), resolve=True)
+            settings.update(_flat({f"{role}.server.oracle.faults": faults}))
+    return Source(
+        ConfigNames.of_job_config(config),
+        job.read_results(),
+        _wall_time(job),
+        settings,
+        job.path,
+        manifest.task_data if manifest else None,  # earlier versions did not record it: unknown
+        metrics.cost if (metrics := job.read_metrics()) else None,
+    )
+
+
+def _v1_source(path: Path) -> Source:
+    names, results = read_v1_results(path)
+    return Source(names, results, 0.0, v1_settings(path), path)
+
+
+def _tau2_source(path: Path) -> Source:
+    names, results, settings, task_data = read_tau2_results(path)
+    return Source(names, results, wall_time_s(results), settings, path, task_data)
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_row(names: ConfigNames, sources: list[Source], settings: str = "") -> ConfigRow:
+    results: list[EpisodeResult] = [r for source in sources for r in source.results]
+    scored = [r for r in results if r.status == EpisodeStatus.scored and r.reward is not None]
+    successes = task_successes(scored)
+    max_trials = max((n for _, n in successes.values()), default=0)
+    # The task-level bootstrap (inference.py); one task is a point, not an interval.
+    trials = TaskTrials.of(scored)
+    ci = interval(trials, "avg_reward")
+    low, high = (None, None) if ci is None else (ci.estimate, ci.estimate) if ci.tasks < 2 else (ci.low, ci.high)
+    pass_cis = {k: interval(trials, f"pass^{k}") for k in range(1, max_trials + 1)}
+    return ConfigRow(
+        env=names.env_label,
+        split=names.split,
+        settings=settings,
+        task_data=sources[0].task_data if sources else None,  # one configuration: one data (find_configurations)
+        agent=names.agent,
+        model=names.model,
+        user=names.user,
+        user_strategy=names.user_strategy,
+        jobs=len(sources),
+        tasks=len(trials.trials),
+        avg_reward=fmean(r.reward for r in scored) if scored else None,  # type: ignore[misc]
+        ci_low=low,
+        ci_high=high,
+        pass_hat_k=pass_hat_ks(successes, max_trials),
+        pass_hat_k_ci={k: (c.low, c.high) for k, c in pass_cis.items() if c is not None and c.tasks > 1},
+        results=len(scored),
+        infra_errors=sum(r.status == EpisodeStatus.infra_error for r in results),
+        harness_errors=sum(r.status == EpisodeStatus.harness_error for r in results),
+        prompt_tokens=sum(u.prompt_tokens for r in results for u in r.usage.values()),
+        completion_tokens=sum(u.completion_tokens for r in results for u in r.usage.values()),
+        wall_time_s=sum(source.wall_time_s for source in sources),
+        **_cost_columns([source.cost for source in sources if source.cost is not None]),
+    )
+
+
+def _cost_columns(costs: list[Cost]) -> dict[str, float | None]:
+    """GPU-hours over the jobs that recorded them, and what they bought (of those jobs' results)."""
+    hours = sum(cost.gpu_hours for cost in costs)
+    if not hours:
+        return {}
+    tokens = sum(cost.tokens for cost in costs)
+    scored = sum(cost.scored_pairs for cost in costs)
+    return {
+        "gpu_hours": hours,
+        "tokens_per_gpu_hour": tokens / hours,
+        "gpu_hours_per_scored_pair": hours / scored if scored else None,
+    }
+
+
+def _sort_key(names: ConfigNames) -> tuple[str, ...]:
+    return (names.env_label, names.agent, names.model, names.user, names.user_strategy)
+
+
+def _wall_time(job: JobDir) -> float:
+    status = job.read_status()
+    if status is None or status.finished_at is None:
+        return 0.0
+    return (datetime.fromisoformat(status.finished_at) - datetime.fromisoformat(status.started_at)).total_seconds()
+
+
+def short_name(model: str) -> str:
+    """A model id without its organisation (Qwen/Qwen3-4B → Qwen3-4B), for labels."""
+    return model.rsplit("/", 1)[-1]
+
+
+def paired_differences(
+    configurations: list[Configuration], baseline: str | None = None, require_shared_tasks: bool = True
+) -> list[Difference]:
+    """B − A of average reward and each pass^k (up to the fewest trials of any configuration),
+    for each pair of configurations on the same env — or the baseline (a label, or a unique part
+    of one) with each other on its env; p-values Holm-corrected across the pairs of a metric.
+    Each says whether both ran the same benchmark data (`same_data`: False when their data
+    differ — not a like-for-like comparison; None when one of them does not say).
+    TauExpError: an unknown baseline, or a pair that shares no task (left out instead without
+    `require_shared_tasks`: a report of unrelated runs has nothing to pair)."""
+    arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
+    envs = {c.row.label: c.row.env for c in configurations}
+    data = {c.row.label: c.row.task_data for c in configurations}
+    pairs = _pairs(list(arms), envs, _baseline(list(arms), baseline))
+    unshared = [(a, b) for a, b in pairs if not set(arms[a].trials) & set(arms[b].trials)]
+    if unshared and require_shared_tasks:
+        a, b = unshared[0]
+        raise TauExpError(f"{a} and {b} share no task: a paired comparison needs the same tasks in both")
+    pairs = [pair for pair in pairs if pair not in unshared]
+    shared_k = min((trials.max_trials for trials in arms.values()), default=0)
+    return [
+        difference.model_copy(update={"same_data": same_data(data[difference.a], data[difference.b])})
+        for metric in ["avg_reward", *(f"pass^{k}" for k in range(1, shared_k + 1))]
+        for difference in compare(arms, pairs, metric)
+    ]
+
+
+def same_data(a: TaskData | None, b: TaskData | None) -> bool | None:
+    """Whether two configurations ran the same benchmark data: the same package, version and
+    fingerprint (None: one of them does not say which data it ran)."""
+    if a is None or b is None or a.fingerprint is None or b.fingerprint is None:
+        return None
+    return a == b
+
+
+def data_note(same: bool | None) -> str:
+    """A comparison's task data, as tables show it."""
+    return {True: "same", False: "DIFFERENT", None: "unknown"}[same]
+
+
+def _baseline(labels: list[str], wanted: str | None) -> str | None:
+    if wanted is None:
+        return None
+    matches = [label for label in labels if label == wanted] or [label for label in labels if wanted in label]
+    if len(matches) != 1:
+        raise TauExpError(
+            f"--baseline {wanted!r} {'matches none' if not matches else 'matches several'} of the configurations: "
+            + "; ".join(labels)
+        )
+    return matches[0]
+
+
+def _pairs(labels: list[str], envs: dict[str, str], baseline: str | None) -> list[tuple[str, str]]:
+    """Pairs on the same env: the baseline with each other, or every pair."""
+    by_env: dict[str, list[str]] = defaultdict(list)
+    for label in labels:
+        by_env[envs[label]].append(label)
+    if baseline is not None:
+        return [(baseline, other) for other in by_env[envs[baseline]] if other != baseline]
+    return [pair for group in by_env.values() for pair in itertools.combinations(group, 2)]

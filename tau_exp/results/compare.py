@@ -1,0 +1,149 @@
+"""Is one configuration better than another, or is the difference noise? For every configuration
+of the given runs: average reward and pass^k with 95% intervals and the noise floor; for every
+pair of configurations on the same env: the paired difference with its interval, p-value (Holm-
+corrected across the pairs), a verdict, the minimum detectable effect, the tasks that flip, and
+whether both ran the same benchmark data (a pair on different task data is marked: not like for like).
+
+    python -m tau_exp.compare RUN_OR_SWEEP_DIRS... [--baseline LABEL] [--plan POINTS] [--json]
+
+--baseline compares every other configuration with that one (a label, or a unique part of it,
+e.g. `react`); without it, every pair. --plan 5: trials per arm needed to detect 5 points of
+average reward at 80% power. Methods: tau_exp/results/inference.py (and the README's "Statistics").
+Prints only; writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+from rich.table import Table
+
+from tau_exp.display import argument_parser, console
+from tau_exp.errors import TauExpError
+from tau_exp.records import Interval
+from tau_exp.results.collect import data_note, find_configurations, paired_differences
+from tau_exp.results.inference import Difference, TaskTrials, interval, noise_floor, trials_needed
+from tau_exp.runtime import command_line
+
+
+class ArmSummary(BaseModel):
+    """One configuration: its metrics with intervals, and what chance alone does to it."""
+
+    label: str
+    env: str
+    tasks: int
+    trials: int  # the fewest scored trials of any of its tasks: pass^k goes up to it
+    left_out: int  # infra and harness errors: not trials
+    metrics: list[Interval]
+    noise_floor: float | None  # None: one trial per task
+    trials_needed: int | None = None  # with --plan
+
+
+class Comparison(BaseModel):
+    arms: list[ArmSummary]
+    differences: list[Difference]
+
+
+def run_comparison(paths: list[Path], baseline: str | None = None, plan: float | None = None) -> Comparison:
+    """Everything `compare` prints, from these runs (TauExpError on input it cannot use)."""
+    if plan is not None and not 0 < plan < 100:
+        raise TauExpError(f"--plan {plan:g} must be a difference in points between 0 and 100, e.g. --plan 5")
+    configurations = find_configurations(paths)
+    arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
+    summaries = []
+    for c in configurations:
+        trials = arms[c.row.label]
+        metrics = ["avg_reward", *(f"pass^{k}" for k in range(1, trials.max_trials + 1))]
+        summaries.append(
+            ArmSummary(
+                label=c.row.label,
+                env=c.row.env,
+                tasks=len(trials.trials),
+                trials=trials.max_trials,
+                left_out=c.row.infra_errors + c.row.harness_errors,
+                metrics=[i for metric in metrics if (i := interval(trials, metric)) is not None],
+                noise_floor=noise_floor(trials),
+                trials_needed=None if plan is None else trials_needed(trials, plan / 100),
+            )
+        )
+    if plan is not None and all(s.trials_needed is None for s in summaries):
+        raise TauExpError(
+            "--plan needs the spread of trials within a task: run a configuration with run.num_trials=2 or more"
+        )
+    return Comparison(arms=summaries, differences=paired_differences(configurations, baseline))
+
+
+def render(comparison: Comparison) -> list[Table]:
+    arms = Table(title="configurations (95% intervals over tasks, task-level bootstrap)")
+    for column in ("configuration", "tasks", "trials", "left out", "metric", "estimate", "95% interval", "noise floor"):
+        arms.add_column(column)
+    if any(arm.trials_needed is not None for arm in comparison.arms):
+        arms.add_column("trials needed per arm")
+    for arm in comparison.arms:
+        for i, metric in enumerate(arm.metrics):
+            first = i == 0
+            arms.add_row(
+                arm.label if first else "",
+                str(arm.tasks) if first else "",
+                str(arm.trials) if first else "",
+                str(arm.left_out) if first else "",
+                metric.metric,
+                f"{metric.estimate:.3f}",
+                f"{metric.low:.3f}–{metric.high:.3f}",
+                ("± " + f"{arm.noise_floor:.3f}" if arm.noise_floor is not None else "needs ≥ 2 trials")
+                if first
+                else "",
+                *([str(arm.trials_needed or "")] if first and arm.trials_needed is not None else []),
+            )
+    pairs = Table(title="paired comparisons (B − A on the tasks both ran; p Holm-corrected)")
+    for column in (
+        "A",
+        "B",
+        "metric",
+        "B − A",
+        "95% interval",
+        "p",
+        "verdict",
+        "MDE (80%)",
+        "A solves more",
+        "B solves more",
+        "task data",
+    ):
+        pairs.add_column(column)
+    for d in comparison.differences:
+        pairs.add_row(
+            d.a,
+            d.b,
+            d.metric,
+            f"{d.difference:+.3f}",
+            f"{d.low:+.3f}–{d.high:+.3f}",
+            f"{d.p_adjusted:.3g}",
+            d.verdict,
+            "" if d.mde is None else f"{d.mde:.3f}",
+            ", ".join(d.a_more) if d.metric == "avg_reward" else "",
+            ", ".join(d.b_more) if d.metric == "avg_reward" else "",
+            data_note(d.same_data),
+        )
+    return [arms, pairs] if comparison.differences else [arms]
+
+
+@command_line
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser("python -m tau_exp.compare", __doc__)
+    parser.add_argument("paths", nargs="+", type=Path, help="sweep directories, job directories or v1 results files")
+    parser.add_argument("--baseline", help="compare every configuration with this one (a label or part of it)")
+    parser.add_argument("--plan", type=float, metavar="POINTS", help="trials needed to detect POINTS of avg reward")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON (for scripts)")
+    args = parser.parse_args(argv)
+    comparison = run_comparison(args.paths, args.baseline, args.plan)
+    if args.json:
+        print(comparison.model_dump_json(indent=2))
+        return
+    out = console()
+    for table in render(comparison):
+        out.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Reports across sweeps: one row per configuration (env × agent × model × user, and the
+benchmark data it ran), with the average reward and its 95% interval, pass^1…pass^k, counts,
+tokens and time, as Markdown and CSV (report.md/.csv); every pair of configurations on one env
+compared task by task (comparisons.md/.csv: the difference, its interval, p-value, verdict and
+the tasks that flip, as `python -m tau_exp.compare` prints them, and whether both ran the same
+task data); and plots as PNG.
+
+    python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR] [--html]
+
+With --html it also writes browser.html, a page to read every conversation and compare
+configurations task by task (tau_exp/results/browser/).
+
+Which results make up a configuration, and how they are pooled, is `collect.py`'s.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from tau_exp.display import argument_parser, write_table
+from tau_exp.results.browser import BROWSER_FILE, write_browser
+from tau_exp.results.collect import ConfigRow, data_note, find_configurations, paired_differences, short_name
+from tau_exp.results.inference import Difference
+from tau_exp.runtime import command_line
+
+
+def _interval(row: ConfigRow) -> tuple[float, float, float]:
+    """(mean, low, high) of a row with scored results (a row without has no interval)."""
+    if row.avg_reward is None or row.ci_low is None or row.ci_high is None:
+        raise ValueError(f"{row.label} has no scored result to plot")
+    return row.avg_reward, row.ci_low, row.ci_high
+
+
+def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
+    max_k = max((max(row.pass_hat_k, default=0) for row in rows), default=0)
+    header = [
+        "env",
+        "agent",
+        "model",
+        "user",
+        "user_strategy",
+        "split",
+        "settings",  # what sets a row apart from others of the same names
+        "task_data",  # the benchmark data: package, version, the fingerprint's first 12 hex digits
+        "jobs",
+        "tasks",
+        "avg_reward",
+        "ci_low",
+        "ci_high",
+        *[f"pass^{k}" for k in range(1, max_k + 1)],
+        "results",
+        "infra_errors",
+        "harness_errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "wall_time_s",
+        "gpu_hours",  # held by its jobs: own Slurm allocation + token share of shared servers
+        "tokens_per_gpu_hour",
+        "gpu_hours_per_scored_pair",
+    ]
+    table = [
+        [
+            row.env,
+            row.agent,
+            row.model,
+            row.user,
+            row.user_strategy,
+            row.split,
+            row.settings,
+            row.task_data.short if row.task_data else "unknown",
+            row.jobs,
+            row.tasks,
+            row.avg_reward,
+            row.ci_low,
+            row.ci_high,
+            *[row.pass_hat_k.get(k) for k in range(1, max_k + 1)],
+            row.results,
+            row.infra_errors,
+            row.harness_errors,
+            row.prompt_tokens,
+            row.completion_tokens,
+            round(row.wall_time_s),
+            row.gpu_hours,
+            row.tokens_per_gpu_hour,
+            row.gpu_hours_per_scored_pair,
+        ]
+        for row in rows
+    ]
+    csv_path, md_path = out_dir / "report.csv", out_dir / "report.md"
+    write_table(header, table, csv_path, md_path)
+    return csv_path, md_path
+
+
+def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
+    """pass^k against k, one line per configuration, with its 95% interval as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(9, max(5.0, 0.2 * len(rows))), layout="constrained")  # room for the legend
+    for row in rows:
+        if row.pass_hat_k:
+            ks = sorted(row.pass_hat_k)
+            [line] = ax.plot(ks, [row.pass_hat_k[k] for k in ks], marker="o", label=row.label)
+            banded = [k for k in ks if k in row.pass_hat_k_ci]
+            if banded:  # the 95% task-level bootstrap interval of each pass^k
+                lows, highs = zip(*(row.pass_hat_k_ci[k] for k in banded), strict=True)
+                ax.fill_between(banded, lows, highs, color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.set(
+        xlabel="k (trials that must all succeed)", ylabel="pass^k", ylim=(-0.02, 1.02), title="pass^k per configuration"
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
+    """Average reward with its 95% interval: one panel per env, strategies along x, a bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({row.env for row in rows})
+    models = sorted({row.model for row in rows})
+    fig, axes = plt.subplots(
+        1, len(envs), figsize=(max(6, 5 * len(envs)), 4.8), squeeze=False, sharey=True, layout="constrained"
+    )
+    width = min(0.35, 0.8 / max(1, len(models)))
+    for ax, env in zip(axes[0], envs, strict=True):
+        env_rows = [row for row in rows if row.env == env and row.avg_reward is not None]
+        strategies = sorted({(row.agent, row.user_strategy) for row in env_rows})
+        for index, model in enumerate(models):
+            bars = [(strategies.index((row.agent, row.user_strategy)), row) for row in env_rows if row.model == model]
+            if not bars:
+                continue
+            xs = [position + (index - (len(models) - 1) / 2) * width for position, _ in bars]
+            intervals = [_interval(row) for _, row in bars]
+            means = [mean for mean, _, _ in intervals]
+            errors = [[mean - low for mean, low, _ in intervals], [high - mean for mean, _, high in intervals]]
+            ax.bar(xs, means, width, yerr=errors, capsize=3, label=short_name(model))
+        ax.set_xticks(
+            range(len(strategies)), [f"{agent}\nuser: {user}" for agent, user in strategies], fontsize="small"
+        )
+        ax.set(title=env, ylim=(0, 1.05))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("average reward (95% interval)")
+    axes[0][-1].legend(title="assistant model", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path]:
+    """`comparisons.md` and `.csv`: every pair of configurations on one env, per metric (the
+    methods: inference.py; the same numbers as `python -m tau_exp.compare`)."""
+    if not differences:
+        return []
+    header = [
+        "metric",
+        "A",
+        "B",
+        "B − A",
+        "ci_low",
+        "ci_high",
+        "p_holm",
+        "verdict",
+        "mde_80",
+        "tasks",
+        "A_more",
+        "B_more",
+        "task_data",  # same, DIFFERENT (not like for like: the arms ran different data) or unknown
+    ]
+    table = [
+        [
+            d.metric,
+            d.a,
+            d.b,
+            d.difference,
+            d.low,
+            d.high,
+            d.p_adjusted,
+            d.verdict,
+            d.mde,
+            d.tasks,
+            " ".join(d.a_more),
+            " ".join(d.b_more),
+            data_note(d.same_data),
+        ]
+        for d in differences
+    ]
+    paths = out_dir / "comparisons.csv", out_dir / "comparisons.md"
+    write_table(header, table, *paths)
+    return list(paths)
+
+
+@command_line
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser("python -m tau_exp.report", __doc__)
+    parser.add_argument("paths", nargs="+", type=Path, help="sweep directories or job directories")
+    parser.add_argument("-o", "--output", type=Path, help="where to write the report (default: the first path)")
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the table and plots as a W&B run of job type 'report' (mode from WANDB_MODE, "
+        "default offline; project from --project)",
+    )
+    parser.add_argument("--project", default="tau_exp", help="W&B project for --wandb (default: %(default)s)")
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help=f"also write {BROWSER_FILE}: one self-contained page to browse every configuration, task "
+        "and conversation, and to compare configurations task by task (opens from disk)",
+    )
+    args = parser.parse_args(argv)
+    groups = find_configurations(args.paths)
+    rows = [group.row for group in groups]
+    out_dir = args.output or args.paths[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    differences = paired_differences(groups, require_shared_tasks=False)  # costly: once, for tables and page
+    tables = [*write_tables(rows, out_dir), *write_comparisons(differences, out_dir)]
+    plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
+    written = [*tables, *plots]
+    if args.wandb:
+        log_to_wandb([path for path in tables if path.suffix == ".csv"], plots, out_dir, args.project)
+    if args.html:
+        written.append(write_browser(groups, args.paths, out_dir / BROWSER_FILE, differences))
+    print((out_dir / "report.md").read_text())
+    for path in written:
+        print(path)
+
+
+def log_to_wandb(tables: list[Path], plots: list[Path], out_dir: Path, project: str) -> None:
+    """The report as a W&B run: its CSV tables (report, comparisons) and the plots as images."""
+    import os
+
+    import wandb
+
+    logged: dict[str, object] = {}
+    for csv_path in tables:
+        with open(csv_path) as csv_file:
+            header, *lines = list(csv.reader(csv_file))
+        logged[csv_path.stem] = wandb.Table(columns=header, data=lines)  # type: ignore[arg-type]  # wandb hints list[str | int]
+    mode = os.environ.get("WANDB_MODE", "offline")
+    run = wandb.init(project=project, job_type="report", dir=str(out_dir), name=f"report {out_dir.name}", mode=mode)  # type: ignore[arg-type]  # wandb checks it
+    run.log({**logged, **{plot.stem: wandb.Image(str(plot)) for plot in plots}})
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The sweep summary: one row per job of a sweep directory — what it ran, its state and its
+metrics — written as `summary.csv` and `summary.md` in the sweep directory.
+
+Written by the `WriteSweepSummary` callback when a sweep ends (also when jobs failed: they are
+recorded, not raised), and on demand, e.g. while a sweep still runs:
+
+    python -m tau_exp.sweep outputs/multirun/2026-11-24/10-00-00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+from pydantic import BaseModel
+from rich.table import Table
+
+from tau_exp import slurm_client
+from tau_exp.display import argument_parser, cell, console, write_table
+from tau_exp.errors import SlurmError, TauExpError
+from tau_exp.jobdir import JobDir, SweepDir
+from tau_exp.records import JobState, ServerLoad
+from tau_exp.runtime import command_line
+
+
+class JobRow(BaseModel):
+    """One job of a sweep, as the summary shows it."""
+
+    job: str  # the job directory's name
+    swept: str = ""  # the job's overrides of the keys its sweep varies, e.g. "model.temperature=0.7"
+    env: str
+    agent: str
+    model: str
+    user: str
+    state: str  # running | completed | incomplete | failed | interrupted | died | unknown (no status.json)
+    avg_reward: float | None = None
+    pass_hat_k: str = ""  # "1: 0.80, 2: 0.70"
+    scored: int | None = None
+    infra_errors: int | None = None
+    harness_errors: int | None = None
+    pending: int | None = None
+    slurm_job_id: str | None = None
+    # What each role's server reported while the job ran (metrics.json "servers"; empty where
+    # the server has no /metrics): mean requests running and waiting there, KV-cache usage,
+    # prefix-cache hit rate, tokens generated per second, and the job's mean in-flight limit.
+    assistant_server: str = ""
+    user_server: str = ""
+    # GPU-hours the job held (metrics.json "cost"): its Slurm allocation's and its token share
+    # of the shared server jobs it used; tokens per GPU-hour and GPU-hours per scored pair.
+    gpu_hours: float | None = None
+    tokens_per_gpu_hour: float | None = None
+    gpu_hours_per_scored_pair: float | None = None
+    error: str = ""
+
+
+def job_row(job: JobDir, sweep_ended: bool = False, swept_keys: Collection[str] = ()) -> JobRow:
+    """`swept_keys`: the keys the job's sweep varies (SweepDir.swept_keys), whose values it shows."""
+    names = job.names()
+    status = job.read_status()
+    row = JobRow(
+        job=job.path.name,
+        swept=" ".join(job.swept(swept_keys)) if swept_keys else "",
+        env=names.env_label,
+        agent=names.agent,
+        model=names.model,
+        user=f"{names.user} ({names.user_strategy})",
+        state=status.state.value if status else "unknown",
+        slurm_job_id=status.slurm_job_id if status else None,
+        error=(status.error or "") if status else "",
+    )
+    if row.state == JobState.running.value and (sweep_ended or _slurm_job_gone(row.slurm_job_id)):
+        # Killed outright (SIGKILL, out of memory, node failure): it never wrote its outcome.
+        row.state = "died"
+        row.error = "ended without recording an outcome (killed?): see its Slurm log or launch.log"
+    metrics = job.read_metrics()
+    if metrics is not None:
+        row.avg_reward = metrics.avg_reward
+        row.pass_hat_k = ", ".join(f"{k}: {value:.2f}" for k, value in metrics.pass_hat_k.items())
+        row.scored, row.infra_errors = metrics.n_results, metrics.n_infra_errors
+        row.harness_errors, row.pending = metrics.n_harness_errors, metrics.n_pending
+        row.assistant_server, row.user_server = (
+            describe_load(metrics.servers[role]) if role in metrics.servers else "" for role in ("assistant", "user")
+        )
+        if metrics.cost is not None:
+            row.gpu_hours = metrics.cost.gpu_hours
+            row.tokens_per_gpu_hour = metrics.cost.tokens_per_gpu_hour
+            row.gpu_hours_per_scored_pair = metrics.cost.gpu_hours_per_scored_pair
+    return row
+
+
+def describe_load(load: ServerLoad) -> str:
+    """A server's means in one cell, e.g. "running 3.9 · waiting 0.4 · KV 0.97 · prefix hits 0.92 ·
+    210 tok/s · limit 2.5" (no server numbers where it has no /metrics)."""
+
+    def number(value: float | None, digits: int = 1) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    parts = []
+    if load.metrics:
+        parts += [
+            f"running {number(load.running)}",
+            f"waiting {number(load.waiting)}",
+            f"KV {number(load.kv_cache_usage, 2)}",
+            f"prefix hits {number(load.prefix_cache_hit_rate, 2)}",
+            f"{number(load.generation_tokens_per_s, 0)} tok/s",
+        ]
+    else:
+        parts.append("no /metrics")
+    if load.in_flight_limit is not None:
+        parts.append(f"limit {number(load.in_flight_limit)}")
+    return " · ".join(parts)
+
+
+def _slurm_job_gone(job_id: str | None) -> bool:
+    if job_id is None:
+        return False
+    try:
+        return slurm_client.job_state(job_id) is None
+    except SlurmError:  # read away from the cluster: say what the job last said
+        return False
+
+
+def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
+    """Read every job of the sweep and write `summary.csv` and `summary.md` next to them.
+
+    `sweep_ended`: every job has returned, so one still marked running has died."""
+    if not sweep_dir.is_dir():
+        raise TauExpError(
+            f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>"
+        )
+    sweep = SweepDir(sweep_dir)
+    swept_keys = sweep.swept_keys()
+    rows = [job_row(job, sweep_ended, swept_keys) for job in sweep.jobs()]
+    if not rows:
+        raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
+    fields = list(JobRow.model_fields)
+    write_table(fields, [[getattr(row, name) for name in fields] for row in rows], sweep.summary_csv, sweep.summary_md)
+    return rows
+
+
+def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
+    """The table on stdout: it is the result the user asked for (logs and errors go to stderr)."""
+    table = Table(title=f"sweep {sweep_dir} ({sum(r.state == 'completed' for r in rows)} of {len(rows)} completed)")
+    for column in ("job", "swept", "state", "avg_reward", "pass^k", "scored", "infra"):
+        table.add_column(column, overflow="fold")
+    table.add_column("error (whole in summary.md)", overflow="ellipsis", no_wrap=True, max_width=60)
+    for row in rows:
+        table.add_row(
+            row.job,
+            row.swept,
+            row.state,
+            cell(row.avg_reward),
+            row.pass_hat_k,
+            cell(row.scored),
+            cell(row.infra_errors),
+            row.error,
+        )
+    console().print(table)
+    costs = [row for row in rows if row.gpu_hours]
+    if costs:
+        hours = sum(row.gpu_hours or 0.0 for row in costs)
+        scored = sum(row.scored or 0 for row in costs)
+        per_pair = f"{hours / scored:.4f} per scored pair" if scored else "no scored pair"
+        print(f"GPU-hours: {hours:.3f} over {len(costs)} jobs ({per_pair}; per job in summary.md)")
+
+
+@command_line
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser("python -m tau_exp.sweep", __doc__)
+    parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
+    args = parser.parse_args(argv)
+    rows = summarize(args.sweep_dir)
+    print_summary(args.sweep_dir, rows)
+    print(SweepDir(args.sweep_dir).summary_md)
+
+
+if __name__ == "__main__":
+    main()

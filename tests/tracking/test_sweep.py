@@ -1,0 +1,215 @@
+"""sweep.py and job.py with the local launcher: every job records its outcome in status.json,
+a failed job does not stop the sweep, and the sweep summary lists every job with its state and
+metrics (the Slurm tier is in tests/tau_exp_launcher/). The old 120-job array preset expands to
+120 jobs whose shards partition the split."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from tau_exp.bench import select_tasks
+from tau_exp.bench.tau2 import load_tasks
+from tau_exp.config import BenchConfig, TasksConfig
+from tau_exp.tracking.sweep import main as sweep_cli
+
+
+@pytest.mark.slow
+def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path, launch):
+    sweep_dir = tmp_path / "sweep"
+    result = launch(
+        [
+            "-m",
+            f"hydra.sweep.dir={sweep_dir}",
+            "tasks.end=2",
+            "run.retry.attempts=1",
+            "run.max_consecutive_errors=1",
+            "model.server.oracle.faults.error_rate=0,1",
+            "env=retail,airline",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1  # the sweep says that not every job completed...
+    assert "2 of 4 jobs did not complete" in result.stderr
+    # The table is the sweep's result: on stdout (logs and errors on stderr).
+    assert "(2 of 4 completed)" in result.stdout and "(2 of 4 completed)" not in result.stderr
+    with open(sweep_dir / "summary.csv") as summary:  # ...and every job ran and is listed
+        rows = list(csv.DictReader(summary))
+    # Jobs in Hydra's order: error_rate=0 on retail, airline, then error_rate=1 on retail, airline.
+    assert [row["job"] for row in rows] == [  # env is in the name already; error_rate is added
+        "0_retail_tool_calling_oracle_error_rate-0",
+        "1_airline_tool_calling_oracle_error_rate-0",
+        "2_retail_tool_calling_oracle_error_rate-1",
+        "3_airline_tool_calling_oracle_error_rate-1",
+    ]
+    assert rows[3]["swept"] == "model.server.oracle.faults.error_rate=1 env=airline"
+    assert [row["state"] for row in rows] == ["completed", "completed", "failed", "failed"]
+    assert [row["avg_reward"] for row in rows] == ["1.0", "1.0", "", ""]
+    assert "ended in infra or harness errors" in rows[2]["error"]
+    status = json.loads((sweep_dir / rows[2]["job"] / "status.json").read_text())
+    assert status["state"] == "failed" and status["exit_code"] == 2 and status["finished_at"]
+
+
+@pytest.mark.slow
+def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp_path, launch):
+    job_dir = tmp_path / "job"
+    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1"], cwd=tmp_path).returncode == 0
+    status = (job_dir / "status.json").read_text()
+    assert json.loads(status)["state"] == "completed"
+    refused = launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "run.seed=99"], cwd=tmp_path)  # another experiment
+    assert refused.returncode == 2
+    assert (job_dir / "status.json").read_text() == status
+
+
+@pytest.mark.slow
+def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_path, launch, capsys):
+    sweep_dir = tmp_path / "sweep"
+    assert (
+        launch(
+            ["-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=local", "tasks.end=1", "agent=act,react"],
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    (sweep_dir / "summary.md").unlink()
+    capsys.readouterr()
+    sweep_cli([str(sweep_dir)])
+    table = (sweep_dir / "summary.md").read_text()
+    assert table.count("| completed |") == 2 and "0_retail_act_oracle" in table
+    printed = capsys.readouterr()
+    assert "(2 of 2 completed)" in printed.out and "0_retail_act_oracle" in printed.out and not printed.err
+    try:
+        sweep_cli([str(tmp_path / "nowhere")])
+    except SystemExit as exit_info:
+        assert exit_info.code == 2
+    assert "is not a directory: give a sweep directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_jobs_of_a_sweep_over_plain_keys_are_named_and_listed_by_their_values(tmp_path, launch):
+    sweep_dir = tmp_path / "sweep"
+    done = launch(
+        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7"],
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = ["0_retail_tool_calling_oracle_temperature-0.0", "1_retail_tool_calling_oracle_temperature-0.7"]
+    assert sorted(path.name for path in sweep_dir.iterdir() if path.is_dir()) == names
+    with open(sweep_dir / "summary.csv") as summary:
+        rows = list(csv.DictReader(summary))
+    assert [(row["job"], row["swept"]) for row in rows] == list(
+        zip(names, ["model.temperature=0.0", "model.temperature=0.7"], strict=True)
+    )
+    assert "| model.temperature=0.7 |" in (sweep_dir / "summary.md").read_text()
+
+    # status, as from a login node: it never loads the benchmark or the model client to count pairs.
+    status = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tau_exp.status", str(sweep_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0, status.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in status.stderr.splitlines()}
+    assert "omegaconf" in imported and not imported & {"tau2", "litellm"}
+    lines = [line for line in status.stdout.splitlines() if "_temperature-" in line]
+    assert len(lines) == 2 and all("1/1" in line for line in lines)
+    assert "model.temperature=0.0" in lines[0] and "model.temperature=0.7" in lines[1]
+
+    # A sweep begun by an older version (names without the values) resumes in its own directories.
+    old_names = ["0_retail_tool_calling_oracle", "1_retail_tool_calling_oracle"]
+    for name, old_name in zip(names, old_names, strict=True):
+        (sweep_dir / name).rename(sweep_dir / old_name)
+    results = {name: (sweep_dir / name / "results.jsonl").read_bytes() for name in old_names}
+    again = launch(
+        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7"],
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(path.name for path in sweep_dir.iterdir() if path.is_dir()) == old_names
+    assert {name: (sweep_dir / name / "results.jsonl").read_bytes() for name in old_names} == results
+
+
+def test_the_old_120_job_array_preset_expands_to_120_jobs(conf_dir):
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir)):
+        cfg = compose("config", overrides=["experiment=tau_bench_120"], return_hydra_config=True)
+    overrides = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
+    jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)[0]
+    assert len(jobs) == 120 and len({tuple(job) for job in jobs}) == 120
+    assert cfg.model.server.kind == "vllm" and cfg.user.server.kind == "slurm"  # one shared user server
+    # Its shards are its own: before conf/config.yaml stopped restating the schema's defaults, its
+    # `tasks.num_shards: 1` overrode the preset's 5, and shards 1..4 were refused.
+    assert cfg.tasks.num_shards == 5
+
+
+def test_shards_partition_the_selection():
+    tasks = [task.id for task in load_tasks("retail", "test")]
+    shards = [
+        [task.id for task in select_tasks(BenchConfig(), "retail", TasksConfig(num_shards=5, shard=shard))]
+        for shard in range(5)
+    ]
+    assert sorted(sum(shards, [])) == sorted(tasks)  # every task once
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def _advice(stderr: str, project_root: Path) -> list[str]:
+    """The command an error message says resumes the run, as a user would paste it."""
+    command = shlex.split(stderr.split("with: ")[-1].strip().splitlines()[0])
+    assert command[:2] == ["python", "launch.py"], command
+    return [sys.executable, str(project_root / "launch.py"), *command[2:]]
+
+
+@pytest.mark.slow
+def test_the_resume_advice_of_an_incomplete_job_resumes_it(tmp_path, launch, project_root):
+    first = launch(
+        [
+            "tracking=none",
+            "tasks.ids=[5,9,12]",
+            "model.server.oracle.faults.error_rate=0.3",
+            "model.server.oracle.faults.seed=1",
+            "run.retry.attempts=1",
+        ],
+        cwd=tmp_path,
+    )
+    assert first.returncode == 3, first.stderr[-2000:]
+    [job_dir] = (tmp_path / "outputs" / "runs").glob("*/*")
+    before = (job_dir / "results.jsonl").read_text().splitlines()
+    scored = [line for line in before if '"status":"scored"' in line]
+    again = subprocess.run(_advice(first.stderr, project_root), cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode in (0, 3), again.stderr[-2000:]
+    assert list((tmp_path / "outputs" / "runs").glob("*/*")) == [job_dir]  # the same directory, no new one
+    after = (job_dir / "results.jsonl").read_text().splitlines()
+    assert after[: len(before)] == before and len(after) == len(before) + len(before) - len(scored)  # only the rest
+
+
+@pytest.mark.slow
+def test_the_resume_advice_of_a_sweep_with_unfinished_jobs_resumes_it(tmp_path, launch, project_root):
+    sweep_dir = tmp_path / "outputs" / "multirun"
+    first = launch(
+        [
+            "-m",
+            "tasks.end=1",
+            "tracking=none",
+            "run.retry.attempts=1",
+            "run.max_consecutive_errors=1",
+            "model.server.oracle.faults.error_rate=0,1",
+        ],
+        cwd=tmp_path,
+    )
+    assert first.returncode == 1 and "1 of 2 jobs did not complete" in first.stderr
+    [sweep] = sweep_dir.glob("*/*")
+    completed = (next(sweep.glob("0_*")) / "results.jsonl").read_bytes()
+    again = subprocess.run(_advice(first.stderr, project_root), cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 1, again.stderr[-2000:]  # error_rate=1 still fails: the same sweep, resumed
+    assert list(sweep_dir.glob("*/*")) == [sweep]
+    assert (next(sweep.glob("0_*")) / "results.jsonl").read_bytes() == completed  # nothing run again
+    assert len(list((next(sweep.glob("1_*")) / ".hydra" / "invocations").iterdir())) == 2
