@@ -190,7 +190,7 @@ def test_the_tour_is_in_the_readme_and_in_getting_started():
         assert steps == [tuple(shlex.split(step)) for step in TOUR], f"{path.name}: the tour is not TOUR, in order"
 
 
-@pytest.mark.slow  # ~30 configs composed: 7-16 s on 2 cores, too long for the fast tier's loop
+@pytest.mark.slow  # 32 configs composed: 7-24 s on 2 cores (by load), too long for the fast tier
 def test_every_launch_command_composes(compose_cfg):
     """Marked commands too: only their servers are missing here, not their keys."""
     checks: dict[tuple[str, ...], tuple[Command, bool]] = {}  # the same overrides composed once
