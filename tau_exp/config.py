@@ -75,7 +75,7 @@ class OracleConfig:
     capacity: Optional[int] = None
     # Time a request holds one of the `capacity` slots: fixed, plus per generated token.
     service_s: float = 0.0
-    service_s_per_token: float = 0.0
+    service_s_per_token: float = 0.0  # per generated token, on top of service_s
     metrics: bool = True  # vLLM's Prometheus /metrics; false: none (as many other servers)
     faults: FaultConfig = field(default_factory=FaultConfig)
 
@@ -148,8 +148,8 @@ class ModelConfig:
     name: str = MISSING  # the served model name, e.g. Qwen/Qwen3-4B-Instruct-2507
     provider: str = "hosted_vllm"  # litellm provider prefix: hosted_vllm (vLLM), openai, ...
     # null: send none, so the server's default applies (what v1's user simulator sends, bench=tau_bench)
-    temperature: Optional[float] = 0.0
-    max_tokens: Optional[int] = None
+    temperature: Optional[float] = 0.0  # sampling temperature
+    max_tokens: Optional[int] = None  # per request; null: the server's limit
     timeout_s: float = 600.0  # per request
     llm_args: dict[str, Any] = field(default_factory=dict)  # extra litellm arguments
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -175,7 +175,7 @@ class BenchConfig:
 
 @dataclass
 class EnvConfig:
-    name: str = MISSING  # tau2 domain: retail | airline
+    name: str = MISSING  # the benchmark's domain: retail | airline | telecom | telecom-workflow (telecom: tau2 only)
 
 
 @dataclass
@@ -199,7 +199,7 @@ class TasksConfig:
     # Split the selection among the jobs of a sweep (the old array's index ranges): this job
     # runs the selected tasks at positions shard, shard + num_shards, shard + 2·num_shards, ...
     num_shards: int = 1
-    shard: int = 0
+    shard: int = 0  # which of the num_shards parts this job runs: 0 .. num_shards - 1
 
 
 @dataclass
@@ -213,7 +213,7 @@ class RetryConfig:
 
 @dataclass
 class RunConfig:
-    num_trials: int = 1
+    num_trials: int = 1  # trials per task (pass^k for k = 1 .. num_trials)
     max_concurrency: int = 8  # (task, trial) pairs in flight at once
     # How many model requests the job keeps in flight to each server (tau_exp/llm/concurrency.py):
     # load_aware adapts it between 1 and max_concurrency to what the server reports (waiting
@@ -244,8 +244,8 @@ class TrackingConfig:
 
     name: str = "wandb"  # wandb | none
     mode: str = "offline"  # online | offline | disabled (conf: ${oc.env:WANDB_MODE,offline})
-    project: str = "tau_exp"
-    entity: Optional[str] = None
+    project: str = "tau_exp"  # the W&B project the run goes to
+    entity: Optional[str] = None  # the W&B entity (user or team) the run goes to
     group: Optional[str] = None  # null: the sweep (<date>/<time>) for a sweep's jobs
     tags: list[str] = field(default_factory=list)  # besides env, agent, model, user, user_strategy
 
