@@ -8,6 +8,7 @@ Run it with `python -m tau_exp.oracle --port-file F` (what the `oracle` server k
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -40,14 +41,25 @@ class _DroppedConnection(Response):
         raise ConnectionAbortedError("oracle fault: connection dropped")
 
 
+class _Behaviour:
+    """What a request meets that `PUT /oracle/settings` may change while the server runs: the
+    latency and the faults, drawn from one generator seeded with `faults.seed` (reseeded by a
+    change, so that a server given new settings answers as a new server with them would)."""
+
+    def __init__(self, settings: OracleConfig) -> None:
+        self.settings = settings
+        self.faults, self.latency_s = settings.faults, settings.latency_s
+        self.rng = random.Random(settings.faults.seed)
+
+
 def create_app(model: str, settings: OracleConfig | None = None, api_key: str | None = None) -> FastAPI:
     """The oracle app serving `model` with `settings` (latency, faults); `GET /oracle/stats`
-    counts what it answered, for tests. Faults are drawn per request from one generator seeded
-    with `faults.seed`."""
+    counts what it answered, and `PUT /oracle/settings` (the same JSON as `--settings`) changes its
+    latency and faults while it runs — one server for many fault settings, for tests and
+    benchmarks. Faults are drawn per request from one generator seeded with `faults.seed`."""
     settings = settings or OracleConfig()
-    faults, latency_s = settings.faults, settings.latency_s
+    now = _Behaviour(settings)
     script = OracleScript()
-    rng = random.Random(faults.seed)
     stats: Counter[str] = Counter()
     load = ServerLoad(model, settings.capacity, settings.service_s, settings.service_s_per_token)
     limited = bool(settings.capacity or settings.service_s or settings.service_s_per_token)
@@ -80,6 +92,22 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
     @app.get("/oracle/stats")
     async def get_stats() -> dict[str, int]:
         return dict(stats)
+
+    @app.put("/oracle/settings")
+    async def put_settings(request: Request) -> Response:
+        nonlocal now
+        if (refusal := unauthorized(request)) is not None:
+            return refusal
+        try:
+            new = settings_from_json((await request.body()).decode())
+        except Exception as error:  # the schema's own message names the key
+            return _error(422, f"not oracle settings: {str(error).splitlines()[0]}")
+        fixed = ("capacity", "service_s", "service_s_per_token", "metrics")
+        changed = [key for key in fixed if getattr(new, key) != getattr(settings, key)]
+        if changed:
+            return _error(409, f"{', '.join(changed)} cannot change while the server runs: start another oracle")
+        now = _Behaviour(new)
+        return JSONResponse({"latency_s": new.latency_s, "faults": dataclasses.asdict(new.faults)})
 
     @app.get("/metrics")
     async def metrics() -> Response:  # no key needed, as with vLLM
@@ -127,8 +155,9 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
             task = script.task(tag.domain, tag.task_id, tag.bench, tag.split)
         except KeyError as error:
             return _error(404, str(error))
-        if latency_s:
-            await asyncio.sleep(latency_s)
+        faults, rng = now.faults, now.rng
+        if now.latency_s:
+            await asyncio.sleep(now.latency_s)
 
         draw = rng.random()
         for kind, rate in (
@@ -139,7 +168,7 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         ):
             if draw < rate:
                 stats[f"fault_{kind}"] += 1
-                return await _fault(kind, faults.hang_s)
+                return await _fault(kind, faults.hang_s, rng)
             draw -= rate
 
         # Model faults: the HTTP exchange is fine, the reply is not.
@@ -156,7 +185,7 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         stats["fault_bad_arguments" if bad_arguments else "ok"] += 1
         return await served(request, body, tag, _completion(model, body, reply, bad_arguments))
 
-    async def _fault(kind: str, hang_s: float) -> Response:
+    async def _fault(kind: str, hang_s: float, rng: random.Random) -> Response:
         if kind == "error":
             return _error(rng.choice((500, 503)), "oracle fault: internal server error")
         if kind == "timeout":

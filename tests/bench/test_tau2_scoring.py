@@ -2,7 +2,8 @@
 recording is exactly tau2's.
 
 The slow test runs every retail, airline and telecom test task against faultless oracle servers
-(the first trial: the gold environments are recorded) and against oracle servers that inject
+(the first trial: the gold environments are recorded, and the oracle scores 1.0 on every one)
+and against oracle servers that inject
 model faults (the second: failed trajectories of many kinds, scored from the recording), and
 compares every episode's reward and reward breakdown with tau2's unmodified
 `evaluate_simulation` on the same trajectory. The fast tests drive the gold environment by hand
@@ -87,6 +88,9 @@ def test_every_reward_is_tau2s_on_every_test_task_with_and_without_model_faults(
     # computation) while scoring a successful trajectory; then every faulty trajectory, failed or
     # not, is scored with the recorded gold hashes.
     records = run(oracle_servers, 0)
+    # The oracle's own trial scores 1.0 on every test task under tau2's evaluation: the proof that
+    # the pipeline and the evaluation agree (telecom-workflow's: tests/test_experiment.py).
+    assert [(r.task_id, r.reward) for r in records if r.reward != 1.0] == []
     faults = dict(bad_arguments_rate=0.05, empty_rate=0.02, unhelpful_rate=0.15)
     with (
         provide("assistant", oracle_model(**faults), tmp_path / "servers") as assistant,
