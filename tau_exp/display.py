@@ -6,15 +6,31 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
 
-def argument_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
-    """The parser of a command-line tool: its module docstring, whole, is the --help text."""
-    return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+def argument_parser(prog: str, doc: str | None, *, reads: str, docs: str) -> argparse.ArgumentParser:
+    """The parser of a command-line tool: its module docstring, whole, is the --help text, which
+    ends with every kind of input the tool reads (`reads`) and the docs page that explains it
+    (`docs`, a path from the repository's root: docs/<page>.md)."""
+    epilog = "\n".join(
+        [
+            textwrap.fill(
+                reads, HELP_WIDTH, initial_indent="reads: ", subsequent_indent="       ", break_long_words=False
+            ),
+            f"docs:  {docs}",
+        ]
+    )
+    return argparse.ArgumentParser(
+        prog=prog, description=doc, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+HELP_WIDTH = 96  # the docstrings' width
 
 
 def console(stderr: bool = False) -> Console:

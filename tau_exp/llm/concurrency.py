@@ -30,7 +30,7 @@ every (task, trial) in flight may have a request in flight, as before (the limit
 
 A call that waits for a slot is not yet an HTTP request: its timeout starts when it is sent.
 
-**Where the limit lives.** Episodes may run in worker processes (`workers.py`), whose threads
+**Where the limit lives.** Episodes may run in worker processes (`job/workers.py`), whose threads
 make the HTTP calls. The limit of a job lives in the job's process only: a worker asks for a
 slot over the pipe on which it receives its episodes (`RemoteSlots`), the job grants it when
 the limiter has room, and the worker gives it back over the same pipe. No lock or counter is

@@ -257,7 +257,15 @@ def _completion(model: str, request: dict[str, Any], reply: Reply, bad_arguments
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser("python -m tau_exp.oracle", __doc__)
+    parser = argument_parser(
+        "python -m tau_exp.oracle",
+        __doc__,
+        reads=f"--settings (server.oracle of the model's config, as JSON); its API key from ${API_KEY_ENV} "
+        "(none: no key asked); the benchmark's tasks, for their gold actions (tau2's, or tau-bench v1's for "
+        "bench=tau_bench); and in each request, the episode's X-Tau-Exp-* headers (which benchmark, task, "
+        "trial and role it is in).",
+        docs="docs/serving/index.md (its oracle section)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (written to --port-file)")
     parser.add_argument("--port-file", type=Path, help="where to write the bound port once listening")

@@ -125,6 +125,18 @@ def _unsplit(names: ConfigNames) -> ConfigNames:
     return names.model_copy(update={"split": None})
 
 
+# What `find_sources` reads, said once for the tools that read results (report, compare).
+SOURCES = "job directories, sweep directories, tau2 or tau-bench v1 results files, or folders of such files"
+SOURCES_IN_FULL = (
+    "each path a tau_exp job directory (its results.jsonl, manifest.json, metrics.json, status.json and "
+    ".hydra/config.yaml), a sweep directory of them, a tau2 results file (what `tau2 run`, tau2's "
+    "run_tasks(save_to=...), the leaderboard's trajectories and `python -m tau_exp.export tau2` write; also "
+    "a results.json with its simulations/ folder beside it), a tau-bench v1 results file (run.py's "
+    "<strategy>-<model>-<temperature>_range_<start>-<end>_user-<user_model>-<user_strategy>_<time>.json), "
+    "or a folder of such results files"
+)
+
+
 def find_sources(paths: list[Path]) -> list[Source]:
     """Each path is a job directory, a sweep directory of them, a v1 or tau2 results file, or a
     folder of such files."""

@@ -1,15 +1,16 @@
 """Is one configuration better than another, or is the difference noise? For every configuration
-of the given runs: average reward and pass^k with 95% intervals and the noise floor; for every
-pair of configurations on the same env: the paired difference with its interval, p-value (Holm-
-corrected across the pairs), a verdict, the minimum detectable effect, the tasks that flip, and
-whether both ran the same benchmark data (a pair on different task data is marked: not like for like).
+of the given runs (tau_exp's job and sweep directories, tau2's and tau-bench v1's results files):
+average reward and pass^k with 95% intervals and the noise floor; for every pair of
+configurations on the same env: the paired difference with its interval, p-value (Holm-corrected
+across the pairs), a verdict, the minimum detectable effect, the tasks that flip, and whether
+both ran the same benchmark data (a pair on different task data is marked: not like for like).
 
-    python -m tau_exp.compare RUN_OR_SWEEP_DIRS... [--baseline LABEL] [--plan POINTS] [--json]
+    python -m tau_exp.compare PATH... [--baseline LABEL] [--plan POINTS] [--json]
 
 --baseline compares every other configuration with that one (a label, or a unique part of it,
 e.g. `react`); without it, every pair. --plan 5: trials per arm needed to detect 5 points of
-average reward at 80% power. Methods: tau_exp/results/inference.py (and the README's "Statistics").
-Prints only; writes nothing.
+average reward at 80% power. Methods: tau_exp/results/inference.py, explained in
+docs/statistics.md. Prints only; writes nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rich.table import Table
 from tau_exp.display import argument_parser, console
 from tau_exp.errors import TauExpError
 from tau_exp.records import Interval
-from tau_exp.results.collect import data_note, find_configurations, paired_differences
+from tau_exp.results.collect import SOURCES, SOURCES_IN_FULL, data_note, find_configurations, paired_differences
 from tau_exp.results.inference import Difference, TaskTrials, interval, noise_floor, trials_needed
 from tau_exp.runtime import command_line
 
@@ -130,8 +131,10 @@ def render(comparison: Comparison) -> list[Table]:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser("python -m tau_exp.compare", __doc__)
-    parser.add_argument("paths", nargs="+", type=Path, help="sweep directories, job directories or v1 results files")
+    parser = argument_parser(
+        "python -m tau_exp.compare", __doc__, reads=f"{SOURCES_IN_FULL}.", docs="docs/statistics.md"
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=SOURCES)
     parser.add_argument("--baseline", help="compare every configuration with this one (a label or part of it)")
     parser.add_argument("--plan", type=float, metavar="POINTS", help="trials needed to detect POINTS of avg reward")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON (for scripts)")

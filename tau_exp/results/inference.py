@@ -18,7 +18,7 @@ cluster, bootstrap), and two configurations are compared task by task on the tas
 pass^k per task is C(c, k) / C(n, k) (c successes of n trials; arXiv 2406.12045), an unbiased
 estimate of the task's p^k, so pass^k over tasks is a mean of per-task values like the average
 reward, and the same machinery serves both. Every resampling is seeded: the same results give
-the same numbers. `tests/test_inference.py` checks error rates, power and coverage by simulation.
+the same numbers. `tests/results/test_inference.py` checks error rates, power and coverage by simulation.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""Reports across sweeps: one row per configuration (env × agent × model × user, and the
-benchmark data it ran), with the average reward and its 95% interval, pass^1…pass^k, counts,
-tokens and time, as Markdown and CSV (report.md/.csv); every pair of configurations on one env
-compared task by task (comparisons.md/.csv: the difference, its interval, p-value, verdict and
-the tasks that flip, as `python -m tau_exp.compare` prints them, and whether both ran the same
-task data); and plots as PNG.
+"""Reports across sweeps, jobs, and tau2's and tau-bench v1's results files: one row per
+configuration (env × agent × model × user, and the benchmark data it ran), with the average
+reward and its 95% interval, pass^1…pass^k, counts, tokens and time, as Markdown and CSV
+(report.md/.csv); every pair of configurations on one env compared task by task
+(comparisons.md/.csv: the difference, its interval, p-value, verdict and the tasks that flip, as
+`python -m tau_exp.compare` prints them, and whether both ran the same task data); and plots as
+PNG.
 
-    python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more sweeps or job dirs] [-o DIR] [--html]
+    python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more PATHs] [-o DIR] [--wandb] [--html]
 
 With --html it also writes browser.html, a page to read every conversation and compare
 configurations task by task (tau_exp/results/browser/).
@@ -20,7 +21,15 @@ from pathlib import Path
 
 from tau_exp.display import argument_parser, write_table
 from tau_exp.results.browser import BROWSER_FILE, write_browser
-from tau_exp.results.collect import ConfigRow, data_note, find_configurations, paired_differences, short_name
+from tau_exp.results.collect import (
+    SOURCES,
+    SOURCES_IN_FULL,
+    ConfigRow,
+    data_note,
+    find_configurations,
+    paired_differences,
+    short_name,
+)
 from tau_exp.results.inference import Difference
 from tau_exp.runtime import command_line
 
@@ -202,8 +211,14 @@ def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser("python -m tau_exp.report", __doc__)
-    parser.add_argument("paths", nargs="+", type=Path, help="sweep directories or job directories")
+    parser = argument_parser(
+        "python -m tau_exp.report",
+        __doc__,
+        reads=f"{SOURCES_IN_FULL}. With --html also tau2's own tasks (what each user was asked); with --wandb "
+        "W&B's settings from the environment (WANDB_MODE, and what `wandb login` stored).",
+        docs="docs/tracking-and-reports.md (--html: docs/browser.md)",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=SOURCES)
     parser.add_argument("-o", "--output", type=Path, help="where to write the report (default: the first path)")
     parser.add_argument(
         "--wandb",

@@ -88,7 +88,13 @@ def main(argv: list[str] | None = None) -> None:
         default=Path(SlurmServerConfig.registry_dir),
         help="the registry directory (default: %(default)s)",
     )
-    parser = argument_parser("python -m tau_exp.servers", __doc__)
+    parser = argument_parser(
+        "python -m tau_exp.servers",
+        __doc__,
+        reads="the registry directory (--registry): each entry's job.json, endpoint.json and ended.json; and "
+        "Slurm: squeue for each server job's state, scontrol for its allocation (GPU-hours). stop: scancel.",
+        docs="docs/serving/shared-servers.md",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[common], help="list shared servers and their status")
     stop = commands.add_parser("stop", parents=[common], help="cancel shared server jobs and forget them")

@@ -4,9 +4,8 @@ running, failed and pending jobs at a glance.
 
     python -m tau_exp.status outputs/multirun/2026-11-24/10-00-00 [--watch [SECONDS]]
 
-Reads only what jobs write anyway (status.json, results.jsonl, .hydra/config.yaml, the sweep's
-multirun.yaml), so it works from a login node while the jobs run on the cluster, and never loads
-the benchmark: a job's pairs of all are those its status.json records (`?` for jobs written
+Reads only what jobs write anyway (below), so it works from a login node while the jobs run on
+the cluster, and never loads the benchmark: a job's pairs of all are those its status.json records (`?` for jobs written
 before tau_exp recorded them). The table goes to stdout; with --watch into a pipe or a file, it
 is printed whole once per refresh (in a terminal, redrawn in place).
 """
@@ -139,7 +138,14 @@ def render(sweep_dir: Path, progress: SweepProgress) -> Table:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser("python -m tau_exp.status", __doc__)
+    parser = argument_parser(
+        "python -m tau_exp.status",
+        __doc__,
+        reads="a sweep directory: its multirun.yaml (how many jobs the sweep launches) and each job directory's "
+        "status.json, results.jsonl (the first fields of each record), metrics.json, .hydra/config.yaml and "
+        ".hydra/overrides.yaml; and, for a job that says it is running on Slurm, whether squeue still knows it.",
+        docs="docs/jobs-and-sweeps.md (its Sweeps section)",
+    )
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
     parser.add_argument(
         "--watch",

@@ -166,7 +166,15 @@ def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
 
 @command_line
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser("python -m tau_exp.sweep", __doc__)
+    parser = argument_parser(
+        "python -m tau_exp.sweep",
+        __doc__,
+        reads="a sweep directory: its multirun.yaml (the keys the sweep varies) and each job directory's "
+        "status.json, metrics.json, .hydra/config.yaml and .hydra/overrides.yaml; and, for a job that says it is "
+        "running on Slurm, whether squeue still knows it. Writes summary.csv and summary.md into the sweep "
+        "directory.",
+        docs="docs/jobs-and-sweeps.md (its Sweeps section)",
+    )
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
     args = parser.parse_args(argv)
     rows = summarize(args.sweep_dir)
