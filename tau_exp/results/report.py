@@ -9,9 +9,8 @@ PNG.
     python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more PATHs] [-o DIR] [--wandb] [--html]
 
 With --html it also writes browser.html, a page to read every conversation and compare
-configurations task by task (tau_exp/results/browser/).
-
-Which results make up a configuration, and how they are pooled, is `collect.py`'s.
+configurations task by task. Which results make up a configuration, and how they are
+pooled: docs/tracking-and-reports.md.
 """
 
 from __future__ import annotations
