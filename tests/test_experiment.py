@@ -99,10 +99,12 @@ def test_rerun_resumes_and_runs_only_what_is_missing(tmp_path, compose_cfg, atta
 
 
 @pytest.mark.slow
-def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_resume(tmp_path, compose_cfg, attached):
+def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_resume(
+    tmp_path, compose_cfg, attached, attach_to, oracle_faults
+):
     broken = compose_cfg(
         "tasks.end=6",
-        "user.server.oracle.faults.error_rate=1.0",
+        *attach_to(oracle_faults(user={"error_rate": 1.0})),
         "run.retry.attempts=2",
         "run.retry.initial_backoff_s=0.01",
         "run.max_consecutive_errors=3",
@@ -127,14 +129,12 @@ def test_persistent_infra_errors_stop_the_job_are_not_scored_and_are_rerun_on_re
 
 
 @pytest.mark.slow
-def test_intermittent_faults_are_retried_and_every_pair_is_scored(tmp_path, compose_cfg):
+def test_intermittent_faults_are_retried_and_every_pair_is_scored(tmp_path, compose_cfg, attach_to, oracle_faults):
+    faulty = oracle_faults(assistant={"error_rate": 0.2, "timeout_rate": 0.1, "hang_s": 3}, user={"drop_rate": 0.3})
     cfg = compose_cfg(
         "tasks.end=4",
-        "model.server.oracle.faults.error_rate=0.2",
-        "model.server.oracle.faults.timeout_rate=0.1",
-        "model.server.oracle.faults.hang_s=3",
+        *attach_to(faulty),
         "model.timeout_s=1",
-        "user.server.oracle.faults.drop_rate=0.3",
         "run.retry.attempts=10",
         "run.retry.initial_backoff_s=0.01",
         "run.retry.max_backoff_s=0.05",
@@ -154,17 +154,23 @@ def test_api_keys_never_reach_the_job_directory(tmp_path, compose_cfg, attached,
 
 
 @pytest.mark.slow
-def test_infra_errors_below_the_stop_threshold_end_the_job_as_incomplete(tmp_path, compose_cfg):
-    cfg = compose_cfg("tasks.end=2", "user.server.oracle.faults.error_rate=1.0", "run.retry.attempts=1")
+def test_infra_errors_below_the_stop_threshold_end_the_job_as_incomplete(
+    tmp_path, compose_cfg, attach_to, oracle_faults
+):
+    faulty = attach_to(oracle_faults(user={"error_rate": 1.0}))
+    cfg = compose_cfg("tasks.end=2", *faulty, "run.retry.attempts=1")
     with pytest.raises(IncompleteRun, match="2 .* pairs were not scored \\(2 infra errors, 0 harness errors"):
         experiment.run(cfg, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["n_infra_errors"] == 2
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("role, reason", [("model", "agent_error"), ("user", "user_error")])
-def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(tmp_path, compose_cfg, role, reason):
-    metrics = experiment.run(compose_cfg("tasks.end=2", f"{role}.server.oracle.faults.empty_rate=1.0"), tmp_path)
+@pytest.mark.parametrize("role, reason", [("assistant", "agent_error"), ("user", "user_error")])
+def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(
+    tmp_path, compose_cfg, attach_to, oracle_faults, role, reason
+):
+    faulty = attach_to(oracle_faults(**{role: {"empty_rate": 1.0}}))
+    metrics = experiment.run(compose_cfg("tasks.end=2", *faulty), tmp_path)
     assert [(r.status, r.reward, r.termination_reason) for r in results(tmp_path)] == [
         (EpisodeStatus.scored, 0.0, reason)
     ] * 2
@@ -174,16 +180,17 @@ def test_an_empty_reply_ends_the_conversation_as_that_roles_error_and_is_scored(
 
 
 @pytest.mark.slow
-def test_a_conversation_cut_by_the_step_limit_says_so_in_its_record(tmp_path, compose_cfg):
-    experiment.run(compose_cfg("tasks.end=1", "run.max_steps=3"), tmp_path)
+def test_a_conversation_cut_by_the_step_limit_says_so_in_its_record(tmp_path, compose_cfg, attached):
+    experiment.run(compose_cfg("tasks.end=1", "run.max_steps=3", *attached), tmp_path)
     [record] = results(tmp_path)
     assert (record.status, record.termination_reason) == (EpisodeStatus.scored, "max_steps")
     assert record.ended_by == "the conversation reached 3 steps (run.max_steps)"
 
 
 @pytest.mark.slow
-def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, compose_cfg):
-    metrics = experiment.run(compose_cfg("tasks.end=2", "model.server.oracle.faults.bad_arguments_rate=1.0"), tmp_path)
+def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, compose_cfg, attach_to, oracle_faults):
+    faulty = attach_to(oracle_faults(assistant={"bad_arguments_rate": 1.0}))
+    metrics = experiment.run(compose_cfg("tasks.end=2", *faulty), tmp_path)
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
     tool_errors = [m for r in results(tmp_path) for m in r.messages if m["role"] == "tool" and m["error"]]
     assert tool_errors and "__unparsed_arguments__" in tool_errors[0]["content"]
@@ -239,19 +246,15 @@ def test_a_model_server_killed_mid_run_leaves_infra_errors_never_zeros_and_resum
 
 
 @pytest.mark.slow
-def test_faults_at_thirty_percent_are_told_apart_and_the_run_finishes(tmp_path, compose_cfg):
+def test_faults_at_thirty_percent_are_told_apart_and_the_run_finishes(tmp_path, compose_cfg, attach_to, oracle_faults):
     # 30% of the assistant's replies are faulty: infra faults (5xx, hangs, dropped connections,
     # non-JSON bodies) are retried away; malformed tool arguments are the model's mistakes, scored.
+    rates = ("error_rate", "timeout_rate", "drop_rate", "malformed_rate", "bad_arguments_rate")
+    faulty = oracle_faults(assistant={"latency_s": 0.05, "hang_s": 3, **dict.fromkeys(rates, 0.06)})
     cfg = compose_cfg(
         "tasks.end=6",
-        "model.server.oracle.latency_s=0.05",
-        "model.server.oracle.faults.error_rate=0.06",
-        "model.server.oracle.faults.timeout_rate=0.06",
-        "model.server.oracle.faults.hang_s=3",
+        *attach_to(faulty),
         "model.timeout_s=1",
-        "model.server.oracle.faults.drop_rate=0.06",
-        "model.server.oracle.faults.malformed_rate=0.06",
-        "model.server.oracle.faults.bad_arguments_rate=0.06",
         "run.retry.attempts=12",
         "run.retry.initial_backoff_s=0.01",
         "run.retry.max_backoff_s=0.05",

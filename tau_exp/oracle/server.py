@@ -56,7 +56,8 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
     """The oracle app serving `model` with `settings` (latency, faults); `GET /oracle/stats`
     counts what it answered, and `PUT /oracle/settings` (the same JSON as `--settings`) changes its
     latency and faults while it runs — one server for many fault settings, for tests and
-    benchmarks. Faults are drawn per request from one generator seeded with `faults.seed`."""
+    benchmarks; its draws and counts then start again, as a new server's would. Faults are drawn
+    per request from one generator seeded with `faults.seed`."""
     settings = settings or OracleConfig()
     now = _Behaviour(settings)
     script = OracleScript()
@@ -107,6 +108,7 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         if changed:
             return _error(409, f"{', '.join(changed)} cannot change while the server runs: start another oracle")
         now = _Behaviour(new)
+        stats.clear()  # counted again from here, as by a new server
         return JSONResponse({"latency_s": new.latency_s, "faults": dataclasses.asdict(new.faults)})
 
     @app.get("/metrics")

@@ -4,9 +4,9 @@ call with malformed arguments is the model's fault and is kept as such; keys nev
 
 from __future__ import annotations
 
+import socket
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import litellm
@@ -17,7 +17,6 @@ from tau_exp.errors import Cancelled, InfraError
 from tau_exp.llm.chat import UNPARSED_ARGUMENTS, ChatModel
 from tau_exp.llm.settings import CallSettings, Retry
 from tau_exp.llm.tags import EpisodeTag
-from tau_exp.servers import provide
 
 TAG = EpisodeTag("retail", "5", 0, "assistant")
 FAST_RETRY = Retry(attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)
@@ -31,16 +30,15 @@ TOOLS = [
 
 
 @pytest.fixture
-def oracle(tmp_path: Path, oracle_model):
-    """`with oracle(**faults) as (endpoint, model)`: an assistant oracle server with those faults."""
+def oracle(oracle_faults, oracle_model):
+    """`with oracle(**faults) as (endpoint, model)`: the session's faulty assistant oracle with
+    those faults (its counts start again), and a model config for it."""
 
     @contextmanager
-    def start(**faults):
-        model = oracle_model(**faults)
-        with provide("assistant", model, tmp_path) as endpoint:
-            yield endpoint, model
+    def use(**faults):
+        yield oracle_faults(assistant=faults)["assistant"], oracle_model()
 
-    return start
+    return use
 
 
 def stats(endpoint) -> dict[str, int]:
@@ -82,10 +80,12 @@ def test_persistent_infra_faults_become_infra_errors_after_the_retries(oracle, f
         assert stats(endpoint)["requests"] == 3
 
 
-def test_an_unreachable_server_is_an_infra_error(oracle):
-    with oracle() as (endpoint, model):
-        pass  # stopped on exit
-    chat = ChatModel(endpoint, CallSettings.of(model), FAST_RETRY, TAG)
+def test_an_unreachable_server_is_an_infra_error(oracle_model):
+    with socket.socket() as closed:  # a port nothing listens on any more
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "oracle", api_key="k")
+    chat = ChatModel(endpoint, CallSettings.of(oracle_model()), FAST_RETRY, TAG)
     with pytest.raises(InfraError, match="after 4 attempts"):
         chat.complete(OPENING, TOOLS)
 
