@@ -23,10 +23,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from tau_exp import runtime
-from tau_exp.config import FaultConfig, ModelConfig, OracleConfig, register_configs, to_experiment_config
+from tau_exp.config import ModelConfig, register_configs, to_experiment_config
 from tau_exp.endpoint import Endpoint
 from tau_exp.servers import provide_all
-from tau_exp.servers.oracle import settings_to_json
+from tests.support.oracle_chat import OracleFaults
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -113,34 +113,15 @@ def faulty_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         yield endpoints
 
 
-def _set_oracle(endpoint: Endpoint, settings: OracleConfig) -> None:
-    answer = httpx.put(
-        endpoint.base_url.removesuffix("/v1") + "/oracle/settings",
-        content=settings_to_json(settings),
-        headers={"Authorization": f"Bearer {endpoint.api_key}"},
-    )
-    answer.raise_for_status()
-
-
-def _oracle_settings(latency_s: float = 0.0, **faults: Any) -> OracleConfig:
-    return OracleConfig(latency_s=latency_s, faults=FaultConfig(**faults))
-
-
 @pytest.fixture
-def oracle_faults(faulty_servers: dict[str, Endpoint]) -> Iterator[Callable[..., dict[str, Endpoint]]]:
+def oracle_faults(faulty_servers: dict[str, Endpoint]) -> Iterator[OracleFaults]:
     """`oracle_faults(assistant={...}, user={...})`: the session's faulty oracle pair, with these
     fault rates (and `latency_s`) for this test — as a fresh oracle started with them would
-    answer: its fault draws start again from their seed — and none again after the test.
-    Returns the pair; `attach_to(pair)` gives the overrides that point a job at it."""
-
-    def set_faults(assistant: dict[str, Any] | None = None, user: dict[str, Any] | None = None):
-        for role, settings in (("assistant", assistant), ("user", user)):
-            _set_oracle(faulty_servers[role], _oracle_settings(**(settings or {})))
-        return faulty_servers
-
-    yield set_faults
-    for endpoint in faulty_servers.values():
-        _set_oracle(endpoint, OracleConfig())
+    answer: its fault draws and counts start again — and none again after the test. Returns the
+    pair; `attach_to(pair)` gives the overrides that point a job at it."""
+    faults = OracleFaults(faulty_servers)
+    yield faults
+    faults.clear()
 
 
 @pytest.fixture(scope="session")

@@ -123,10 +123,10 @@ def test_missing_mandatory_value_is_named(compose_cfg):
 
 
 @pytest.fixture(scope="module")
-def job_template(tmp_path_factory, launch) -> Path:
+def job_template(tmp_path_factory, launch, attached) -> Path:
     """A job directory that holds results, written once by a real one-task run."""
     job = tmp_path_factory.mktemp("template") / "job"
-    done = launch([f"hydra.run.dir={job}", "tasks.end=1"], cwd=job.parent)
+    done = launch([f"hydra.run.dir={job}", "tasks.end=1", *attached], cwd=job.parent)
     assert done.returncode == 0, done.stderr
     return job
 

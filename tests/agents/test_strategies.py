@@ -81,10 +81,11 @@ def test_the_builder_refuses_a_test_split_run(tmp_path, compose_cfg, attached):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("agent", ["react", "act"])
-def test_unreadable_text_replies_count_as_errors_of_the_conversation(tmp_path, compose_cfg, agent):
-    cfg = compose_cfg(
-        f"agent={agent}", "tasks.end=2", "model.server.oracle.faults.unhelpful_rate=1.0", "run.max_errors=3"
-    )
+def test_unreadable_text_replies_count_as_errors_of_the_conversation(
+    tmp_path, compose_cfg, attach_to, oracle_faults, agent
+):
+    faulty = attach_to(oracle_faults(assistant={"unhelpful_rate": 1.0}))
+    cfg = compose_cfg(f"agent={agent}", "tasks.end=2", *faulty, "run.max_errors=3")
     metrics = experiment.run(cfg, tmp_path)
     records = results(tmp_path)
     assert [(r.status, r.reward, r.termination_reason) for r in records] == [
@@ -96,8 +97,9 @@ def test_unreadable_text_replies_count_as_errors_of_the_conversation(tmp_path, c
 
 
 @pytest.mark.slow
-def test_some_unreadable_replies_are_survived(tmp_path, compose_cfg):
-    cfg = compose_cfg("agent=react", "tasks.end=4", "model.server.oracle.faults.unhelpful_rate=0.2")
+def test_some_unreadable_replies_are_survived(tmp_path, compose_cfg, attach_to, oracle_faults):
+    faulty = attach_to(oracle_faults(assistant={"unhelpful_rate": 0.2}))
+    cfg = compose_cfg("agent=react", "tasks.end=4", *faulty)
     metrics = experiment.run(cfg, tmp_path)
     assert (metrics.n_results, metrics.avg_reward) == (4, 1.0)
     assert any(m.get("error") for r in results(tmp_path) for m in r.messages)  # the errors happened

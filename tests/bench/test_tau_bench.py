@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from tau_exp.records import EpisodeStatus
 from tau_exp.results.collect import find_configurations
 from tau_exp.results.report import main as report_cli
 from tau_exp.servers import provide
+from tests.support.oracle_chat import OracleFaults
 
 STANDIN = Path(__file__).resolve().parents[1] / "support" / "tau_bench_standin"
 V1 = ("bench=tau_bench", f"bench.path={STANDIN}")
@@ -41,6 +43,14 @@ def v1_oracle(tmp_path_factory, oracle_model):
             provide("user", oracle_model(), servers_dir) as user,
         ):
             yield {"assistant": assistant, "user": user}
+
+
+@pytest.fixture
+def v1_faults(v1_oracle) -> Iterator[OracleFaults]:
+    """`v1_faults(assistant={...}, user={...})`: v1_oracle with these faults for this test."""
+    faults = OracleFaults(v1_oracle)
+    yield faults
+    faults.clear()
 
 
 @pytest.fixture(scope="session")
@@ -179,31 +189,20 @@ def test_in_worker_processes_and_in_the_jobs_process_alike(tmp_path, v1_oracle, 
 
 
 @pytest.mark.slow
-def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_path, oracle_model, run_v1):
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PYTHONPATH", str(STANDIN))
-        with (
-            provide("assistant", oracle_model(error_rate=1.0), tmp_path / "servers") as broken,
-            provide("user", oracle_model(), tmp_path / "servers") as user,
-        ):
-            with pytest.raises(IncompleteRun):
-                run_v1(tmp_path / "job", {"assistant": broken, "user": user}, "tasks.end=2", "run.retry.attempts=1")
+def test_a_server_that_fails_is_an_infra_error_not_a_zero_as_in_v1s_run_py(tmp_path, v1_faults, run_v1):
+    broken = v1_faults(assistant={"error_rate": 1.0})
+    with pytest.raises(IncompleteRun):
+        run_v1(tmp_path / "job", broken, "tasks.end=2", "run.retry.attempts=1")
     records = JobDir(tmp_path / "job").read_results()
     assert [(r.status, r.reward) for r in records] == [(EpisodeStatus.infra_error, None)] * 2
 
 
 @pytest.mark.slow
 def test_a_reply_v1s_agent_cannot_parse_is_its_error_and_the_record_and_browser_keep_what_it_said(
-    tmp_path, oracle_model, attach_to, launch, page
+    tmp_path, v1_faults, attach_to, launch, page
 ):
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PYTHONPATH", str(STANDIN))
-        with (
-            provide("assistant", oracle_model(bad_arguments_rate=1.0), tmp_path / "servers") as garbled,
-            provide("user", oracle_model(), tmp_path / "servers") as user,
-        ):
-            servers = attach_to({"assistant": garbled, "user": user})
-            done = launch([*V1, *servers, "tasks.end=1", "tracking=none", "hydra.run.dir=job"], cwd=tmp_path)
+    servers = attach_to(v1_faults(assistant={"bad_arguments_rate": 1.0}))
+    done = launch([*V1, *servers, "tasks.end=1", "tracking=none", "hydra.run.dir=job"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]  # the agent's mistake is scored, not an error of the job
     [record] = JobDir(tmp_path / "job").read_results()
     assert (record.status, record.reward, record.termination_reason) == (EpisodeStatus.scored, 0.0, "agent_error")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.results.browser import BROWSER_FILE, write_browser
 from tau_exp.results.collect import data_note, find_configurations, paired_differences
 from tau_exp.results.report import main as report_cli
+from tests.support.oracle_chat import OracleFaults
 
 pytestmark = pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
 
@@ -64,28 +66,30 @@ class Sweep:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory, launch) -> Sweep:
+def sweep(tmp_path_factory, launch, faulty_servers, attach_to) -> Iterator[Sweep]:
     directory = tmp_path_factory.mktemp("browser") / "sweep"
-    faults = "model.server.oracle.faults"
+    faults = OracleFaults(faulty_servers)
+    faulty = faults(assistant={"bad_arguments_rate": 0.15, "unhelpful_rate": 0.15, "error_rate": 0.02})
     # Retail test tasks 5–10: the last four have information the agent must tell the user.
-    done = launch(
-        [
-            "-m",
-            f"hydra.sweep.dir={directory}",
-            "agent=tool_calling,act",
-            "tasks.start=5",
-            "tasks.end=11",
-            "run.num_trials=2",
-            f"{faults}.bad_arguments_rate=0.15",
-            f"{faults}.unhelpful_rate=0.15",
-            f"{faults}.error_rate=0.02",
-            "run.retry.attempts=1",
-            "run.max_concurrency=1",
-            "run.workers=0",
-            "tracking=none",
-        ],
-        cwd=directory.parent,
-    )
+    try:
+        done = launch(
+            [
+                "-m",
+                f"hydra.sweep.dir={directory}",
+                "agent=tool_calling,act",
+                "tasks.start=5",
+                "tasks.end=11",
+                "run.num_trials=2",
+                *attach_to(faulty),
+                "run.retry.attempts=1",
+                "run.max_concurrency=1",
+                "run.workers=0",
+                "tracking=none",
+            ],
+            cwd=directory.parent,
+        )
+    finally:
+        faults.clear()
     assert list(directory.glob("*/results.jsonl")), done.stderr[-3000:]  # incomplete jobs (infra errors) exit 1
     report_cli([str(directory), "--html"])
     sweep = Sweep(directory)
@@ -98,7 +102,7 @@ def sweep(tmp_path_factory, launch) -> Sweep:
         for records in sweep.records.values()
         for r in records
     ), "some information should go unsaid"
-    return sweep
+    yield sweep
 
 
 @pytest.fixture(scope="module")

@@ -60,22 +60,22 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on_to_its_summary(tmp_path,
 
 
 @pytest.mark.slow
-def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp_path, launch):
+def test_a_single_job_records_its_status_and_bad_input_keeps_the_earlier_one(tmp_path, launch, attached):
     job_dir = tmp_path / "job"
-    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1"], cwd=tmp_path).returncode == 0
+    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1", *attached], cwd=tmp_path).returncode == 0
     status = (job_dir / "status.json").read_text()
     assert json.loads(status)["state"] == "completed"
-    refused = launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "run.seed=99"], cwd=tmp_path)  # another experiment
+    refused = launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "run.seed=99", *attached], cwd=tmp_path)
     assert refused.returncode == 2
     assert (job_dir / "status.json").read_text() == status
 
 
 @pytest.mark.slow
-def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_path, launch, capsys):
+def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_path, launch, attached, capsys):
     sweep_dir = tmp_path / "sweep"
     assert (
         launch(
-            ["-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=local", "tasks.end=1", "agent=act,react"],
+            ["-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=local", "tasks.end=1", "agent=act,react", *attached],
             cwd=tmp_path,
         ).returncode
         == 0
@@ -95,10 +95,10 @@ def test_the_summary_command_rereads_a_sweep_and_names_a_wrong_directory(tmp_pat
 
 
 @pytest.mark.slow
-def test_jobs_of_a_sweep_over_plain_keys_are_named_and_listed_by_their_values(tmp_path, launch):
+def test_jobs_of_a_sweep_over_plain_keys_are_named_and_listed_by_their_values(tmp_path, launch, attached):
     sweep_dir = tmp_path / "sweep"
     done = launch(
-        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7"],
+        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7", *attached],
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -131,7 +131,7 @@ def test_jobs_of_a_sweep_over_plain_keys_are_named_and_listed_by_their_values(tm
         (sweep_dir / name).rename(sweep_dir / old_name)
     results = {name: (sweep_dir / name / "results.jsonl").read_bytes() for name in old_names}
     again = launch(
-        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7"],
+        ["-m", f"hydra.sweep.dir={sweep_dir}", "tasks.end=1", "tracking=none", "model.temperature=0.0,0.7", *attached],
         cwd=tmp_path,
     )
     assert again.returncode == 0, again.stderr[-2000:]
@@ -169,15 +169,10 @@ def _advice(stderr: str, project_root: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_resume_advice_of_an_incomplete_job_resumes_it(tmp_path, launch, project_root):
+def test_the_resume_advice_of_an_incomplete_job_resumes_it(tmp_path, launch, project_root, attach_to, oracle_faults):
+    faulty = attach_to(oracle_faults(assistant={"error_rate": 0.3, "seed": 1}))
     first = launch(
-        [
-            "tracking=none",
-            "tasks.ids=[5,9,12]",
-            "model.server.oracle.faults.error_rate=0.3",
-            "model.server.oracle.faults.seed=1",
-            "run.retry.attempts=1",
-        ],
+        ["tracking=none", "tasks.ids=[5,9,12]", *faulty, "run.retry.attempts=1"],
         cwd=tmp_path,
     )
     assert first.returncode == 3, first.stderr[-2000:]

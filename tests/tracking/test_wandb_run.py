@@ -68,23 +68,21 @@ def test_a_job_is_an_offline_wandb_run_with_config_summary_and_table(tmp_path, l
             assert secret.encode() not in path.read_bytes(), path
 
 
-def test_a_resumed_job_continues_its_run(tmp_path, launch, wandb_env):
+def test_a_resumed_job_continues_its_run(tmp_path, launch, attached, wandb_env):
     job_dir = tmp_path / "job"
-    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1"], cwd=tmp_path, env=wandb_env).returncode == 0
+    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=1", *attached], cwd=tmp_path, env=wandb_env).returncode == 0
     run_id = (job_dir / "wandb_run_id").read_text()
-    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=2"], cwd=tmp_path, env=wandb_env).returncode == 0
+    assert launch([f"hydra.run.dir={job_dir}", "tasks.end=2", *attached], cwd=tmp_path, env=wandb_env).returncode == 0
     assert (job_dir / "wandb_run_id").read_text() == run_id
     runs = inspect_runs(job_dir)
     assert [run["run_id"] for run in runs] == [run_id, run_id]  # one W&B run, written twice (wandb sync merges)
     assert runs[-1]["summary"]["n_results"] == 2
 
 
-def test_tracking_none_writes_nothing_for_wandb(tmp_path, launch, wandb_env):
+def test_tracking_none_writes_nothing_for_wandb(tmp_path, launch, attached, wandb_env):
     job_dir = tmp_path / "job"
-    assert (
-        launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "tracking=none"], cwd=tmp_path, env=wandb_env).returncode
-        == 0
-    )
+    done = launch([f"hydra.run.dir={job_dir}", "tasks.end=1", "tracking=none", *attached], cwd=tmp_path, env=wandb_env)
+    assert done.returncode == 0
     assert not (job_dir / "wandb").exists() and not (job_dir / "wandb_run_id").exists()
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tau_exp import experiment
 from tau_exp.users.react import user_response
+from tests.support.oracle_chat import stats
 
 
 @pytest.mark.slow
@@ -17,32 +18,27 @@ def test_every_user_strategy_runs_end_to_end(tmp_path, compose_cfg, attached, st
     """1.0 everywhere; in telecom (test tasks 10 and 11: the user acts on their phone in several
     turns) no react, verification or reflection step swallows a tool call of the user."""
     tasks = ["tasks.start=10", "tasks.end=12"] if domain == "telecom" else ["tasks.end=2"]
-    metrics = experiment.run(compose_cfg(f"env={domain}", *tasks, f"user.strategy={strategy}", *attached), tmp_path)
+    metrics = experiment.run(compose_cfg(f"env={domain}", *tasks, f"user_strategy={strategy}", *attached), tmp_path)
     assert (metrics.user_strategy, metrics.n_results, metrics.avg_reward) == (strategy, 2, 1.0)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["verify", "reflection"])
-def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, strategy):
+def test_off_script_replies_are_caught_and_replaced(tmp_path, compose_cfg, attach_to, oracle_faults, strategy):
     # The user oracle goes off script in half its replies; the strategy's checks must catch them.
-    cfg = compose_cfg(
-        "tasks.end=3",
-        f"user.strategy={strategy}",
-        "user.verify_attempts=6",
-        "user.server.oracle.faults.unhelpful_rate=0.5",
-        "user.server.oracle.faults.seed=1",
-    )
+    faulty = oracle_faults(user={"unhelpful_rate": 0.5, "seed": 1})
+    cfg = compose_cfg("tasks.end=3", f"user_strategy={strategy}", "user.verify_attempts=6", *attach_to(faulty))
     metrics = experiment.run(cfg, tmp_path)
     assert (metrics.n_results, metrics.avg_reward) == (3, 1.0)
-    log = next((tmp_path / "servers").glob("user_oracle_*.log")).read_text()
-    assert "fault_unhelpful" in log
+    assert stats(faulty["user"])["fault_unhelpful"] > 0
     # Each conversation needed more user calls than its two messages.
     assert metrics.usage["user"].calls > 3 * 2
 
 
 @pytest.mark.slow
-def test_the_llm_user_alone_does_not_catch_off_script_replies(tmp_path, compose_cfg):
-    cfg = compose_cfg("tasks.end=3", "user.strategy=llm", "user.server.oracle.faults.unhelpful_rate=1.0")
+def test_the_llm_user_alone_does_not_catch_off_script_replies(tmp_path, compose_cfg, attach_to, oracle_faults):
+    faulty = attach_to(oracle_faults(user={"unhelpful_rate": 1.0}))
+    cfg = compose_cfg("tasks.end=3", "user_strategy=llm", *faulty)
     metrics = experiment.run(cfg, tmp_path)
     # Every reply off script and nobody checks: the user never states a request or stops.
     assert (metrics.n_results, metrics.avg_reward) == (3, 0.0)
