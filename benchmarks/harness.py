@@ -82,7 +82,7 @@ def run_tau_exp(args: argparse.Namespace) -> dict:
         metrics_rows=len(rows),
         rewards=[r.reward for r in results],
         calls=sum(usage.calls for r in results for usage in r.usage.values()),
-        episodes=[(datetime.fromisoformat(r.started_at).timestamp(), r.duration_s) for r in results],
+        episodes=[(datetime.fromisoformat(r.started_at).timestamp(), r.duration_s) for r in results if r.started_at],
         workers=memory.forked_workers(),
         results_bytes=(job_dir / "results.jsonl").stat().st_size,
     )
@@ -166,7 +166,7 @@ def run_legacy(args: argparse.Namespace) -> dict:
             ckpt_path.write_text(json.dumps(data + [result], indent=2))
         return result
 
-    results = []
+    results: list[dict] = []
     with Timed() as timed:
         for trial in range(args.trials):
             with ThreadPoolExecutor(max_workers=args.concurrency) as executor:

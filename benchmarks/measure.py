@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tau_exp.job.workers import usable_cpus
 
@@ -108,7 +109,7 @@ class MemorySampler:
 
     def __init__(self, interval_s: float = 0.25) -> None:
         self.interval_s = interval_s
-        self.peak: dict[int, dict[str, float]] = {}
+        self.peak: dict[int, dict[str, Any]] = {}  # rss_mb, pss_mb, cmd, parent
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 

@@ -28,7 +28,7 @@ from benchmarks.oracle import KEY_ENV
 from tau_exp.config import ModelConfig, OracleConfig, ServerConfig, ServerKind
 from tau_exp.endpoint import Endpoint
 from tau_exp.jobdir import JobDir
-from tau_exp.servers.oracle import started
+from tau_exp.servers.oracle import provide as start_oracle
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def capacity_oracle(scale: SharedScale, servers_dir: Path) -> Iterator[Endpoint]
             oracle=OracleConfig(capacity=scale.capacity, service_s=scale.service_s),
         ),
     )
-    with started("assistant", model, servers_dir) as endpoint:
+    with start_oracle("assistant", model, servers_dir) as endpoint:
         yield endpoint
 
 
