@@ -1,8 +1,9 @@
 """hydra_plugins/tau_exp_launcher: sweeps through sbatch on the real single-node Slurm cluster
 (scripts/local_slurm.sh), with the oracle models: job directories, Slurm logs, the sweep
 summary (also with failed and killed jobs), a shared user server for the whole array and the
-GPU-hours each job held,
-requeue on the time limit and on preemption with resume, and bad requests refused up front."""
+GPU-hours each job held, requeue on the time limit and on preemption with resume, and bad
+requests refused up front. Each sweep carries as many of these as one array can: a sweep
+through sbatch costs tens of seconds."""
 
 from __future__ import annotations
 
@@ -56,31 +57,12 @@ def result_keys(job_dir: Path) -> list[tuple[str, int]]:
     return [(record["task_id"], record["trial"]) for record in map(json.loads, (job_dir / "results.jsonl").open())]
 
 
-def test_a_sweep_runs_as_a_slurm_array_with_readable_job_dirs_and_a_summary(tmp_path, sweep):
-    result = sweep(tmp_path, "env=retail,airline", "tasks.end=2", "model.name=acme/oracle-1")
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep_dir = tmp_path / "sweep"
-    jobs = {path.name for path in sweep_dir.iterdir() if path.is_dir() and not path.name.startswith(".")}
-    assert jobs == {"0_retail_tool_calling_acme_oracle-1", "1_airline_tool_calling_acme_oracle-1"}
-    for name in jobs:
-        job_dir = sweep_dir / name
-        status = json.loads((job_dir / "status.json").read_text())
-        assert status["state"] == "completed" and status["slurm_job_id"]  # it really ran under Slurm
-        logs = list(job_dir.glob("slurm_*.log"))
-        assert len(logs) == 1 and "Starting with JobEnvironment" in logs[0].read_text()  # the job's Slurm log
-        # Nobody watches a Slurm job's console: its log keeps every INFO line (a local job's is quiet).
-        assert "[INFO] - starting assistant oracle server: " in logs[0].read_text()
-    rows = summary_rows(tmp_path)
-    assert {row["state"] for row in rows.values()} == {"completed"}
-    assert {row["avg_reward"] for row in rows.values()} == {"1.0"}
-    assert (sweep_dir / "summary.md").read_text().count("| completed |") == 2
-
-
-def test_failed_and_killed_jobs_still_appear_in_the_summary(tmp_path, sweep):
-    # Four jobs: error_rate × latency. With error_rate=1 the assistant server fails every request
-    # and the job fails (recorded, not raised). Job 1 (slow, healthy) has its Python process
-    # SIGKILLed while it runs, as the kernel's out-of-memory killer would: it dies without a
-    # result and without a word.
+def test_a_sweep_runs_as_a_slurm_array_and_its_summary_lists_completed_failed_and_killed_jobs(tmp_path, sweep):
+    """Four jobs of one array (error_rate × latency), each in a readable job directory named by
+    what tells it apart, with its Slurm log linked. Job 0 completes. Job 1 (slow, healthy) has
+    its Python process SIGKILLed while it runs, as the kernel's out-of-memory killer would: it
+    dies without a result and without a word. Jobs 2 and 3 fail every request (error_rate=1):
+    recorded, not raised. The summary lists all four."""
     done = threading.Event()
 
     def kill_the_slow_job() -> None:
@@ -97,6 +79,7 @@ def test_failed_and_killed_jobs_still_appear_in_the_summary(tmp_path, sweep):
     try:
         result = sweep(
             tmp_path,
+            "model.name=acme/oracle-1",
             "tasks.end=4",
             "run.max_concurrency=1",
             "run.retry.attempts=1",
@@ -110,13 +93,28 @@ def test_failed_and_killed_jobs_still_appear_in_the_summary(tmp_path, sweep):
     assert result.returncode == 1, result.stderr[-3000:]
     assert "3 of 4 jobs did not complete" in result.stderr
     assert "ended without a result" in result.stdout + result.stderr  # the launcher noticed, and went on
+
+    sweep_dir = tmp_path / "sweep"
+    jobs = sorted(path.name for path in sweep_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
+    assert jobs == [
+        f"{n}_retail_tool_calling_acme_oracle-1_error_rate-{error}_latency_s-{latency}"
+        for n, (error, latency) in enumerate([(0, 0), (0, 0.5), (1, 0), (1, 0.5)])
+    ]
+    completed = sweep_dir / jobs[0]
+    status = json.loads((completed / "status.json").read_text())
+    assert status["state"] == "completed" and status["slurm_job_id"]  # it really ran under Slurm
+    [log] = completed.glob("slurm_*.log")  # the job's Slurm log, linked
+    assert "Starting with JobEnvironment" in log.read_text()
+    # Nobody watches a Slurm job's console: its log keeps every INFO line (a local job's is quiet).
+    assert "[INFO] - starting assistant oracle server: " in log.read_text()
+
     rows = {name.split("_")[0]: row for name, row in summary_rows(tmp_path).items()}
-    assert rows["0"]["state"] == "completed"
+    assert (rows["0"]["state"], rows["0"]["avg_reward"]) == ("completed", "1.0")
     assert rows["1"]["state"] == "died"  # it could not record its outcome; its row says so
     for failed in ("2", "3"):
         assert rows[failed]["state"] == "failed"
         assert "in a row ended in infra or harness errors" in rows[failed]["error"]
-    assert (tmp_path / "sweep" / "summary.md").exists()
+    assert (sweep_dir / "summary.md").read_text().count("| completed |") == 1
 
 
 def _job_python(slurm_job_id: str) -> int:
@@ -133,11 +131,13 @@ def _job_python(slurm_job_id: str) -> int:
     raise AssertionError(f"no Python process of Slurm job {slurm_job_id}")
 
 
-def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path, sweep):
+def test_a_shared_user_server_serves_the_whole_array_and_a_second_sweep(tmp_path, sweep, attached):
     """Also the GPU-hours each job held, on the cluster's GPUs without devices: one per job and
-    two for the shared server, whose hours are split between the jobs by the tokens each used."""
+    two for the shared server, whose hours are split between the jobs by the tokens each used.
+    (The assistant is the session's oracle, attached: not a server of the cluster's.)"""
     registry = tmp_path / "registry"
     shared = [
+        *[override for override in attached if override.startswith("model.")],
         "user.server.kind=slurm",
         "user.server.slurm.serves=oracle",
         f"user.server.slurm.registry_dir={registry}",
@@ -237,47 +237,46 @@ def _job_processes(slurm_job_id: str) -> list[int]:
 PAIRS = {"time_limit": 20, "preemption": 8}
 
 
-@pytest.mark.parametrize("how", ["time_limit", "preemption"])
-def test_a_requeued_job_resumes_without_redoing_finished_pairs(tmp_path, sweep, how):
+def test_requeued_jobs_resume_without_redoing_finished_pairs(tmp_path, sweep, attach_to, oracle_faults):
+    """One array of two jobs, run at once: job 0 reaches its time limit (Slurm's warning, then
+    submitit requeues it), job 1 is preempted (SIGTERM and back in the queue). Each stops at a
+    safe point and runs a second time, and every pair is run once."""
+    slow = attach_to(oracle_faults(assistant={"latency_s": 0.3}, user={"latency_s": 0.3}))
     outcome: dict[str, subprocess.CompletedProcess] = {}
+    ends = ",".join(str(PAIRS[how]) for how in ("time_limit", "preemption"))
     runner = threading.Thread(
         target=lambda: outcome.setdefault(
             "result",
-            sweep(
-                tmp_path,
-                f"tasks.end={PAIRS[how]}",
-                "run.max_concurrency=1",
-                "model.server.oracle.latency_s=0.3",
-                "hydra.launcher.signal_delay_s=110",
-            ),
+            sweep(tmp_path, f"tasks.end={ends}", "run.max_concurrency=1", *slow, "hydra.launcher.signal_delay_s=110"),
         )
     )
     runner.start()
+    jobs: dict[str, tuple[Path, str]] = {}
     try:
-        job_dir, job_id = _wait_for_results("0_*", tmp_path / "sweep", count=3)
-        if how == "time_limit":
-            # The job's time limit is moved to 2 minutes from its start, so the warning
-            # (signal_delay_s = 110 s before the limit) is due now: Slurm itself sends submitit's
-            # USR2 at its next timer pass (within ~30 s; the job runs longer than that), the job
-            # stops at a safe point and submitit requeues it. The limit is restored for the rerun.
-            subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=2"], check=True)
-            _release_when_requeued(job_id, "TimeLimit=60")
-        else:
-            # Preemption with requeue: Slurm sends SIGTERM and puts the job back in the queue.
-            subprocess.run(["scontrol", "requeue", job_id], check=True)
-            _release_when_requeued(job_id)
+        # The job's time limit is moved to 2 minutes from its start, so the warning (signal_delay_s
+        # = 110 s before the limit) is due now: Slurm itself sends submitit's USR2 at its next
+        # timer pass (within ~30 s; the job runs longer than that), the job stops at a safe point
+        # and submitit requeues it. The limit is restored for the rerun.
+        jobs["time_limit"] = _wait_for_results("0_*", tmp_path / "sweep", count=3)
+        subprocess.run(["scontrol", "update", f"JobId={jobs['time_limit'][1]}", "TimeLimit=2"], check=True)
+        # Preemption with requeue: Slurm sends SIGTERM and puts the job back in the queue.
+        jobs["preemption"] = _wait_for_results("1_*", tmp_path / "sweep", count=3)
+        subprocess.run(["scontrol", "requeue", jobs["preemption"][1]], check=True)
+        _release_when_requeued(jobs["preemption"][1])
+        _release_when_requeued(jobs["time_limit"][1], "TimeLimit=60")
     finally:
         runner.join(timeout=600)
     result = outcome["result"]
     assert result.returncode == 0, result.stderr[-3000:]
-    keys = result_keys(job_dir)
-    assert len(keys) == PAIRS[how] and len(set(keys)) == PAIRS[how]  # every pair once: none redone after the requeue
-    log = next(job_dir.glob("slurm_*.log")).read_text()
-    signal_name = "SIGUSR2" if how == "time_limit" else "SIGTERM"  # Slurm's warning, or preemption's TERM
-    assert f"stopping ({signal_name})" in log  # the first run stopped at a safe point...
-    assert log.count("Starting with JobEnvironment") == 2  # ...and the job ran a second time
-    assert "already finished" in (job_dir / "launch.log").read_text()
-    assert json.loads((job_dir / "status.json").read_text())["state"] == "completed"
+    for how, (job_dir, _) in jobs.items():
+        keys = result_keys(job_dir)
+        assert len(keys) == PAIRS[how] and len(set(keys)) == PAIRS[how], how  # none redone after the requeue
+        log = next(job_dir.glob("slurm_*.log")).read_text()
+        signal_name = "SIGUSR2" if how == "time_limit" else "SIGTERM"  # Slurm's warning, or preemption's TERM
+        assert f"stopping ({signal_name})" in log, how  # the first run stopped at a safe point...
+        assert log.count("Starting with JobEnvironment") == 2, how  # ...and the job ran a second time
+        assert "already finished" in (job_dir / "launch.log").read_text()
+        assert json.loads((job_dir / "status.json").read_text())["state"] == "completed"
 
 
 @pytest.mark.parametrize(
