@@ -180,7 +180,9 @@ SLOW_RUN = (
 
 
 @pytest.mark.slow
-def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metrics(tmp_path, launch, launch_process):
+def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metrics(
+    tmp_path, launch, launch_process, attached
+):
     job_dir = tmp_path / "job"
     for kill_after in (2, 6):  # killed twice after results, at different points
         process = launch_process([f"hydra.run.dir={job_dir}", *SLOW_RUN], job_dir.parent)
@@ -205,8 +207,8 @@ def test_sigkilled_job_resumes_to_exactly_one_record_per_pair_and_the_same_metri
     records = [EpisodeResult.model_validate_json(line) for line in (job_dir / "results.jsonl").read_text().splitlines()]
     assert Counter(r.key for r in records) == {(t, k): 1 for t in ("5", "9", "12", "17", "18", "26") for k in (0, 1)}
 
-    uninterrupted = tmp_path / "uninterrupted"
-    done = launch([f"hydra.run.dir={uninterrupted}", *SLOW_RUN], cwd=tmp_path)
+    uninterrupted = tmp_path / "uninterrupted"  # the same pairs against the session's oracles
+    done = launch([f"hydra.run.dir={uninterrupted}", *SLOW_RUN, *attached], cwd=tmp_path)
     assert done.returncode == 0
     keys = ("avg_reward", "pass_hat_k", "n_tasks", "n_trials", "n_results", "n_infra_errors")
     resumed, straight = (json.loads((d / "metrics.json").read_text()) for d in (job_dir, uninterrupted))

@@ -79,14 +79,15 @@ def test_a_comparison_across_task_data_is_marked(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_on_real_oracle_sweeps_a_designed_difference_is_called_and_a_seed_is_not(tmp_path, launch, capsys):
+def test_on_real_oracle_sweeps_a_designed_difference_is_called_and_a_seed_is_not(tmp_path, launch, attached, capsys):
     """Retail, 2 trials: an assistant that garbles 30% of its tool arguments against one that does
-    not is called worse, with the flip lists read back from the results; two seeds are not."""
+    not is called worse, with the flip lists read back from the results; two seeds are not. (The
+    fault rate is the configuration's: each job of that sweep starts its own oracle.)"""
     common = ["tasks.end=20", "run.num_trials=2", "tracking=none"]
     faults = launch(
         ["-m", "hydra.sweep.dir=faults", *common, "model.server.oracle.faults.bad_arguments_rate=0,0.3"], cwd=tmp_path
     )
-    seeds = launch(["-m", "hydra.sweep.dir=seeds", *common, "run.seed=1,2"], cwd=tmp_path)
+    seeds = launch(["-m", "hydra.sweep.dir=seeds", *common, "run.seed=1,2", *attached], cwd=tmp_path)
     assert faults.returncode == 0 and seeds.returncode == 0, faults.stderr[-2000:] + seeds.stderr[-2000:]
 
     main([str(tmp_path / "faults"), "--json"])

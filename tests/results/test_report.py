@@ -81,10 +81,11 @@ def test_known_values_interval_pass_hat_k_and_pooled_shards(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_report_on_a_real_oracle_sweep(tmp_path, launch):
+def test_a_report_on_a_real_oracle_sweep(tmp_path, launch, attached):
     sweep = tmp_path / "sweep"
     done = launch(
-        ["-m", f"hydra.sweep.dir={sweep}", "tasks.end=2", "run.num_trials=2", "agent=tool_calling,act"], cwd=tmp_path
+        ["-m", f"hydra.sweep.dir={sweep}", "tasks.end=2", "run.num_trials=2", "agent=tool_calling,act", *attached],
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report_cli([str(sweep)])

@@ -9,6 +9,7 @@ sbatch through submitit, slurmd running the job, HTTP from the jobs to the share
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import stat
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from tau_exp import slurm_client
 from tau_exp.config import ModelConfig, ServerKind
 from tau_exp.errors import ServerError, SlurmError
+from tau_exp.runtime import CONSOLE_LOGGER
 from tau_exp.servers import provide
 from tau_exp.servers.__main__ import main as servers_cli
 from tau_exp.servers.__main__ import server_gpu_hours
@@ -73,7 +75,9 @@ def oracle_processes(registry: Path) -> list[str]:
     return found.stdout.split()
 
 
-def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir, shared_oracle, wait_until):
+def test_jobs_share_one_server_job_and_a_later_job_reuses_it(
+    tmp_path, registry_dir, shared_oracle, wait_until, launch, attached, caplog
+):
     registry = registry_dir
     jobs_before = server_jobs()
     model = shared_oracle(registry)
@@ -83,19 +87,36 @@ def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir, sha
             assert served_models(endpoint) == ["oracle"]
             return endpoint.base_url
 
-    # Four jobs of a sweep ask at once: one server job is submitted, all four use it.
-    with ThreadPoolExecutor(4) as pool:
+    # Four jobs of a sweep ask at once: one server job is submitted, all four use it, and the
+    # console says so once (it outlives the jobs, and how to stop it).
+    with caplog.at_level(logging.INFO, logger=CONSOLE_LOGGER), ThreadPoolExecutor(4) as pool:
         urls = set(pool.map(use_server, range(4)))
     assert len(urls) == 1
+    assert sum("submitted shared user server job" in r.message for r in caplog.records) == 1
     entries = Registry(registry).entries()
     assert len(entries) == 1 and entries[0].ready
     job_id = entries[0].job.job_id
     assert slurm_client.job_state(job_id) == "RUNNING"
     assert server_jobs() - jobs_before == {job_id}  # no second server job was submitted
 
-    # A later job (a second sweep) finds the live entry and reuses the same server job.
-    assert use_server(0) == urls.pop()
+    # A later job (python launch.py, its user model on the slurm kind) finds the live entry,
+    # reuses the same server job and runs its experiment against it.
+    done = launch(
+        [
+            "tasks.end=2",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            *[override for override in attached if override.startswith("model.")],
+            "user.server.kind=slurm",
+            "user.server.slurm.serves=oracle",
+            f"user.server.slurm.registry_dir={registry}",
+        ],
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "avg_reward=1.0000" in done.stdout
+    assert f"using shared user server job {job_id}" in (tmp_path / "run" / "launch.log").read_text()
     assert Registry(registry).read(entries[0].job.key).job.job_id == job_id
+    assert server_jobs() - jobs_before == {job_id}
 
     # The key is readable by its owner only, and appears in no other file of the entry.
     entry_dir = registry / entries[0].job.key
@@ -110,23 +131,6 @@ def test_jobs_share_one_server_job_and_a_later_sweep_reuses_it(registry_dir, sha
     wait_until_gone(job_id)
     assert Registry(registry).entries() == []
     wait_until(lambda: oracle_processes(registry) == [], 30, "the server to die with its job")
-
-
-def test_an_experiment_runs_against_a_shared_user_server(tmp_path, registry_dir, launch):
-    registry = registry_dir
-    result = launch(
-        [
-            "tasks.end=2",
-            f"hydra.run.dir={tmp_path / 'run'}",
-            "user.server.kind=slurm",
-            "user.server.slurm.serves=oracle",
-            f"user.server.slurm.registry_dir={registry}",
-        ],
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "avg_reward=1.0000" in result.stdout
-    assert "submitted shared user server job" in result.stdout + result.stderr
 
 
 def test_an_entry_whose_job_is_gone_is_replaced(registry_dir, caplog, shared_oracle):

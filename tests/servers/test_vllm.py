@@ -8,6 +8,7 @@ skip is a failure."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -66,9 +67,21 @@ def _group_alive(pgid: int) -> bool:
     )
 
 
-def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_path, monkeypatch, compose_cfg):
+def test_vllm_server_lifecycle_requests_and_a_short_experiment(
+    tiny_model, tmp_path, monkeypatch, compose_cfg, attached
+):
+    """One vLLM server (each start costs a minute here), and everything about it: the port chosen
+    first is taken before vLLM binds it, so another is used; chat and tool requests; its
+    /metrics; a short experiment; nothing left running after."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real_free_port = vllm_kind.free_port
+    monkeypatch.setattr(vllm_kind, "free_port", lambda host: next(ports, None) or real_free_port(host))
     model = cpu_model(tiny_model)
-    with provide("assistant", model, tmp_path / "servers") as endpoint:
+    with contextlib.closing(taken), provide("assistant", model, tmp_path / "servers") as endpoint:
+        assert not endpoint.base_url.endswith(f":{taken.getsockname()[1]}/v1")  # the taken port was replaced
         port = endpoint.base_url.rsplit(":", 1)[1].split("/")[0]
         pgid = int(
             subprocess.run(
@@ -110,7 +123,7 @@ def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_p
                 max_tokens=4,
             )
 
-        # A short experiment: the tiny model as the assistant, the oracle as the user.
+        # A short experiment: the tiny model as the assistant, the session's oracle as the user.
         monkeypatch.setenv("TINY_KEY", endpoint.api_key)
         cfg = compose_cfg(
             "tasks.end=2",
@@ -121,6 +134,7 @@ def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_p
             "model.server.kind=attach",
             f"model.server.base_url={endpoint.base_url}",
             "model.server.api_key_env=TINY_KEY",
+            *[override for override in attached if override.startswith("user.")],
         )
         metrics = experiment.run(cfg, tmp_path / "job")
         assert (metrics.n_results, metrics.n_infra_errors, metrics.n_harness_errors) == (2, 0, 0)
@@ -134,6 +148,7 @@ def test_vllm_server_lifecycle_requests_and_a_short_experiment(tiny_model, tmp_p
     assert not _group_alive(pgid)
     log = next((tmp_path / "servers").glob("assistant_vllm_*.log")).read_text()
     assert "--served-model-name tiny-qwen" in log and endpoint.api_key not in log
+    assert log.count("$ ") == 2 and "already in use" in log.lower()  # started twice: on the taken port, then not
 
 
 def test_a_vllm_server_that_cannot_start_fails_fast_with_its_log(tmp_path):
@@ -143,19 +158,3 @@ def test_a_vllm_server_that_cannot_start_fails_fast_with_its_log(tmp_path):
         with provide("assistant", model, tmp_path / "servers"):
             pass
     assert time.monotonic() - started < 120
-
-
-def test_a_port_taken_before_vllm_binds_it_is_replaced_by_another(tiny_model, tmp_path, monkeypatch):
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    ports = iter([taken.getsockname()[1]])
-    real_free_port = vllm_kind.free_port
-    monkeypatch.setattr(vllm_kind, "free_port", lambda host: next(ports, None) or real_free_port(host))
-    try:
-        with provide("assistant", cpu_model(tiny_model), tmp_path / "servers") as endpoint:
-            assert not endpoint.base_url.endswith(f":{taken.getsockname()[1]}/v1")
-    finally:
-        taken.close()
-    log = next((tmp_path / "servers").glob("assistant_vllm_*.log")).read_text()
-    assert log.count("$ ") == 2 and "already in use" in log.lower()

@@ -77,8 +77,9 @@ def test_watch_into_a_pipe_prints_the_plain_table_once_per_refresh(old_sweep: Pa
 
 
 @pytest.mark.slow  # end to end: not in the fast tier (pytest -m "not slow")
-def test_status_of_a_sweep_in_progress(tmp_path, capsys, launch_process):
+def test_status_of_a_sweep_in_progress(tmp_path, capsys, launch_process, attach_to, oracle_faults):
     sweep_dir = tmp_path / "sweep"
+    slow = attach_to(oracle_faults(assistant={"latency_s": 0.3}))
     # Four jobs, one after another (Hydra's basic launcher): 2 tasks, a bad range (fails at once),
     # 3 slow tasks (caught running), 4 tasks (not started when we look).
     sweep = launch_process(
@@ -87,7 +88,7 @@ def test_status_of_a_sweep_in_progress(tmp_path, capsys, launch_process):
             f"hydra.sweep.dir={sweep_dir}",
             "tasks.end=2,999,3,4",
             "run.max_concurrency=1",
-            "model.server.oracle.latency_s=0.3",
+            *slow,
         ],
         cwd=tmp_path,
     )
