@@ -63,7 +63,12 @@ def _failed(result: subprocess.CompletedProcess[str]) -> SlurmError:
 
 
 def current_job_id() -> str:
-    """This process's Slurm job id ('' outside Slurm)."""
+    """This process's Slurm job id ('' outside Slurm). A task of a job array is named as Slurm's
+    commands and submitit name it, `<array job id>_<task id>`: the plain id of an array's last
+    task is the array's own, which squeue, scancel and scontrol take as every task of the array."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
     return os.environ.get("SLURM_JOB_ID", "")
 
 

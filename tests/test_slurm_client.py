@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from tau_exp import slurm_client
 from tau_exp.slurm_client import parse_allocation, parse_time_limit
 
 
@@ -70,3 +71,22 @@ def test_an_arrays_first_task_is_read_from_its_own_line():
     assert allocation.gres == {"gpu": 1}
     assert allocation.start == datetime(2026, 12, 2, 10, 0, 3).timestamp()
     assert allocation.end == datetime(2026, 12, 2, 10, 1, 3).timestamp()
+
+
+@pytest.mark.parametrize(
+    "environment, job_id",
+    [
+        ({"SLURM_JOB_ID": "41"}, "41"),
+        # An array's last task has the array's own plain id: Slurm's commands would take it as
+        # every task of the array, so a task is named <array>_<task>, as submitit names it.
+        ({"SLURM_JOB_ID": "32", "SLURM_ARRAY_JOB_ID": "32", "SLURM_ARRAY_TASK_ID": "1"}, "32_1"),
+        ({"SLURM_JOB_ID": "33", "SLURM_ARRAY_JOB_ID": "32", "SLURM_ARRAY_TASK_ID": "0"}, "32_0"),
+        ({}, ""),
+    ],
+)
+def test_a_jobs_own_id_names_one_task_of_an_array(monkeypatch, environment, job_id):
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert slurm_client.current_job_id() == job_id

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from tau_exp import slurm_client
 from tau_exp.errors import CheckpointError, ConfigError, IncompleteRun, TauExpError
 from tau_exp.files import write_atomically
 from tau_exp.jobdir import JobDir
@@ -93,7 +94,7 @@ def run_recorded(job: Callable[[], T], job_dir: Path, in_sweep: bool) -> T | Non
         state=JobState.running,
         started_at=utc_timestamp(),
         host=socket.gethostname(),
-        slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+        slurm_job_id=slurm_client.current_job_id() or None,
     )
     _write(job_dir, status)
     try:

@@ -13,7 +13,6 @@ the job ends, fails or is interrupted.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import shutil
 import socket
@@ -23,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tau_exp import slurm_client
 from tau_exp.config import Device, ModelConfig
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ConfigError, ServerError
@@ -119,7 +119,7 @@ def free_port(host: str) -> int:
 
 
 def job_id() -> str:
-    return os.environ.get("SLURM_JOB_ID") or time.strftime("%Y%m%d-%H%M%S")
+    return slurm_client.current_job_id() or time.strftime("%Y%m%d-%H%M%S")
 
 
 @contextmanager

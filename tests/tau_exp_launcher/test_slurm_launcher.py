@@ -117,6 +117,13 @@ def test_a_sweep_runs_as_a_slurm_array_and_its_summary_lists_completed_failed_an
     assert (sweep_dir / "summary.md").read_text().count("| completed |") == 1
 
 
+def _of_job(environ: list[bytes], slurm_job_id: str) -> bool:
+    """Whether a process's environment is Slurm job `slurm_job_id`'s (an array task: <array>_<task>)."""
+    array, _, task = slurm_job_id.partition("_")
+    wanted = [f"SLURM_ARRAY_JOB_ID={array}", f"SLURM_ARRAY_TASK_ID={task}"] if task else [f"SLURM_JOB_ID={array}"]
+    return all(entry.encode() in environ for entry in wanted)
+
+
 def _job_python(slurm_job_id: str) -> int:
     """The pid of the Python process that runs the Slurm job (submitit's runner)."""
     for proc in Path("/proc").iterdir():
@@ -126,7 +133,7 @@ def _job_python(slurm_job_id: str) -> int:
         except (OSError, ValueError):
             continue
         is_python = Path(cmdline[0].decode(errors="replace")).name.startswith("python")  # not the srun around it
-        if is_python and b"submitit.core._submit" in cmdline and f"SLURM_JOB_ID={slurm_job_id}".encode() in environ:
+        if is_python and b"submitit.core._submit" in cmdline and _of_job(environ, slurm_job_id):
             return int(proc.name)
     raise AssertionError(f"no Python process of Slurm job {slurm_job_id}")
 
@@ -225,7 +232,7 @@ def _job_processes(slurm_job_id: str) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if f"SLURM_JOB_ID={slurm_job_id}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+            if _of_job((proc / "environ").read_bytes().split(b"\0"), slurm_job_id):
                 found.append(int(proc.name))
         except (OSError, ValueError):
             continue
