@@ -334,6 +334,25 @@ def page(chromium):
 SLOW_FIXTURES = frozenset({"launch", "launch_process", "slurm_cluster", "chromium", "page", "tiny_model"})
 
 
+# How the tests share pytest-xdist's two workers (pyproject.toml: -n 2 --dist loadgroup): a test
+# file is one unit (its module fixtures are made once), and every test on the Slurm cluster is
+# one (the cluster starts and stops once, and no other test's Slurm jobs meet its own). Much of
+# a test waits (on Slurm's timers, on servers starting, on latency it injects) while the other
+# worker computes. The longest units go first, so that both workers end at about the same time
+# (a scheduling hint, from `--durations`: a stale one only costs minutes).
+SLURM_UNIT = "the Slurm cluster"
+LONGEST_UNITS_FIRST = (
+    SLURM_UNIT,
+    "tests/job/test_runloop.py",
+    "tests/test_benchmarks.py",
+    "tests/bench/test_tau2_scoring.py",
+)
+
+
+def _unit(item: pytest.Item) -> str:
+    return SLURM_UNIT if "slurm_cluster" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     unmarked = [
         item.nodeid
@@ -345,6 +364,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "these tests run launch.py, Slurm, vLLM or Chromium but are not marked "
             "@pytest.mark.slow: " + ", ".join(unmarked)
         )
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_unit(item)))
+    first = {unit: rank for rank, unit in enumerate(LONGEST_UNITS_FIRST)}
+    items.sort(key=lambda item: first.get(_unit(item), len(first)))  # stable: the rest keep their order
 
 
 @pytest.hookimpl(hookwrapper=True)
