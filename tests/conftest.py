@@ -334,12 +334,13 @@ def page(chromium):
 SLOW_FIXTURES = frozenset({"launch", "launch_process", "slurm_cluster", "chromium", "page", "tiny_model"})
 
 
-# How the tests share pytest-xdist's two workers (pyproject.toml: -n 2 --dist loadgroup): a test
-# file is one unit (its module fixtures are made once), and every test on the Slurm cluster is
-# one (the cluster starts and stops once, and no other test's Slurm jobs meet its own). Much of
-# a test waits (on Slurm's timers, on servers starting, on latency it injects) while the other
-# worker computes. The longest units go first, so that both workers end at about the same time
-# (a scheduling hint, from `--durations`: a stale one only costs minutes).
+# How the tests share pytest-xdist's two workers (pyproject.toml: -n 2): a test file is one unit
+# of work (its module fixtures are made once), and the files on the Slurm cluster are one (the
+# cluster starts and stops once, and no other test's Slurm jobs meet theirs). Much of a test
+# waits (on Slurm's timers, on servers starting, on latency it injects) while the other worker
+# computes. The longest units go first, so that both workers end at about the same time (a
+# scheduling hint, from `--durations`: a stale one only costs minutes).
+SLURM_FILES = ("tests/servers/test_shared_servers.py", "tests/tau_exp_launcher/test_slurm_launcher.py")
 SLURM_UNIT = "the Slurm cluster"
 LONGEST_UNITS_FIRST = (
     SLURM_UNIT,
@@ -349,8 +350,21 @@ LONGEST_UNITS_FIRST = (
 )
 
 
-def _unit(item: pytest.Item) -> str:
-    return SLURM_UNIT if "slurm_cluster" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to (its file, or the Slurm cluster's)."""
+    path = nodeid.split("::")[0]
+    return SLURM_UNIT if path in SLURM_FILES else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's scheduler by scope, with `unit_of` as the scope."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return ByUnit(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -364,10 +378,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "these tests run launch.py, Slurm, vLLM or Chromium but are not marked "
             "@pytest.mark.slow: " + ", ".join(unmarked)
         )
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_unit(item)))
+    elsewhere = [
+        item.nodeid
+        for item in items
+        if "slurm_cluster" in getattr(item, "fixturenames", ()) and unit_of(item.nodeid) != SLURM_UNIT
+    ]
+    if elsewhere:
+        raise pytest.UsageError(
+            "these tests use the Slurm cluster outside tests/conftest.py's SLURM_FILES, where another worker "
+            "could meet their jobs: " + ", ".join(elsewhere)
+        )
     first = {unit: rank for rank, unit in enumerate(LONGEST_UNITS_FIRST)}
-    items.sort(key=lambda item: first.get(_unit(item), len(first)))  # stable: the rest keep their order
+    items.sort(key=lambda item: first.get(unit_of(item.nodeid), len(first)))  # stable: the rest keep their order
 
 
 @pytest.hookimpl(hookwrapper=True)
