@@ -34,9 +34,11 @@ HELP_WIDTH = 96  # the docstrings' width
 
 
 def console(stderr: bool = False) -> Console:
-    """A rich Console; piped output is 200 columns wide, so keys and paths are not cut for scripts."""
+    """A rich Console; piped output is 200 columns wide, so keys and paths are not cut for scripts.
+    Text prints verbatim: no console markup (a telecom task id `[mobile_data_issue]…` is data,
+    not a style) and no highlighting."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 200)
+    return Console(stderr=stderr, width=None if stream.isatty() else 200, markup=False, highlight=False)
 
 
 def cell(value: object) -> str:

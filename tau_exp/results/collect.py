@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -34,12 +35,16 @@ from tau_exp.errors import TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.records import ConfigNames, Cost, EpisodeResult, EpisodeStatus, TaskData
 from tau_exp.results.inference import Difference, TaskTrials, compare, interval
+from tau_exp.results.labels import labels, varying_keys
 from tau_exp.results.metrics import pass_hat_ks, task_successes
+
+log = logging.getLogger(__name__)
 
 
 class ConfigRow(BaseModel):
     """One configuration of the report: its names and what its pooled results add up to."""
 
+    label: str  # unique among the configurations shown together (labels.py)
     env: str  # ConfigNames.env_label: tau-bench v1's envs are marked
     split: str | None = None
     settings: str = ""  # what sets it apart from rows of the same names, e.g. "seed=11"
@@ -68,11 +73,6 @@ class ConfigRow(BaseModel):
     tokens_per_gpu_hour: float | None = None
     gpu_hours_per_scored_pair: float | None = None
 
-    @property
-    def label(self) -> str:
-        label = f"{self.env} · {self.agent} · {short_name(self.model)} · {short_name(self.user)} ({self.user_strategy})"
-        return f"{label} · {self.settings}" if self.settings else label
-
 
 class Source(NamedTuple):
     """The results of one job directory or one v1 or tau2 results file, with its names."""
@@ -94,35 +94,79 @@ class Configuration(NamedTuple):
 
 
 def find_configurations(paths: list[Path]) -> list[Configuration]:
-    """The configurations of these paths, pooled and in the table's order. Sources on different
-    benchmark data (or whose data is unknown) are never pooled."""
+    """The configurations of these paths, pooled and in the table's order, each labelled by what
+    sets it apart from the others (labels.py). Sources on different benchmark data (or whose data
+    is unknown) are never pooled; shards never give the same (task, trial) twice."""
     by_config: dict[tuple[ConfigNames, str, TaskData | None], list[Source]] = defaultdict(list)
     for source in find_sources(paths):
         settings_json = json.dumps(source.settings, sort_keys=True, default=str)
         by_config[source.names, settings_json, source.task_data].append(source)
+    keys = sorted(by_config, key=lambda key: (*_sort_key(key[0]), key[1]))
+    identities = [identity(*key) for key in keys]
     # Of the rows that share their names, the settings in which they differ (split and data included).
-    differing: dict[ConfigNames, set[str]] = defaultdict(set)
-    seen: dict[ConfigNames, list[dict[str, Any]]] = defaultdict(list)
-    for names, settings_json, task_data in by_config:
-        seen[_unsplit(names)].append(_settings(names, settings_json, task_data))
-    for unsplit, variants in seen.items():
-        keys = {key for variant in variants for key in variant}
-        differing[unsplit] = {k for k in keys if len({json.dumps(v.get(k), default=str) for v in variants}) > 1}
+    same_names: dict[ConfigNames, list[dict[str, Any]]] = defaultdict(list)
+    for (names, _, _), settings in zip(keys, identities, strict=True):
+        same_names[_unsplit(names)].append(settings)
     rows = []
-    for (names, settings_json, task_data), sources in by_config.items():
-        settings = _settings(names, settings_json, task_data)
-        shown = ", ".join(f"{key}={settings.get(key)}" for key in sorted(differing[_unsplit(names)]))
-        rows.append(Configuration(config_row(names, sources, shown), sources))
-    return sorted(rows, key=lambda c: (*_sort_key(c.sources[0].names), c.row.settings))
+    for key, label, settings in zip(keys, labels(identities), identities, strict=True):
+        names, sources = key[0], _distinct_pairs(by_config[key], label)
+        differing = sorted(k for k in varying_keys(same_names[_unsplit(names)]) if k not in _NAMES)
+        shown = ", ".join(f"{k}={settings.get(k)}" for k in differing)
+        rows.append(Configuration(config_row(names, sources, label, shown), sources))
+    return rows
 
 
-def _settings(names: ConfigNames, settings_json: str, task_data: TaskData | None) -> dict[str, Any]:
-    """What a row may differ in from others of its names: split, data (as `TaskData.short`), settings."""
-    return {"split": names.split, "data": task_data.short if task_data else "unknown", **json.loads(settings_json)}
+_NAMES = frozenset({"env", "agent", "model", "user", "user_strategy"})
 
 
 def _unsplit(names: ConfigNames) -> ConfigNames:
     return names.model_copy(update={"split": None})
+
+
+def identity(names: ConfigNames, settings_json: str, task_data: TaskData | None) -> dict[str, Any]:
+    """Everything that tells a configuration apart, flat: its names, its benchmark data (as
+    `TaskData.short`) and its settings."""
+    return {
+        "env": names.env_label,
+        "split": names.split,
+        "agent": names.agent,
+        "model": names.model,
+        "user": names.user,
+        "user_strategy": names.user_strategy,
+        "data": task_data.short if task_data else "unknown",
+        **json.loads(settings_json),
+    }
+
+
+def _distinct_pairs(sources: list[Source], label: str) -> list[Source]:
+    """The sources of one configuration, each (task, trial) from one of them only: a record that
+    another source holds byte for byte (a copied job directory) is counted once, with a warning;
+    a different record of the same pair is refused, naming both files."""
+    owner: dict[tuple[str, int], tuple[Source, EpisodeResult]] = {}
+    kept: list[Source] = []
+    for source in sources:
+        fresh, repeated = [], 0
+        for record in source.results:
+            if (first := owner.get(record.key)) is None:
+                owner[record.key] = (source, record)
+                fresh.append(record)
+            elif first[1].model_dump_json() == record.model_dump_json():
+                repeated += 1
+            else:
+                raise TauExpError(
+                    f"{first[0].path} and {source.path} both hold task {record.task_id} trial {record.trial} of "
+                    f"{label}, with different results: they are two runs of one configuration that cannot be "
+                    "pooled; give one of them (or run the other with another run.seed)"
+                )
+        if repeated:
+            log.warning(
+                "%s: %d of its results are already in %s (the same records): counted once",
+                source.path,
+                repeated,
+                ", ".join(sorted({str(owner_source.path) for owner_source, _ in owner.values()} - {str(source.path)})),
+            )
+        kept.append(source._replace(results=fresh))
+    return kept
 
 
 # What `find_sources` reads, said once for the tools that read results (report, compare).
@@ -218,7 +262,7 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_row(names: ConfigNames, sources: list[Source], settings: str = "") -> ConfigRow:
+def config_row(names: ConfigNames, sources: list[Source], label: str, settings: str = "") -> ConfigRow:
     results: list[EpisodeResult] = [r for source in sources for r in source.results]
     scored = [r for r in results if r.status == EpisodeStatus.scored and r.reward is not None]
     successes = task_successes(scored)
@@ -229,6 +273,7 @@ def config_row(names: ConfigNames, sources: list[Source], settings: str = "") ->
     low, high = (None, None) if ci is None else (ci.estimate, ci.estimate) if ci.tasks < 2 else (ci.low, ci.high)
     pass_cis = {k: interval(trials, f"pass^{k}") for k in range(1, max_trials + 1)}
     return ConfigRow(
+        label=label,
         env=names.env_label,
         split=names.split,
         settings=settings,
@@ -277,11 +322,6 @@ def _wall_time(job: JobDir) -> float:
     if status is None or status.finished_at is None:
         return 0.0
     return (datetime.fromisoformat(status.finished_at) - datetime.fromisoformat(status.started_at)).total_seconds()
-
-
-def short_name(model: str) -> str:
-    """A model id without its organisation (Qwen/Qwen3-4B → Qwen3-4B), for labels."""
-    return model.rsplit("/", 1)[-1]
 
 
 def paired_differences(

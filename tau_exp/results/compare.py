@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel
+from rich import box
 from rich.table import Table
 
 from tau_exp.display import argument_parser, console
@@ -75,58 +76,67 @@ def run_comparison(paths: list[Path], baseline: str | None = None, plan: float |
     return Comparison(arms=summaries, differences=paired_differences(configurations, baseline))
 
 
-def render(comparison: Comparison) -> list[Table]:
-    arms = Table(title="configurations (95% intervals over tasks, task-level bootstrap)")
-    for column in ("configuration", "tasks", "trials", "left out", "metric", "estimate", "95% interval", "noise floor"):
-        arms.add_column(column)
+def render(comparison: Comparison) -> list[Table | str]:
+    """The tables `compare` prints, made to read at 80 columns: few columns, numbers and each
+    part of a label kept whole, other cells wrapped rather than cut; the tasks that flip as lines
+    below. Rows name the arms; the verdict says A or B."""
+    label_width = max((len(part) for arm in comparison.arms for part in arm.label.split(" · ")), default=10)
+    arms = Table(title="configurations (95% intervals over tasks, task-level bootstrap)", box=box.SIMPLE_HEAD)
+    arms.add_column("configuration", overflow="fold", min_width=min(label_width, 32))
+    arms.add_column("tasks × trials", overflow="fold", max_width=10)
+    arms.add_column("metric", overflow="fold", min_width=10)
+    arms.add_column("estimate (95% interval)", overflow="fold", min_width=11)
+    arms.add_column("noise floor", overflow="fold", min_width=7)
     if any(arm.trials_needed is not None for arm in comparison.arms):
-        arms.add_column("trials needed per arm")
+        arms.add_column("trials needed per arm", overflow="fold")
     for arm in comparison.arms:
         for i, metric in enumerate(arm.metrics):
             first = i == 0
             arms.add_row(
                 arm.label if first else "",
-                str(arm.tasks) if first else "",
-                str(arm.trials) if first else "",
-                str(arm.left_out) if first else "",
+                (f"{arm.tasks} × {arm.trials}" + (f"\n{arm.left_out} left out" if arm.left_out else ""))
+                if first
+                else "",
                 metric.metric,
-                f"{metric.estimate:.3f}",
-                f"{metric.low:.3f}–{metric.high:.3f}",
+                f"{metric.estimate:.3f}\n{metric.low:.3f}–{metric.high:.3f}",
                 ("± " + f"{arm.noise_floor:.3f}" if arm.noise_floor is not None else "needs ≥ 2 trials")
                 if first
                 else "",
                 *([str(arm.trials_needed or "")] if first and arm.trials_needed is not None else []),
             )
-    pairs = Table(title="paired comparisons (B − A on the tasks both ran; p Holm-corrected)")
-    for column in (
-        "A",
-        "B",
-        "metric",
-        "B − A",
-        "95% interval",
-        "p",
-        "verdict",
-        "MDE (80%)",
-        "A solves more",
-        "B solves more",
-        "task data",
-    ):
-        pairs.add_column(column)
+    if not comparison.differences:
+        return [arms]
+    pairs = Table(title="paired comparisons (B − A on the tasks both ran; p Holm-corrected)", box=box.SIMPLE_HEAD)
+    pairs.add_column("A, B", overflow="fold", min_width=min(label_width + 3, 35))
+    pairs.add_column("metric", overflow="fold", min_width=10)
+    pairs.add_column("B − A (95% interval)", overflow="fold", min_width=15)
+    pairs.add_column("p", overflow="fold", min_width=5)
+    pairs.add_column("verdict", overflow="fold")
+    flips = []
     for d in comparison.differences:
         pairs.add_row(
-            d.a,
-            d.b,
+            f"A: {d.a}\nB: {d.b}",
             d.metric,
-            f"{d.difference:+.3f}",
-            f"{d.low:+.3f}–{d.high:+.3f}",
+            f"{d.difference:+.3f}\n{d.low:+.3f}–{d.high:+.3f}",
             f"{d.p_adjusted:.3g}",
-            d.verdict,
-            "" if d.mde is None else f"{d.mde:.3f}",
-            ", ".join(d.a_more) if d.metric == "avg_reward" else "",
-            ", ".join(d.b_more) if d.metric == "avg_reward" else "",
-            data_note(d.same_data),
+            _verdict(d),
         )
-    return [arms, pairs] if comparison.differences else [arms]
+        if d.metric == "avg_reward" and (d.a_more or d.b_more):
+            flips.append(
+                f"A {d.a}, B {d.b}: A solves more: {', '.join(d.a_more) or 'none'}; "
+                f"B solves more: {', '.join(d.b_more) or 'none'}"
+            )
+    return [arms, pairs, *(["tasks that flip (solved more often by one arm):", *flips] if flips else [])]
+
+
+def _verdict(d: Difference) -> str:
+    """The verdict as the table says it: A or B better, or what the test could have detected; and
+    the task data when it is not known to be the same."""
+    if d.verdict == "no detectable difference":
+        verdict = d.verdict + (f" (MDE 80%: {d.mde:.3f})" if d.mde is not None else "")
+    else:
+        verdict = f"{'B' if d.difference > 0 else 'A'} better"
+    return verdict if d.same_data else f"{verdict}; task data {data_note(d.same_data)}"
 
 
 @command_line
@@ -144,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         print(comparison.model_dump_json(indent=2))
         return
     out = console()
-    for table in render(comparison):
-        out.print(table)
+    for part in render(comparison):
+        out.print(part)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tau_exp.display import argument_parser, write_table
 from tau_exp.results.browser import BROWSER_FILE, write_browser
@@ -27,10 +28,12 @@ from tau_exp.results.collect import (
     data_note,
     find_configurations,
     paired_differences,
-    short_name,
 )
 from tau_exp.results.inference import Difference
 from tau_exp.runtime import command_line
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _interval(row: ConfigRow) -> tuple[float, float, float]:
@@ -43,6 +46,7 @@ def _interval(row: ConfigRow) -> tuple[float, float, float]:
 def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
     max_k = max((max(row.pass_hat_k, default=0) for row in rows), default=0)
     header = [
+        "label",  # what sets the configuration apart from the others shown (the plots' names)
         "env",
         "agent",
         "model",
@@ -69,6 +73,7 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
     ]
     table = [
         [
+            row.label,
             row.env,
             row.agent,
             row.model,
@@ -100,69 +105,83 @@ def write_tables(rows: list[ConfigRow], out_dir: Path) -> tuple[Path, Path]:
     return csv_path, md_path
 
 
-def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
-    """pass^k against k, one line per configuration, with its 95% interval as a band."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(9, max(5.0, 0.2 * len(rows))), layout="constrained")  # room for the legend
-    for row in rows:
-        if row.pass_hat_k:
-            ks = sorted(row.pass_hat_k)
-            [line] = ax.plot(ks, [row.pass_hat_k[k] for k in ks], marker="o", label=row.label)
-            banded = [k for k in ks if k in row.pass_hat_k_ci]
-            if banded:  # the 95% task-level bootstrap interval of each pass^k
-                lows, highs = zip(*(row.pass_hat_k_ci[k] for k in banded), strict=True)
-                ax.fill_between(banded, lows, highs, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.set(
-        xlabel="k (trials that must all succeed)", ylabel="pass^k", ylim=(-0.02, 1.02), title="pass^k per configuration"
-    )
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plt
+
+
+def plot_pass_hat_k(rows: list[ConfigRow], path: Path) -> Path:
+    return _save(pass_hat_k_figure(rows), path)
 
 
 def plot_rewards(rows: list[ConfigRow], path: Path) -> Path:
-    """Average reward with its 95% interval: one panel per env, strategies along x, a bar per model."""
-    import matplotlib
+    return _save(rewards_figure(rows), path)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    envs = sorted({row.env for row in rows})
-    models = sorted({row.model for row in rows})
-    fig, axes = plt.subplots(
-        1, len(envs), figsize=(max(6, 5 * len(envs)), 4.8), squeeze=False, sharey=True, layout="constrained"
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def pass_hat_k_figure(rows: list[ConfigRow]) -> Figure:
+    """pass^k against k, one line per configuration (its label in the legend, beside the plot),
+    with its 95% interval as a band; k runs over whole trials only."""
+    plt = _pyplot()
+    drawn = [row for row in rows if row.pass_hat_k]
+    legend_width = 0.075 * max((len(row.label) for row in drawn), default=10)  # inches, at small type
+    fig, ax = plt.subplots(figsize=(6 + legend_width, max(4.5, 0.22 * len(drawn))), layout="constrained")
+    for row in drawn:
+        ks = sorted(row.pass_hat_k)
+        [line] = ax.plot(ks, [row.pass_hat_k[k] for k in ks], marker="o", label=row.label)
+        banded = [k for k in ks if k in row.pass_hat_k_ci]
+        if banded:  # the 95% task-level interval of each pass^k
+            lows, highs = zip(*(row.pass_hat_k_ci[k] for k in banded), strict=True)
+            ax.fill_between(banded, lows, highs, color=line.get_color(), alpha=0.15, linewidth=0)
+    max_k = max((max(row.pass_hat_k) for row in drawn), default=1)
+    ax.set(
+        xlabel="k (trials that must all succeed)",
+        ylabel="pass^k",
+        ylim=(-0.02, 1.02),
+        xlim=(0.7, max_k + 0.3),
+        xticks=range(1, max_k + 1),
+        title="pass^k per configuration",
     )
-    width = min(0.35, 0.8 / max(1, len(models)))
-    for ax, env in zip(axes[0], envs, strict=True):
-        env_rows = [row for row in rows if row.env == env and row.avg_reward is not None]
-        strategies = sorted({(row.agent, row.user_strategy) for row in env_rows})
-        for index, model in enumerate(models):
-            bars = [(strategies.index((row.agent, row.user_strategy)), row) for row in env_rows if row.model == model]
-            if not bars:
-                continue
-            xs = [position + (index - (len(models) - 1) / 2) * width for position, _ in bars]
-            intervals = [_interval(row) for _, row in bars]
-            means = [mean for mean, _, _ in intervals]
-            errors = [[mean - low for mean, low, _ in intervals], [high - mean for mean, _, high in intervals]]
-            ax.bar(xs, means, width, yerr=errors, capsize=3, label=short_name(model))
-        ax.set_xticks(
-            range(len(strategies)), [f"{agent}\nuser: {user}" for agent, user in strategies], fontsize="small"
-        )
+    ax.grid(alpha=0.3)
+    fig.legend(fontsize="small", loc="outside right upper")  # constrained layout makes room for it
+    return fig
+
+
+def rewards_figure(rows: list[ConfigRow]) -> Figure:
+    """Average reward with its 95% interval: one panel per env, a bar per configuration, named
+    by its label (configurations that differ only in a setting are bars of their own)."""
+    plt = _pyplot()
+    envs = sorted({row.env for row in rows})
+    panels = [[row for row in rows if row.env == env and row.avg_reward is not None] for env in envs]
+    widest = max((len(panel) for panel in panels), default=1)
+    longest = max((len(row.label) for row in rows), default=10)
+    fig, axes = plt.subplots(
+        1,
+        len(envs),
+        figsize=(max(6.0, len(envs) * max(4.0, 0.45 * widest)), 3.5 + 0.07 * longest),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    for ax, env, panel in zip(axes[0], envs, panels, strict=True):
+        intervals = [_interval(row) for row in panel]
+        means = [mean for mean, _, _ in intervals]
+        errors = [[mean - low for mean, low, _ in intervals], [high - mean for mean, _, high in intervals]]
+        ax.bar(range(len(panel)), means, 0.7, yerr=errors, capsize=3, color=[f"C{i % 10}" for i in range(len(panel))])
+        ax.set_xticks(range(len(panel)), [row.label for row in panel], rotation=60, ha="right", fontsize="small")
         ax.set(title=env, ylim=(0, 1.05))
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("average reward (95% interval)")
-    axes[0][-1].legend(title="assistant model", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path]:

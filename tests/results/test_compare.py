@@ -26,7 +26,7 @@ def test_a_clear_difference_is_called_with_the_tasks_that_flip(tmp_path, capsys)
     main([*two_arms(tmp_path, b), "--json"])
     out = json.loads(capsys.readouterr().out)
     [reward] = [d for d in out["differences"] if d["metric"] == "avg_reward"]
-    assert reward["verdict"] == "retail · react · m · u (llm) better"
+    assert reward["verdict"] == "react better"  # the arms are labelled by what sets them apart
     assert reward["difference"] == pytest.approx(7 / 40) and reward["low"] > 0
     assert reward["a_more"] == ["0"] and sorted(reward["b_more"], key=int) == [str(t) for t in range(32, 40)]
 
@@ -108,3 +108,41 @@ def test_on_real_oracle_sweeps_a_designed_difference_is_called_and_a_seed_is_not
     main([str(tmp_path / "seeds"), "--json"])
     verdicts = {d["metric"]: d["verdict"] for d in json.loads(capsys.readouterr().out)["differences"]}
     assert verdicts == dict.fromkeys(["avg_reward", "pass^1", "pass^2"], "no detectable difference")
+
+
+def faulty_arms(tmp_path: Path) -> list[Path]:
+    """Two jobs of one configuration but for the oracle's unhelpful_rate (0 and 0.3), on 40 tasks
+    whose ids carry square brackets, as telecom's do."""
+    paths = []
+    for name, rate, lost in (("clean", 0.0, 0), ("faulty", 0.3, 6)):
+        server = f"model: {{name: org/m, server: {{kind: oracle, oracle: {{faults: {{unhelpful_rate: {rate}}}}}}}}}\n"
+        config = CONFIG.format(extra="").replace("model: {name: org/m}\n", server)
+        rewards = {f"[mobile_data_issue]t{t}[PERSONA:Hard]": [0.0 if t < lost else 1.0] for t in range(40)}
+        job(tmp_path / name, config, rewards)
+        paths.append(tmp_path / name)
+    return paths
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_arms_that_differ_only_in_a_setting_print_apart_and_whole_at_80_and_120_columns(tmp_path, width):
+    """Before, both arms printed as `retail · tool_calling · oracle · model.server.oracle.faults.bad_…`
+    and the verdict as `no detecta…`: every cell now wraps rather than being cut."""
+    from rich.console import Console
+
+    from tau_exp.results.compare import render, run_comparison
+
+    out = Console(width=width, record=True, markup=False)
+    for part in render(run_comparison(faulty_arms(tmp_path))):
+        assert out.measure(part).minimum <= width  # or the console would crop the table's right side
+        out.print(part)
+    text = out.export_text()
+    assert "…" not in text
+    lines = text.splitlines()
+    for label in ("A: unhelpful_rate=0.0", "B: unhelpful_rate=0.3", "A better", "-0.275–-0.050"):
+        assert any(label in line for line in lines), f"{label} is cut or folded at {width} columns"
+
+
+def test_task_ids_print_verbatim_brackets_and_all(tmp_path, capsys):
+    """Telecom's ids are `[mobile_data_issue]…[PERSONA:Hard]`: once eaten as console markup."""
+    main([str(path) for path in faulty_arms(tmp_path)])
+    assert "[mobile_data_issue]t0[PERSONA:Hard]" in capsys.readouterr().out

@@ -117,7 +117,7 @@ def test_the_report_can_be_a_wandb_run(tmp_path, monkeypatch):
     report_cli([str(tmp_path / "sweep"), "--wandb"])
     [run_dir] = (tmp_path / "sweep" / "wandb").glob("offline-run-*")
     table = json.loads(next(run_dir.glob("files/media/table/report_*.json")).read_text())
-    assert table["columns"][:3] == ["env", "agent", "model"]
+    assert table["columns"][:3] == ["label", "env", "agent"]
     assert table["data"][0][table["columns"].index("avg_reward")] == "0.25"
     comparisons = json.loads(next(run_dir.glob("files/media/table/comparisons_*.json")).read_text())
     assert [row[0] for row in comparisons["data"]] == ["avg_reward", "pass^1", "pass^2"]  # m against m2
