@@ -22,9 +22,10 @@ def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as file:
                 file.write(text)
         tmp.replace(path)
-    except OSError:
+    except OSError as error:
         tmp.unlink(missing_ok=True)  # e.g. a full disk: no half-written temporary left behind
-        raise
+        # Named by the path the caller gave, not by the temporary no user has heard of.
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def read_json_lines(path: Path) -> list[Any]:

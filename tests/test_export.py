@@ -320,3 +320,10 @@ def test_telecom_exports_like_the_other_domains(tmp_path, make_job):
     assert [t.id for t in results.tasks] == [task] and results.info.environment_info.domain_name == "telecom"
     assert simulation.messages[1].tool_calls[0].requestor == "user" and simulation.messages[2].requestor == "user"
     assert simulation.reward_info.reward_basis[0].value == "ENV_ASSERTION"
+
+
+def test_an_output_that_cannot_be_written_is_named_as_given(tmp_path, capsys, make_job):
+    """It was named by its temporary file (`/proc/x.json.tmp`), a name the user never gave."""
+    make_job(tmp_path / "job", [], [_record("0", 0, 1.0)])
+    err = refused(capsys, ["tau2", str(tmp_path / "job"), "-o", "/proc/x.json"])
+    assert err.startswith("error: /proc/x.json: ") and ".tmp" not in err

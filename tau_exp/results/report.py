@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tau_exp.display import argument_parser, write_table
+from tau_exp.errors import TauExpError
 from tau_exp.results.browser import BROWSER_FILE, write_browser
 from tau_exp.results.collect import (
     SOURCES,
@@ -255,7 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     groups = find_configurations(args.paths)
     rows = [group.row for group in groups]
     out_dir = args.output or args.paths[0]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TauExpError(
+            f"the report cannot be written to {out_dir}: {error.strerror or error}; give -o a directory you can write"
+        ) from None
     differences = paired_differences(groups, require_shared_tasks=False)  # costly: once, for tables and page
     tables = [*write_tables(rows, out_dir), *write_comparisons(differences, out_dir)]
     plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]

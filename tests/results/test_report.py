@@ -150,3 +150,47 @@ def test_a_path_without_results_is_named(tmp_path, capsys):
         report_cli([str(tmp_path)])
     assert exit_info.value.code == 2
     assert "holds no results" in capsys.readouterr().err
+
+
+def test_each_configuration_is_a_bar_and_a_line_of_its_own_named_by_its_label(tmp_path):
+    """Two configurations that differ only in a setting (temperature) were drawn as one bar (carrying the
+    other's error bar) and a legend cut to `retail ·`; one trial drew k from 0.945 to 1.050."""
+    import warnings
+
+    from tau_exp.results.collect import find_configurations
+    from tau_exp.results.report import pass_hat_k_figure, rewards_figure
+
+    for name, rate, rewards in (("clean", 0.0, [1.0, 1.0]), ("faulty", 0.3, [1.0, 0.0])):
+        hand_made_job(tmp_path / name, "retail", "org/m", {"a": rewards[:1], "b": rewards[1:]})
+        manifest = Manifest(identity={"model": {"temperature": rate}})
+        (tmp_path / name / "manifest.json").write_text(manifest.model_dump_json())
+    hand_made_job(tmp_path / "airline", "airline", "org/m", {"a": [1.0], "b": [0.0]})
+    rows = [c.row for c in find_configurations([tmp_path])]
+    labels = [row.label for row in rows]
+    assert len(set(labels)) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied" among them
+        rewards, pass_k = rewards_figure(rows), pass_hat_k_figure(rows)
+        rewards.canvas.draw()
+        pass_k.canvas.draw()
+    panels = {ax.get_title(): ax for ax in rewards.axes}
+    assert [len(ax.patches) for ax in panels.values()] == [1, 2]  # airline: one bar; retail: two
+    drawn = [tick.get_text() for ax in panels.values() for tick in ax.get_xticklabels()]
+    assert sorted(drawn) == sorted(labels)
+    [ax] = pass_k.axes
+    assert len(ax.get_lines()) == 3 and list(ax.get_xticks()) == [1]
+    assert sorted(text.get_text() for text in pass_k.legends[0].get_texts()) == sorted(labels)
+    # The legend lies within the figure: nothing of a label is cut off.
+    renderer = pass_k.canvas.get_renderer()
+    legend_box, figure_box = pass_k.legends[0].get_window_extent(renderer), pass_k.bbox
+    assert legend_box.x1 <= figure_box.x1 + 1 and legend_box.x0 >= figure_box.x0 - 1
+
+
+def test_a_report_location_that_cannot_be_created_is_one_line_and_exit_2(tmp_path, capsys):
+    """It ended in FileNotFoundError's traceback."""
+    hand_made_job(tmp_path / "job", "retail", "org/m", {"a": [1.0]})
+    with pytest.raises(SystemExit) as exited:
+        report_cli([str(tmp_path / "job"), "-o", "/proc/x/report"])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: the report cannot be written to /proc/x/report: ") and "give -o a directory" in err
