@@ -92,10 +92,7 @@ def test_errors_are_left_out_and_counted(oracle_job: Path, tmp_path, capsys):
             results.write(EpisodeResult(task_id=task, trial=trial, seed=0, status=status).model_dump_json() + "\n")
     export_cli(["tau2", str(job), "-o", str(tmp_path / "run.json")])
     err = capsys.readouterr().err
-    assert (
-        "note: 2 of retail · tool_calling · oracle · oracle (llm)'s records left out (1 infra error, 1 harness error)"
-        in err
-    )
+    assert "note: 2 of retail · tool_calling · oracle's records left out (1 infra error, 1 harness error)" in err
     assert len(tau2_results(tmp_path / "run.json").simulations) == 6
 
 
@@ -327,3 +324,19 @@ def test_an_output_that_cannot_be_written_is_named_as_given(tmp_path, capsys, ma
     make_job(tmp_path / "job", [], [_record("0", 0, 1.0)])
     err = refused(capsys, ["tau2", str(tmp_path / "job"), "-o", "/proc/x.json"])
     assert err.startswith("error: /proc/x.json: ") and ".tmp" not in err
+
+
+def test_a_clean_and_a_faulty_arm_exported_read_back_as_two_configurations(tmp_path, make_job):
+    """The oracle's faults were not exported: read back, the two arms pooled into one
+    configuration of 4 trials whose pass^3 and pass^4 exist in neither run. The export carries
+    the configuration's whole identity, so every setting survives the round trip."""
+    for name, rate in (("clean", 0.0), ("faulty", 0.3)):
+        records = [_record(task, trial, 1.0 if rate == 0 or trial == 0 else 0.0) for task in "01" for trial in (0, 1)]
+        make_job(tmp_path / "sweep" / name, [f"model.server.oracle.faults.unhelpful_rate={rate}"], records)
+    export_cli(["tau2", str(tmp_path / "sweep"), "-o", str(tmp_path / "exported")])
+    jobs = {c.row.label: c for c in find_configurations([tmp_path / "sweep"])}
+    exported = {c.row.label: c for c in find_configurations([tmp_path / "exported"])}
+    assert sorted(exported) == sorted(jobs) == ["unhelpful_rate=0.0", "unhelpful_rate=0.3"]
+    for label, configuration in exported.items():
+        assert configuration.sources[0].settings == jobs[label].sources[0].settings
+        assert configuration.row.pass_hat_k == jobs[label].row.pass_hat_k  # 2 trials each, as run

@@ -73,10 +73,20 @@ class _Simulation(BaseModel):
     skipped: bool = False
 
 
+TAU_EXP_BLOCK = "tau_exp"  # the key of tau_exp's own block in an exported results file
+
+
+class _TauExpBlock(BaseModel):
+    settings: dict[str, Any]
+
+
 class _Results(BaseModel):
     """The parts of tau2's `Results` that tau_exp reads."""
 
     info: _Info
+    # What `python -m tau_exp.export` adds beside tau2's fields (tau2 ignores it): the
+    # configuration's settings, whole — what tau2's Info has no field for (e.g. the oracle's faults).
+    tau_exp: _TauExpBlock | None = None
     tasks: list[dict[str, Any]]
     simulations: list[_Simulation] = []  # upstream 1.x's "dir" format: in simulations/ beside the file
 
@@ -133,7 +143,8 @@ def read_tau2_results(path: Path) -> tuple[ConfigNames, list[EpisodeResult], dic
     )
     commit = f"git {info.git_commit[:12]}" if info.git_commit else None
     task_data = TaskData(package="tau2 (results file)", version=commit, fingerprint=None)
-    return names, _records(results.simulations), _settings(info), task_data
+    settings = results.tau_exp.settings if results.tau_exp is not None else _settings(info)
+    return names, _records(results.simulations), settings, task_data
 
 
 def wall_time_s(records: list[EpisodeResult]) -> float:

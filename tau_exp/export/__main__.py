@@ -75,7 +75,7 @@ def export_tau2(paths: list[Path], output: Path, force: bool = False) -> list[tu
         raise TauExpError(f"{existing[0]} exists: give --force to replace it, or another -o")
     for path, one in targets:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, one.results.model_dump_json(indent=4))
+        write_atomically(path, one.to_json())
     return targets
 
 
@@ -90,7 +90,7 @@ def export_leaderboard(paths: list[Path], output: Path, submitter: Submitter, fo
     trajectories = output / TRAJECTORIES_DIR
     trajectories.mkdir(parents=True, exist_ok=True)
     for name, one in submission.trajectories.items():
-        write_atomically(trajectories / name, one.results.model_dump_json(indent=4))
+        write_atomically(trajectories / name, one.to_json())
     write_atomically(output / SUBMISSION_FILE, json.dumps(submission.submission, indent=2, ensure_ascii=False) + "\n")
     return output / SUBMISSION_FILE
 

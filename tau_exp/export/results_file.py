@@ -13,6 +13,7 @@ and counted (`Exported.left_out`).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import OmegaConf
 
 from tau_exp import bench
+from tau_exp.bench.tau2_results import TAU_EXP_BLOCK
 from tau_exp.config import Benchmark
 from tau_exp.errors import TauExpError
 from tau_exp.jobdir import JobDir
@@ -47,6 +49,14 @@ class Exported:
     def trials(self) -> int:
         """The most simulations of any task."""
         return max(Counter(s.task_id for s in self.results.simulations).values(), default=0)
+
+    def to_json(self) -> str:
+        """tau2's Results as JSON, with a `tau_exp` block that tau2 ignores and tau_exp reads back:
+        the configuration's whole identity (its settings, oracle faults included), so that two
+        exports that differ only in a setting are never pooled when read back."""
+        results = json.loads(self.results.model_dump_json())
+        block = {"settings": self.configuration.sources[0].settings}  # one configuration: one identity
+        return json.dumps({**results, TAU_EXP_BLOCK: block}, indent=4, ensure_ascii=False)
 
     def summary(self) -> str:
         tasks = len({s.task_id for s in self.results.simulations})
