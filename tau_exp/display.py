@@ -48,12 +48,22 @@ def cell(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def write_table(header: Sequence[str], rows: Sequence[Sequence[object]], csv_path: Path, markdown_path: Path) -> None:
-    """The same table twice: CSV with the values as they are (for scripts), Markdown for people."""
+def write_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    csv_path: Path,
+    markdown_path: Path,
+    drop_empty_in_markdown: bool = False,
+) -> None:
+    """The same table twice: CSV with the values as they are (for scripts: every column, always),
+    Markdown for people (without the columns no row has a value in, if asked)."""
     with open(csv_path, "w", newline="") as csv_file:
         writer = csv.writer(csv_file)
         writer.writerow(header)
         writer.writerows(["" if value is None else value for value in row] for row in rows)
+    if drop_empty_in_markdown:
+        kept = [i for i in range(len(header)) if any(cell(row[i]) for row in rows)]
+        header, rows = [header[i] for i in kept], [[row[i] for i in kept] for row in rows]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(cell(value).replace("|", "\\|") for value in row) + " |" for row in rows]
     markdown_path.write_text("\n".join(lines) + "\n")

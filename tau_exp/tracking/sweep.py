@@ -19,7 +19,8 @@ from tau_exp import slurm_client
 from tau_exp.display import argument_parser, cell, console, write_table
 from tau_exp.errors import SlurmError, TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
-from tau_exp.records import JobState, ServerLoad
+from tau_exp.records import Interval, JobState, ServerLoad
+from tau_exp.results.labels import labels
 from tau_exp.runtime import command_line
 
 
@@ -27,6 +28,7 @@ class JobRow(BaseModel):
     """One job of a sweep, as the summary shows it."""
 
     job: str  # the job directory's name
+    label: str = ""  # what sets it apart from the sweep's other jobs, as compare and the report say it
     swept: str = ""  # the job's overrides of the keys its sweep varies, e.g. "model.temperature=0.7"
     env: str
     agent: str
@@ -34,7 +36,8 @@ class JobRow(BaseModel):
     user: str
     state: str  # running | completed | incomplete | failed | interrupted | died | unknown (no status.json)
     avg_reward: float | None = None
-    pass_hat_k: str = ""  # "1: 0.80, 2: 0.70"
+    avg_reward_ci: str = ""  # its 95% task-level interval, "0.725–0.950" (metrics.json "intervals")
+    pass_hat_k: str = ""  # "1: 0.80 (0.65–0.93), 2: 0.70 (…)", each with its 95% interval
     scored: int | None = None
     infra_errors: int | None = None
     harness_errors: int | None = None
@@ -75,7 +78,11 @@ def job_row(job: JobDir, sweep_ended: bool = False, swept_keys: Collection[str] 
     metrics = job.read_metrics()
     if metrics is not None:
         row.avg_reward = metrics.avg_reward
-        row.pass_hat_k = ", ".join(f"{k}: {value:.2f}" for k, value in metrics.pass_hat_k.items())
+        row.avg_reward_ci = _interval(metrics.intervals.get("avg_reward"))
+        row.pass_hat_k = ", ".join(
+            f"{k}: {value:.2f}" + (f" ({ci})" if (ci := _interval(metrics.intervals.get(f"pass^{k}"))) else "")
+            for k, value in metrics.pass_hat_k.items()
+        )
         row.scored, row.infra_errors = metrics.n_results, metrics.n_infra_errors
         row.harness_errors, row.pending = metrics.n_harness_errors, metrics.n_pending
         row.assistant_server, row.user_server = (
@@ -86,6 +93,32 @@ def job_row(job: JobDir, sweep_ended: bool = False, swept_keys: Collection[str] 
             row.tokens_per_gpu_hour = metrics.cost.tokens_per_gpu_hour
             row.gpu_hours_per_scored_pair = metrics.cost.gpu_hours_per_scored_pair
     return row
+
+
+def _interval(interval: Interval | None) -> str:
+    return "" if interval is None else f"{interval.low:.3f}–{interval.high:.3f}"
+
+
+def job_identity(job: JobDir, swept_keys: Collection[str]) -> dict[str, object]:
+    """What tells the job apart within its sweep, as labels.labels takes it: its names and the
+    values of the keys its sweep varies."""
+    names = job.names()
+    identity: dict[str, object] = {
+        "env": names.env_label,
+        "agent": names.agent,
+        "model": names.model,
+        "user": names.user,
+        "user_strategy": names.user_strategy,
+    }
+    for override in job.swept(swept_keys):
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") not in NAME_GROUPS:
+            identity[key.lstrip("+~")] = value
+    return identity
+
+
+# Config groups whose choice is a name of the identity above (user_strategy sets user.strategy).
+NAME_GROUPS = frozenset({"env", "agent", "model", "user", "user_strategy"})
 
 
 def describe_load(load: ServerLoad) -> str:
@@ -130,30 +163,37 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
         )
     sweep = SweepDir(sweep_dir)
     swept_keys = sweep.swept_keys()
-    rows = [job_row(job, sweep_ended, swept_keys) for job in sweep.jobs()]
+    jobs = sweep.jobs()
+    rows = [job_row(job, sweep_ended, swept_keys) for job in jobs]
     if not rows:
         raise TauExpError(f"{sweep_dir} holds no job directories (no */.hydra/config.yaml): is it a sweep directory?")
+    for row, label in zip(rows, labels([job_identity(job, swept_keys) for job in jobs]), strict=True):
+        row.label = label
     fields = list(JobRow.model_fields)
-    write_table(fields, [[getattr(row, name) for name in fields] for row in rows], sweep.summary_csv, sweep.summary_md)
+    table = [[getattr(row, name) for name in fields] for row in rows]
+    # summary.md leaves out what no job has (GPU-hours outside Slurm, errors when none failed).
+    write_table(fields, table, sweep.summary_csv, sweep.summary_md, drop_empty_in_markdown=True)
     return rows
 
 
 def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
     """The table on stdout: it is the result the user asked for (logs and errors go to stderr)."""
     table = Table(title=f"sweep {sweep_dir} ({sum(r.state == 'completed' for r in rows)} of {len(rows)} completed)")
-    for column in ("job", "swept", "state", "avg_reward", "pass^k", "scored", "infra"):
+    for column in ("job", "label", "state", "avg_reward (95%)", "pass^k (95%)", "scored", "infra"):
         table.add_column(column, overflow="fold")
-    table.add_column("error (whole in summary.md)", overflow="ellipsis", no_wrap=True, max_width=60)
+    errors = any(row.error for row in rows)  # no column that cannot hold anything
+    if errors:
+        table.add_column("error (whole in summary.md)", overflow="ellipsis", no_wrap=True, max_width=60)
     for row in rows:
         table.add_row(
             row.job,
-            row.swept,
+            row.label,
             row.state,
-            cell(row.avg_reward),
+            cell(row.avg_reward) + (f"\n{row.avg_reward_ci}" if row.avg_reward_ci else ""),
             row.pass_hat_k,
             cell(row.scored),
             cell(row.infra_errors),
-            row.error,
+            *([row.error] if errors else []),
         )
     console().print(table)
     costs = [row for row in rows if row.gpu_hours]

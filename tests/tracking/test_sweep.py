@@ -193,3 +193,43 @@ def test_the_resume_advice_of_an_incomplete_job_resumes_it(tmp_path, launch, pro
     assert list((tmp_path / "outputs" / "runs").glob("*/*")) == [job_dir]  # the same directory, no new one
     after = (job_dir / "results.jsonl").read_text().splitlines()
     assert after[: len(before)] == before and len(after) == len(before) + len(before) - len(scored)  # only the rest
+
+
+def test_the_summary_labels_each_job_gives_intervals_and_leaves_out_empty_columns(tmp_path, make_job, capsys):
+    """The summary had no intervals, an empty `error` column and blank GPU-hours columns outside
+    Slurm. Now: each job's label (as compare and the report name it), avg_reward and pass^k with
+    their 95% intervals; summary.md and the printed table leave out what no job has (summary.csv
+    keeps every column for scripts)."""
+    from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus
+    from tau_exp.results.metrics import compute_metrics
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: ['model.temperature=0.0,0.7']\n")
+    for number, temperature in enumerate(("0.0", "0.7")):
+        records = [
+            EpisodeResult(task_id=str(t), trial=0, seed=0, status=EpisodeStatus.scored, reward=float(t % 3 > 0))
+            for t in range(10)
+        ]
+        job_dir = make_job(
+            sweep / f"{number}_retail_tool_calling_oracle", [f"model.temperature={temperature}"], records
+        )
+        (job_dir / ".hydra" / "overrides.yaml").write_text(f"- model.temperature={temperature}\n")
+        names = ConfigNames(
+            env="retail", split="test", agent="tool_calling", model="oracle", user="oracle", user_strategy="llm"
+        )
+        metrics = compute_metrics(records, [str(t) for t in range(10)], 1, names)
+        (job_dir / "metrics.json").write_text(metrics.model_dump_json())
+    sweep_cli([str(sweep)])
+    printed = capsys.readouterr().out
+    with open(sweep / "summary.csv") as summary:
+        rows = list(csv.DictReader(summary))
+    assert [row["label"] for row in rows] == ["temperature=0.0", "temperature=0.7"]
+    interval = rows[0]["avg_reward_ci"]
+    low, high = map(float, interval.split("–"))
+    assert low < 0.6 < high and f"1: 0.60 ({interval})" == rows[0]["pass_hat_k"]  # 6 of 10 tasks
+    assert "gpu_hours" in rows[0] and "error" in rows[0]  # the CSV keeps every column
+    markdown = (sweep / "summary.md").read_text()
+    assert "| temperature=0.7 |" in markdown and interval in markdown
+    assert "gpu_hours" not in markdown and "| error |" not in markdown
+    assert "temperature=0.7" in printed and interval in printed and "error" not in printed
