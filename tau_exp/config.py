@@ -54,17 +54,32 @@ class Device(str, Enum):
 
 @dataclass
 class FaultConfig:
-    """Faults the oracle server injects, each a probability per request (for tests, benchmarks)."""
+    """Faults the oracle server injects (for tests, benchmarks), each a probability per request of
+    its own share of the requests. Infra faults (`error_rate`, `timeout_rate`, `drop_rate`,
+    `malformed_rate`) are shares of all chat requests, retried by the job (a call that fails every
+    attempt is an infra error); they are drawn from one number, so they add up: their sum is the
+    share of requests that fail (past 1, the later ones get what is left). Model faults
+    (`empty_rate`, `unhelpful_rate`, `bad_arguments_rate`) are scored as the model's mistakes,
+    and are shares only of the replies they can spoil. A job whose oracle has faults reports how
+    many of each it met, and of how many (metrics.json `injected_faults`, the job's closing lines,
+    W&B)."""
 
-    error_rate: float = 0.0  # HTTP 500 / 503
-    timeout_rate: float = 0.0  # hang for `hang_s` before answering
-    drop_rate: float = 0.0  # close the connection in the middle of the reply
-    malformed_rate: float = 0.0  # a 200 whose body is not JSON
-    bad_arguments_rate: float = 0.0  # a tool call whose arguments are not JSON (a model fault)
-    empty_rate: float = 0.0  # a reply with no text and no tool call (a model fault)
-    unhelpful_rate: float = 0.0  # a text reply that ignores the script (a model fault; verify catches it)
-    hang_s: float = 30.0
-    seed: int = 0
+    error_rate: float = 0.0  # of all requests: HTTP 500 / 503
+    timeout_rate: float = 0.0  # of all requests: hang for `hang_s` before answering
+    drop_rate: float = 0.0  # of all requests: close the connection in the middle of the reply
+    malformed_rate: float = 0.0  # of all requests: a 200 whose body is not JSON
+    # Of the replies with tool calls (not already made empty or unhelpful): a tool call whose
+    # arguments are not JSON.
+    bad_arguments_rate: float = 0.0
+    # Of the requests answered (those that met no infra fault): a reply with no text and no tool call.
+    empty_rate: float = 0.0
+    # Of the text replies (a reply or ReAct step whose scripted answer has text, not already made
+    # empty; not a user strategy's verify or reflect step): a reply off the script (verify catches
+    # it). An assistant that mostly calls tools gives few text replies: 0.3 of them was 3 faults
+    # in 144 of its requests.
+    unhelpful_rate: float = 0.0
+    hang_s: float = 30.0  # how long a timeout fault hangs before its 504
+    seed: int = 0  # seeds the fault draws: the same settings give the same faults in the same order
 
 
 @dataclass

@@ -33,6 +33,7 @@ from tau_exp.llm.concurrency import JobLimits
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest, Metrics, TaskData
 from tau_exp.results.metrics import compute_metrics
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
+from tau_exp.servers import faults
 from tau_exp.servers.load import MetricsSampler, summarize
 from tau_exp.tracking.wandb_run import Tracker, tracking_run
 
@@ -109,9 +110,10 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             if todo:
                 _run_with_servers(experiment, tasks_by_id, pairs, store, job, tracker)
         finally:
-            # 6. Metrics over this selection, with what the servers reported and the GPU-hours held,
-            # written next to the results and tracked (also when stopped early; not when nothing
-            # ran, e.g. a server that never came up: the directory stays as it was).
+            # 6. Metrics over this selection, with what the servers reported, the faults the
+            # oracles injected and the GPU-hours held, written next to the results and tracked
+            # (also when stopped early; not when nothing ran, e.g. a server that never came up:
+            # the directory stays as it was).
             results = store.results()
             metrics = compute_metrics(
                 results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment), task_data
@@ -119,6 +121,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             metrics = metrics.model_copy(
                 update={
                     "servers": _server_load(job, experiment.run.server_poll_s),
+                    "injected_faults": faults.summarize(read_json_lines(job.injected_faults)),
                     "cost": cost.summarize(cost.read_spans(job.cost), results),
                 }
             )
@@ -185,6 +188,11 @@ def _run_with_servers(
         # What this invocation holds on the cluster (its allocation, its share of shared
         # servers), appended to cost.jsonl when the run loop ends, before the servers stop.
         stack.enter_context(CostMeter(job.cost, endpoints, store))
+        # What the oracles with faults inject over this invocation (their own counts, read
+        # before they stop), appended to servers/injected_faults.jsonl.
+        stack.enter_context(
+            faults.FaultMeter(job.injected_faults, {role: (endpoints[role], model) for role, model in models})
+        )
 
         # 5. The run loop: each pair a fresh tau2 episode, each result appended at once. An
         #    episode gets plain values (no config); its model calls take slots of `limits`.
@@ -252,6 +260,13 @@ def _version(package: str) -> str | None:
 
 
 def _print_summary(metrics: Metrics, job_dir: Path) -> None:
+    print("\n".join(summary_lines(metrics, job_dir)), flush=True)
+
+
+def summary_lines(metrics: Metrics, job_dir: Path) -> list[str]:
+    """The job's headline, printed when it ends: where its results are, what ran, how it scored,
+    what was not scored; then the model calls retried, and each oracle's injected faults, when
+    there were any (a retried call that succeeded is no infra error, but it is not nothing)."""
     reward = "n/a" if metrics.avg_reward is None else f"{metrics.avg_reward:.4f}"
     pass_k = ", ".join(f"pass^{k}={v:.4f}" for k, v in metrics.pass_hat_k.items()) or "n/a"
     lines = [
@@ -262,4 +277,13 @@ def _print_summary(metrics: Metrics, job_dir: Path) -> None:
         f" · infra errors {metrics.n_infra_errors} · harness errors {metrics.n_harness_errors}"
         f" · pending {metrics.n_pending}",
     ]
-    print("\n".join(lines), flush=True)
+    retries = {role: usage.retries for role, usage in metrics.usage.items() if usage.retries}
+    if retries:
+        # With no infra error, every retried call got its answer in the end.
+        recovered = "recovered" if not metrics.n_infra_errors else "retried"
+        per_role = " · ".join(f"{role} {count}" for role, count in retries.items())
+        lines.append(f"retries {sum(retries.values())} (transient errors, {recovered}: {per_role})")
+    for role, counts in (metrics.injected_faults or {}).items():
+        whose = ", the server's counts: its other clients' too" if counts.shared else ""
+        lines.append(f"injected faults ({role}{whose}): {counts.describe()}")
+    return lines

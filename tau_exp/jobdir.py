@@ -1,7 +1,8 @@
 """The files of a job directory and of a sweep directory: every name in one place, and how each
 file is read. What writes them: `job.checkpoint.ResultStore` (results, manifest, lock),
 the pipeline (metrics), `job.outcome` (status), `job.cost` (cost.jsonl), `tracking.wandb_run`
-(the W&B run id), Hydra (`.hydra/`, the job's log), the server kinds (`servers/`).
+(the W&B run id), Hydra (`.hydra/`, the job's log), the server kinds and `servers.load` and
+`servers.faults` (`servers/`).
 
     <job dir>/results.jsonl        one EpisodeResult per line, appended; the latest of a (task, trial) wins
     <job dir>/results.torn.jsonl   an incomplete last line, set aside after a crash mid-write
@@ -12,6 +13,7 @@ the pipeline (metrics), `job.outcome` (status), `job.cost` (cost.jsonl), `tracki
     <job dir>/.hydra/              Hydra's config of the latest invocation (and of every one: invocations/)
     <job dir>/servers/             logs of the servers the job started
     <job dir>/servers/<role>_metrics.jsonl   its server's /metrics and the job's in-flight limit, sampled
+    <job dir>/servers/injected_faults.jsonl  per invocation, what each oracle with faults injected
     <job dir>/cost.jsonl           per invocation, the GPU-hours it held (its allocation, its share of shared servers)
     <job dir>/tau2.log             tau2's own warnings
     <job dir>/wandb_run_id         the W&B run a resume continues
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import operator
 import re
 import shlex
@@ -41,6 +44,8 @@ from pydantic import BaseModel, ValidationError
 
 from tau_exp.errors import CheckpointError
 from tau_exp.records import ConfigNames, EpisodeResult, JobStatus, Manifest, Metrics
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from hydra.core.override_parser.types import Override
@@ -93,6 +98,11 @@ class JobDir:
         """One line per invocation: what it held on the cluster (cost.CostSpan)."""
         return self.path / "cost.jsonl"
 
+    @property
+    def injected_faults(self) -> Path:
+        """One line per invocation and oracle server with faults: what it injected (servers.faults.FaultReading)."""
+        return self.servers / "injected_faults.jsonl"
+
     def server_metrics(self, role: str) -> Path:
         """What the server of `role` (assistant, user) reported while the job ran, one row per sample."""
         return self.servers / f"{role}_metrics.jsonl"
@@ -121,7 +131,17 @@ class JobDir:
         path = self.results
         if path.exists() and not path.is_file():
             raise CheckpointError(f"{path} is not a regular file: move it away, or use a new output directory")
-        records = parse_results(path, path.read_bytes(), record).records if path.exists() else []
+        if not path.exists():
+            return []
+        parsed = parse_results(path, path.read_bytes(), record)
+        if parsed.torn.strip():  # every reader says what it could not read (the run loop repairs it)
+            log.warning(
+                "%s: its last line is torn (%d bytes, a record cut off by a crash or still being written): "
+                "left out; resuming the job sets it aside and runs that pair again",
+                path,
+                len(parsed.torn),
+            )
+        records = parsed.records
         pair = operator.attrgetter("task_id", "trial")
         return list({pair(r): r for r in records}.values())
 

@@ -78,6 +78,65 @@ class Cost(BaseModel):
     )
 
 
+# Each fault the oracle injects (config.FaultConfig: `<kind>_rate`), and the requests its rate is
+# a share of: infra faults of all requests, model faults of the replies they can spoil.
+FAULT_SHARES = {
+    "error": "requests",
+    "timeout": "requests",
+    "drop": "requests",
+    "malformed": "requests",
+    "empty": "answered",
+    "unhelpful": "text_replies",
+    "bad_arguments": "tool_call_replies",
+}
+
+
+class FaultCounts(BaseModel):
+    """What an oracle server with faults injected while a job ran, from its `GET /oracle/stats`
+    (the difference between each invocation's start and end, summed over the invocations;
+    servers/faults.py): each fault's count, beside the requests its rate is a share of."""
+
+    rates: dict[str, float] = Field(
+        description="the server's nonzero fault rates (`error_rate`: 0.1, ...), as of the job's latest invocation"
+    )
+    shared: bool = Field(
+        description="the job did not start the server (attach, slurm kinds): the counts are the server's, and "
+        "include any other client's requests over the same time"
+    )
+    requests: int = Field(0, description="chat requests it received: the share of error, timeout, drop, malformed")
+    answered: int = Field(0, description="requests that met no infra fault: the share of empty")
+    text_replies: int = Field(
+        0, description="text replies (a reply or ReAct step, not a verify or reflect step): the share of unhelpful"
+    )
+    tool_call_replies: int = Field(0, description="replies with tool calls: the share of bad_arguments")
+    error: int = 0
+    timeout: int = 0
+    drop: int = 0
+    malformed: int = 0
+    empty: int = 0
+    unhelpful: int = 0
+    bad_arguments: int = 0
+
+    def plus(self, later: FaultCounts) -> FaultCounts:
+        """These counts and a later invocation's (whose rates are the latest)."""
+        counts = {
+            field: getattr(self, field) + getattr(later, field)
+            for field in ("requests", "answered", "text_replies", "tool_call_replies", *FAULT_SHARES)
+        }
+        return FaultCounts(rates=later.rates, shared=self.shared or later.shared, **counts)
+
+    def describe(self) -> str:
+        """One line: each fault set or seen, as its count of its share and the rate asked, e.g.
+        "error 14 of 144 requests (rate 0.1) · unhelpful 3 of 10 text replies (rate 0.3)"."""
+        parts = [
+            f"{kind} {getattr(self, kind)} of {getattr(self, share)} {share.replace('_', ' ')} "
+            f"(rate {self.rates.get(f'{kind}_rate', 0.0):g})"
+            for kind, share in FAULT_SHARES.items()
+            if self.rates.get(f"{kind}_rate") or getattr(self, kind)
+        ]
+        return " · ".join(parts) or f"none in {self.requests} requests"
+
+
 class ErrorInfo(BaseModel):
     type: str
     message: str
@@ -286,3 +345,7 @@ class Metrics(ConfigNames):
     # GPU-hours of its Slurm allocation and its share of shared server jobs (cost.jsonl; None
     # outside Slurm with no shared server, and in metrics.json of earlier versions).
     cost: Cost | None = None
+    # Per role (assistant, user; "assistant+user" for one server serving both): what its oracle
+    # injected, for a server with any nonzero fault rate (servers/faults.py; None when no server
+    # had faults, and in metrics.json of earlier versions). The retries they caused: `usage`.
+    injected_faults: dict[str, FaultCounts] | None = None

@@ -14,8 +14,9 @@ import pytest
 from tau_exp import bench, experiment
 from tau_exp.config import BenchConfig
 from tau_exp.errors import IncompleteRun, TauExpError
-from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, Metrics
+from tau_exp.records import EpisodeResult, EpisodeStatus, FaultCounts, Manifest, Metrics, ModelUsage
 from tau_exp.servers import provide
+from tests.support.oracle_chat import stats
 
 
 def results(job_dir: Path) -> list[EpisodeResult]:
@@ -142,6 +143,83 @@ def test_intermittent_faults_are_retried_and_every_pair_is_scored(tmp_path, comp
     metrics = experiment.run(cfg, tmp_path)
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (4, 1.0, 0)
     assert metrics.usage["assistant"].retries > 0 and metrics.usage["user"].retries > 0
+
+
+@pytest.mark.slow
+def test_injected_faults_and_the_retries_they_cause_are_in_metrics_and_the_headline(
+    tmp_path, compose_cfg, attach_to, oracle_faults, capsys
+):
+    """What an oracle injects is the job's to report, not only its server log's last line: each
+    kind's count and the requests its rate is a share of, equal to the oracle's own counts; and
+    the retries the 5xx caused, although every pair was scored (no infra error)."""
+    faulty = oracle_faults(assistant={"error_rate": 0.1, "unhelpful_rate": 0.3, "seed": 1})
+    cfg = compose_cfg(
+        "tasks.end=2", *attach_to(faulty), "run.retry.initial_backoff_s=0.01", "run.retry.max_backoff_s=0.05"
+    )
+    metrics = experiment.run(cfg, tmp_path)
+    served = stats(faulty["assistant"])  # the oracle's own counts, started again for this test by oracle_faults
+    injected = Metrics.model_validate_json((tmp_path / "metrics.json").read_text()).injected_faults
+    assert injected is not None and set(injected) == {"assistant"}  # the user's oracle has no faults
+    counts = injected["assistant"]
+    assert counts.rates == {"error_rate": 0.1, "unhelpful_rate": 0.3} and counts.shared  # attached: not the job's own
+    assert (counts.requests, counts.error, counts.text_replies, counts.unhelpful) == (
+        served["requests"],
+        served["fault_error"],
+        served["text_replies"],
+        served.get("fault_unhelpful", 0),
+    )
+    assert counts.error > 0 and counts.text_replies < counts.requests / 2  # unhelpful_rate: of text replies only
+    assert metrics.n_infra_errors == 0 and metrics.usage["assistant"].retries == counts.error  # each retried once
+    headline = capsys.readouterr().out
+    assert f"retries {counts.error} (transient errors, recovered: assistant {counts.error})" in headline
+    assert f"injected faults (assistant, the server's counts: its other clients' too): {counts.describe()}" in headline
+
+
+def test_the_headline_says_what_was_retried_and_what_the_oracles_injected(tmp_path):
+    names = dict(env="retail", split="test", agent="tool_calling", model="oracle", user="oracle", user_strategy="llm")
+    clean = Metrics(
+        **names,
+        avg_reward=1.0,
+        pass_hat_k={"1": 1.0},
+        n_tasks=40,
+        n_trials=1,
+        n_results=40,
+        n_infra_errors=0,
+        n_harness_errors=0,
+        n_pending=0,
+        termination_reasons={},
+        usage={"assistant": ModelUsage(calls=144), "user": ModelUsage(calls=50)},
+        avg_duration_s=1.0,
+    )
+    # Nothing retried, nothing injected: the four lines the README shows.
+    assert experiment.summary_lines(clean, tmp_path)[1:] == [
+        "retail/test · agent=tool_calling · model=oracle · user=oracle",
+        "avg_reward=1.0000 · pass^1=1.0000",
+        "40 scored of 40 tasks × 1 trials · infra errors 0 · harness errors 0 · pending 0",
+    ]
+    injected = FaultCounts(
+        rates={"error_rate": 0.1, "unhelpful_rate": 0.3},
+        shared=False,
+        requests=144,
+        answered=130,
+        text_replies=10,
+        tool_call_replies=120,
+        error=14,
+        unhelpful=3,
+    )
+    faulty = clean.model_copy(
+        update={
+            "usage": {"assistant": ModelUsage(calls=144, retries=14), "user": ModelUsage(calls=50)},
+            "injected_faults": {"assistant": injected},
+        }
+    )
+    assert experiment.summary_lines(faulty, tmp_path)[4:] == [
+        "retries 14 (transient errors, recovered: assistant 14)",
+        "injected faults (assistant): error 14 of 144 requests (rate 0.1) · unhelpful 3 of 10 text replies (rate 0.3)",
+    ]
+    # Some pairs lost to infra errors: not every retried call recovered.
+    lost = faulty.model_copy(update={"n_infra_errors": 2, "n_results": 38})
+    assert "retries 14 (transient errors, retried: assistant 14)" in experiment.summary_lines(lost, tmp_path)
 
 
 def test_api_keys_never_reach_the_job_directory(tmp_path, compose_cfg, attached, oracle_servers):

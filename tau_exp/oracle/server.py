@@ -54,8 +54,11 @@ class _Behaviour:
 
 def create_app(model: str, settings: OracleConfig | None = None, api_key: str | None = None) -> FastAPI:
     """The oracle app serving `model` with `settings` (latency, faults); `GET /oracle/stats`
-    counts what it answered, and `PUT /oracle/settings` (the same JSON as `--settings`) changes its
-    latency and faults while it runs — one server for many fault settings, for tests and
+    counts what it answered — each fault injected, and the requests each fault rate is a share of
+    (`requests`, `answered`, `text_replies`, `tool_call_replies`: config.FaultConfig) — and
+    `GET /oracle/settings` says its latency and faults now (what a job reads to report what was
+    injected: servers/faults.py). `PUT /oracle/settings` (the same JSON as `--settings`) changes
+    its latency and faults while it runs — one server for many fault settings, for tests and
     benchmarks; its draws and counts then start again, as a new server's would. Faults are drawn
     per request from one generator seeded with `faults.seed`."""
     settings = settings or OracleConfig()
@@ -94,6 +97,10 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
     async def get_stats() -> dict[str, int]:
         return dict(stats)
 
+    @app.get("/oracle/settings")
+    async def get_settings(request: Request) -> Response:
+        return unauthorized(request) or JSONResponse(_settings_json(now))
+
     @app.put("/oracle/settings")
     async def put_settings(request: Request) -> Response:
         nonlocal now
@@ -109,7 +116,7 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
             return _error(409, f"{', '.join(changed)} cannot change while the server runs: start another oracle")
         now = _Behaviour(new)
         stats.clear()  # counted again from here, as by a new server
-        return JSONResponse({"latency_s": new.latency_s, "faults": dataclasses.asdict(new.faults)})
+        return JSONResponse(_settings_json(now))
 
     @app.get("/metrics")
     async def metrics() -> Response:  # no key needed, as with vLLM
@@ -173,16 +180,24 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
                 return await _fault(kind, faults.hang_s, rng)
             draw -= rate
 
-        # Model faults: the HTTP exchange is fine, the reply is not.
+        # Model faults: the HTTP exchange is fine, the reply is not. Each rate is a share of the
+        # replies it can spoil, and those are counted too (`answered`, `text_replies`,
+        # `tool_call_replies`): a rate of text replies is no rate of all requests.
         purpose = request.headers.get(PURPOSE_HEADER, "reply")
         reply = script.reply(tag.role, purpose, task, body.get("messages", []), tools_offered=bool(body.get("tools")))
+        stats["answered"] += 1
         if rng.random() < faults.empty_rate:
             stats["fault_empty"] += 1
             return await served(request, body, tag, _completion(model, body, Reply(content=""), False))
-        if reply.content and purpose in ("reply", "react") and rng.random() < faults.unhelpful_rate:
+        text_reply = bool(reply.content) and purpose in ("reply", "react")  # not a verify or reflect step
+        if text_reply:
+            stats["text_replies"] += 1
+        if text_reply and rng.random() < faults.unhelpful_rate:
             stats["fault_unhelpful"] += 1
             unhelpful = Reply(content="Sorry, I am not sure what you mean.")
             return await served(request, body, tag, _completion(model, body, unhelpful, False))
+        if reply.tool_calls:
+            stats["tool_call_replies"] += 1
         bad_arguments = bool(reply.tool_calls) and rng.random() < faults.bad_arguments_rate
         stats["fault_bad_arguments" if bad_arguments else "ok"] += 1
         return await served(request, body, tag, _completion(model, body, reply, bad_arguments))
@@ -198,6 +213,11 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         return Response(content=b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
 
     return app
+
+
+def _settings_json(now: _Behaviour) -> dict[str, Any]:
+    """What `GET` and `PUT /oracle/settings` answer: the latency and faults the server applies now."""
+    return {"latency_s": now.latency_s, "faults": dataclasses.asdict(now.faults)}
 
 
 async def _disconnected(request: Request) -> None:

@@ -1,8 +1,9 @@
-"""Live progress of a sweep, from its job directories: per job its state, pairs done of all,
-running average reward, infra and harness errors, and when it last wrote a result; finished,
-running, failed and pending jobs at a glance.
+"""Live progress of a sweep, or of a single job, from its job directories: per job its state,
+pairs done of all, running average reward, infra and harness errors, and when it last wrote a
+result; a sweep's finished, running, failed and pending jobs at a glance.
 
     python -m tau_exp.status outputs/multirun/2026-11-24/10-00-00 [--watch [SECONDS]]
+    python -m tau_exp.status outputs/runs/2026-11-24/10-00-00     # one job: its row alone
 
 Reads only what jobs write anyway (below), so it works from a login node while the jobs run on
 the cluster, and never loads the benchmark: a job's pairs of all are those its status.json records (`?` for jobs written
@@ -47,24 +48,45 @@ class JobProgress(BaseModel):
 
 
 class SweepProgress(BaseModel):
+    """The jobs of the directory given: a sweep's, or one job's."""
+
+    kind: str = "sweep"  # sweep | job: what the directory given is
     jobs: list[JobProgress]
-    pending: int | None  # jobs of the sweep that have not started (None: unknown)
+    pending: int | None  # jobs of the sweep that have not started (None: unknown, or a single job)
 
     def counts(self) -> Counter[str]:
         return Counter(job.state for job in self.jobs)
 
 
+DIRECTORIES = (
+    "a sweep directory such as outputs/multirun/<date>/<time>, or a job directory such as outputs/runs/<date>/<time>"
+)
+
+
+def progress_of(directory: Path) -> SweepProgress:
+    """The progress of a sweep directory's jobs, or of a job directory's one job (single jobs are
+    the first workflow: `python launch.py`, then follow it)."""
+    if not directory.is_dir():
+        raise TauExpError(f"{directory} is not a directory: give {DIRECTORIES}")
+    job = JobDir(directory)
+    if job.hydra_config.exists():  # Hydra writes it into a job directory as the job starts; a sweep has none
+        # A job of a sweep, given alone, still shows its values of what the sweep varies.
+        swept_keys = SweepDir(directory.parent).swept_keys()
+        return SweepProgress(kind="job", jobs=[job_progress(job, swept_keys)], pending=None)
+    return sweep_progress(directory)
+
+
 def sweep_progress(sweep_dir: Path) -> SweepProgress:
     if not sweep_dir.is_dir():
-        raise TauExpError(
-            f"{sweep_dir} is not a directory: give a sweep directory such as outputs/multirun/<date>/<time>"
-        )
+        raise TauExpError(f"{sweep_dir} is not a directory: give {DIRECTORIES}")
     sweep = SweepDir(sweep_dir)
     swept_keys = sweep.swept_keys()
     jobs = [job_progress(job, swept_keys) for job in sweep.jobs()]
     expected = expected_jobs(sweep)
     if not jobs and expected is None:
-        raise TauExpError(f"{sweep_dir} holds no job directories and no multirun.yaml: is it a sweep directory?")
+        raise TauExpError(
+            f"{sweep_dir} holds no job directories, no multirun.yaml and no .hydra/config.yaml: give {DIRECTORIES}"
+        )
     return SweepProgress(jobs=jobs, pending=None if expected is None else max(0, expected - len(jobs)))
 
 
@@ -111,12 +133,12 @@ def expected_jobs(sweep: SweepDir) -> int | None:
     return math.prod(values_per_key.values())
 
 
-def render(sweep_dir: Path, progress: SweepProgress) -> Table:
+def render(directory: Path, progress: SweepProgress) -> Table:
     counts = progress.counts()
     summary = ", ".join(f"{counts[state]} {state}" for state in sorted(counts))
     if progress.pending is not None:
         summary += f", {progress.pending} pending"
-    table = Table(title=f"sweep {sweep_dir}: {summary}")
+    table = Table(title=f"{progress.kind} {directory}: {summary}")
     for column in ("job", "swept", "state", "done", "avg_reward", "infra", "harness", "last result (UTC)"):
         table.add_column(column, justify="left" if column in ("job", "swept", "state") else "right")
     table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
@@ -141,12 +163,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(
         "python -m tau_exp.status",
         __doc__,
-        reads="a sweep directory: its multirun.yaml (how many jobs the sweep launches) and each job directory's "
-        "status.json, results.jsonl (the first fields of each record), metrics.json, .hydra/config.yaml and "
-        ".hydra/overrides.yaml; and, for a job that says it is running on Slurm, whether squeue still knows it.",
+        reads="a sweep directory (its multirun.yaml: how many jobs the sweep launches) or a single job's directory; "
+        "each job directory's status.json, results.jsonl (the first fields of each record), metrics.json, "
+        ".hydra/config.yaml and .hydra/overrides.yaml; and, for a job that says it is running on Slurm, whether "
+        "squeue still knows it.",
         docs="docs/jobs-and-sweeps.md (its Sweeps section)",
     )
-    parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/multirun/<date>/<time>")
+    parser.add_argument(
+        "directory",
+        type=Path,
+        help="a sweep directory, e.g. outputs/multirun/<date>/<time>, or one job's, e.g. outputs/runs/<date>/<time>",
+    )
     parser.add_argument(
         "--watch",
         nargs="?",
@@ -158,21 +185,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print the progress as JSON (for scripts)")
     args = parser.parse_args(argv)
     if args.json:
-        print(sweep_progress(args.sweep_dir).model_dump_json(indent=2))
+        print(progress_of(args.directory).model_dump_json(indent=2))
         return
     out = console()
     if args.watch is None:
-        out.print(render(args.sweep_dir, sweep_progress(args.sweep_dir)))
+        out.print(render(args.directory, progress_of(args.directory)))
         return
     try:
         if out.is_terminal:  # one table, redrawn in place
-            with Live(render(args.sweep_dir, sweep_progress(args.sweep_dir)), console=out, auto_refresh=False) as live:
+            with Live(render(args.directory, progress_of(args.directory)), console=out, auto_refresh=False) as live:
                 while True:
                     time.sleep(args.watch)
-                    live.update(render(args.sweep_dir, sweep_progress(args.sweep_dir)), refresh=True)
+                    live.update(render(args.directory, progress_of(args.directory)), refresh=True)
         else:  # piped or redirected (Live would print nothing): the plain table, once per refresh
             while True:
-                out.print(render(args.sweep_dir, sweep_progress(args.sweep_dir)))
+                out.print(render(args.directory, progress_of(args.directory)))
                 out.file.flush()
                 time.sleep(args.watch)
     except KeyboardInterrupt:

@@ -176,6 +176,13 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
         )
     for role, usage in metrics.usage.items():
         summary.update({f"{role}/{field}": getattr(usage, field) for field in type(usage).model_fields})
+    # Model calls retried after transient errors (also those that recovered: no infra error, but
+    # time spent), over the roles: a faulty server shows here first.
+    summary["retries"] = sum(usage.retries for usage in metrics.usage.values())
+    for role, counts in (metrics.injected_faults or {}).items():  # what an oracle injected, and of what
+        fields = counts.model_dump(exclude={"rates"})
+        summary.update({f"injected_faults/{role}/{field}": value for field, value in fields.items()})
+        summary.update({f"injected_faults/{role}/{rate}": value for rate, value in counts.rates.items()})
     for role, load in metrics.servers.items():  # what its server reported (None: no /metrics)
         summary.update({f"{role}/server/{field}": value for field, value in load.model_dump().items()})
     if metrics.cost is not None:  # GPU-hours held (cost.py)

@@ -1,7 +1,7 @@
 """status.py: the live progress of a real sweep caught in the middle — one job finished, one
 failed, one running, one not started yet; a sweep of job directories written by an older
-version (no pairs in status.json: `?`, and the benchmark is never loaded to count them); and
---watch into a pipe."""
+version (no pairs in status.json: `?`, and the benchmark is never loaded to count them); a
+single job's directory; and --watch into a pipe."""
 
 from __future__ import annotations
 
@@ -50,6 +50,29 @@ def test_status_reads_old_job_directories_without_loading_the_benchmark(old_swee
     assert done.returncode == 0, err
     assert json.loads(err.strip().splitlines()[-1]) == []  # neither tau2 nor litellm imported
     assert "1 incomplete" in out and "4/?" in out  # 4 scored of a total it did not record
+
+
+def test_status_of_a_single_job_directory_shows_that_jobs_row(tmp_path: Path, capsys):
+    """Single jobs are the first workflow (`python launch.py`, outputs/runs/<date>/<time>): status
+    takes a job directory as well as a sweep directory."""
+    job_dir = tmp_path / "runs" / "2026-12-01" / "11-02-59"
+    shutil.copytree(OLD_JOB, job_dir)
+    status_cli([str(job_dir), "--json"])
+    progress = json.loads(capsys.readouterr().out)
+    assert progress["kind"] == "job" and progress["pending"] is None
+    [job] = progress["jobs"]
+    assert (job["job"], job["state"], job["done"], job["infra_errors"]) == ("11-02-59", "incomplete", 4, 2)
+    status_cli([str(job_dir)])
+    table = capsys.readouterr().out
+    assert table.lstrip().startswith("job ") and "1 incomplete" in table and "4/?" in table  # titled as a job
+
+
+def test_a_directory_that_is_neither_a_sweep_nor_a_job_is_named(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit):
+        status_cli([str(tmp_path)])
+    assert (
+        "give a sweep directory such as outputs/multirun/<date>/<time>, or a job directory" in capsys.readouterr().err
+    )
 
 
 def read_until(pipe, text: str, count: int, timeout_s: float) -> str:

@@ -136,3 +136,38 @@ def test_hydra_job_logging_verbose_brings_the_info_lines_and_wandbs_messages_bac
     wandb_lines = [line for line in result.stderr.splitlines() if line.startswith("wandb:")]
     assert any("Run summary" in line for line in wandb_lines), result.stderr[-2000:]  # W&B's own messages
     assert "starting assistant oracle server: " in (job_dir / "launch.log").read_text()  # the job's log as by default
+
+
+def test_the_summary_has_the_retries_and_what_the_oracles_injected():
+    """(No W&B needed: the summary as the run gets it.)"""
+    from tau_exp.records import FaultCounts, Metrics, ModelUsage
+    from tau_exp.tracking.wandb_run import summary_of
+
+    injected = FaultCounts(rates={"error_rate": 0.1}, shared=True, requests=144, answered=130, error=14)
+    metrics = Metrics(
+        **dict(env="retail", split="test", agent="tool_calling", model="oracle", user="oracle", user_strategy="llm"),
+        avg_reward=1.0,
+        pass_hat_k={"1": 1.0},
+        n_tasks=4,
+        n_trials=1,
+        n_results=4,
+        n_infra_errors=0,
+        n_harness_errors=0,
+        n_pending=0,
+        termination_reasons={},
+        usage={"assistant": ModelUsage(calls=144, retries=14), "user": ModelUsage(calls=50, retries=2)},
+        avg_duration_s=1.0,
+        injected_faults={"assistant": injected},
+    )
+    summary = summary_of(metrics)
+    assert (summary["retries"], summary["assistant/retries"], summary["user/retries"]) == (16, 14, 2)
+    assert {key: value for key, value in summary.items() if key.startswith("injected_faults/")} == {
+        "injected_faults/assistant/error_rate": 0.1,
+        "injected_faults/assistant/shared": True,
+        **{f"injected_faults/assistant/{field}": 0 for field in ("text_replies", "tool_call_replies", "timeout")},
+        **{f"injected_faults/assistant/{field}": 0 for field in ("drop", "malformed", "empty", "unhelpful")},
+        "injected_faults/assistant/bad_arguments": 0,
+        "injected_faults/assistant/requests": 144,
+        "injected_faults/assistant/answered": 130,
+        "injected_faults/assistant/error": 14,
+    }
