@@ -379,7 +379,9 @@ def _print_checkpoint(checkpoint: dict) -> None:
 
 def _print_browser(page: dict) -> None:
     line = (
-        f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: page written in {page['write_s']:.1f} s, "
+        f"5. sweep browser, {page['jobs']} jobs × {page['tasks_per_job']} tasks: the whole report "
+        f"(report --html, {page['comparisons']:,} comparisons along the sweep's axes) in {page['report_s']:.1f} s; "
+        f"page written in {page['write_s']:.1f} s, "
         f"{page['page_mb']:.1f} MB (index {page['index_mb']:.1f} MB)"
     )
     if "sweep_table_s" in page:

@@ -316,7 +316,10 @@ class Interval(BaseModel):
     standard_error: float
     low: float
     high: float
-    tasks: int
+    tasks: int  # the tasks the metric is over
+    # Tasks scored but left out of this metric: pass^k is over the tasks with k or more scored
+    # trials (trials lost to infra errors). 0 in metrics.json of earlier versions, which did not say.
+    excluded_tasks: int = 0
 
 
 class Metrics(ConfigNames):
@@ -328,7 +331,7 @@ class Metrics(ConfigNames):
     avg_reward: float | None
     pass_hat_k: dict[str, float]
     # "avg_reward", "pass^1", ...: the estimate with its standard error and 95% task-level
-    # bootstrap interval (inference.interval), for metrics over two or more tasks.
+    # interval (inference.interval: Wilson at the tasks' effective number), for metrics over two or more tasks.
     intervals: dict[str, Interval] = {}
     n_tasks: int
     n_trials: int

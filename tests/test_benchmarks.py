@@ -60,6 +60,7 @@ def test_the_small_benchmark_runs_every_section_on_equal_correct_work(tmp_path, 
     page = results["browser"]
     assert (page["jobs"], page["tasks_per_job"]) == (12, 100) and 0 < page["index_mb"] < page["page_mb"]
     assert page["sweep_table_s"] > 0 and page["task_view_s"] > 0 and page["js_heap_mb"] > 0  # opened in Chromium
+    assert page["report_s"] > 0 and page["comparisons"] > 0  # the sweep's report, its comparisons along its axes
     shared = results["shared"]  # K jobs on one capacity-limited server, fixed against load-aware
     assert shared["jobs"] >= 2 and shared["jobs"] * shared["max_concurrency_per_job"] >= 10 * shared["capacity"]
     assert set(shared["modes"]) == {"fixed", "load_aware"}

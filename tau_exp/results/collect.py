@@ -17,7 +17,6 @@ they do not say which data they ran (their task data is unknown).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from collections import defaultdict
@@ -34,7 +33,7 @@ from tau_exp.bench.tau_bench_results import is_v1_results_file, read_v1_results,
 from tau_exp.errors import TauExpError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.records import ConfigNames, Cost, EpisodeResult, EpisodeStatus, TaskData
-from tau_exp.results.inference import Difference, TaskTrials, compare, interval
+from tau_exp.results.inference import TaskTrials, interval
 from tau_exp.results.labels import labels, varying_keys
 from tau_exp.results.metrics import pass_hat_ks, task_successes
 
@@ -56,10 +55,10 @@ class ConfigRow(BaseModel):
     jobs: int  # job directories (or v1 or tau2 results files) pooled
     tasks: int  # tasks with at least one scored trial
     avg_reward: float | None
-    ci_low: float | None  # 95% interval of avg_reward: task-level bootstrap (inference.interval)
+    ci_low: float | None  # 95% interval of avg_reward over tasks (inference.interval)
     ci_high: float | None
     pass_hat_k: dict[int, float]
-    # k → its 95% task-level bootstrap interval (over two or more tasks)
+    # k → its 95% task-level interval (over two or more tasks)
     pass_hat_k_ci: dict[int, tuple[float, float]] = {}
     results: int  # scored (task, trial) pairs
     infra_errors: int
@@ -91,6 +90,7 @@ class Configuration(NamedTuple):
 
     row: ConfigRow
     sources: list[Source]
+    identity: dict[str, Any]  # what tells it apart from other configurations (`identity`)
 
 
 def find_configurations(paths: list[Path]) -> list[Configuration]:
@@ -112,7 +112,7 @@ def find_configurations(paths: list[Path]) -> list[Configuration]:
         names, sources = key[0], _distinct_pairs(by_config[key], label)
         differing = sorted(k for k in varying_keys(same_names[_unsplit(names)]) if k not in _NAMES)
         shown = ", ".join(f"{k}={settings.get(k)}" for k in differing)
-        rows.append(Configuration(config_row(names, sources, label, shown), sources))
+        rows.append(Configuration(config_row(names, sources, label, shown), sources, settings))
     return rows
 
 
@@ -267,7 +267,7 @@ def config_row(names: ConfigNames, sources: list[Source], label: str, settings: 
     scored = [r for r in results if r.status == EpisodeStatus.scored and r.reward is not None]
     successes = task_successes(scored)
     max_trials = max((n for _, n in successes.values()), default=0)
-    # The task-level bootstrap (inference.py); one task is a point, not an interval.
+    # The task-level interval (inference.py); one task is a point, not an interval.
     trials = TaskTrials.of(scored)
     ci = interval(trials, "avg_reward")
     low, high = (None, None) if ci is None else (ci.estimate, ci.estimate) if ci.tasks < 2 else (ci.low, ci.high)
@@ -322,65 +322,3 @@ def _wall_time(job: JobDir) -> float:
     if status is None or status.finished_at is None:
         return 0.0
     return (datetime.fromisoformat(status.finished_at) - datetime.fromisoformat(status.started_at)).total_seconds()
-
-
-def paired_differences(
-    configurations: list[Configuration], baseline: str | None = None, require_shared_tasks: bool = True
-) -> list[Difference]:
-    """B − A of average reward and each pass^k (up to the fewest trials of any configuration),
-    for each pair of configurations on the same env — or the baseline (a label, or a unique part
-    of one) with each other on its env; p-values Holm-corrected across the pairs of a metric.
-    Each says whether both ran the same benchmark data (`same_data`: False when their data
-    differ — not a like-for-like comparison; None when one of them does not say).
-    TauExpError: an unknown baseline, or a pair that shares no task (left out instead without
-    `require_shared_tasks`: a report of unrelated runs has nothing to pair)."""
-    arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
-    envs = {c.row.label: c.row.env for c in configurations}
-    data = {c.row.label: c.row.task_data for c in configurations}
-    pairs = _pairs(list(arms), envs, _baseline(list(arms), baseline))
-    unshared = [(a, b) for a, b in pairs if not set(arms[a].trials) & set(arms[b].trials)]
-    if unshared and require_shared_tasks:
-        a, b = unshared[0]
-        raise TauExpError(f"{a} and {b} share no task: a paired comparison needs the same tasks in both")
-    pairs = [pair for pair in pairs if pair not in unshared]
-    shared_k = min((trials.max_trials for trials in arms.values()), default=0)
-    return [
-        difference.model_copy(update={"same_data": same_data(data[difference.a], data[difference.b])})
-        for metric in ["avg_reward", *(f"pass^{k}" for k in range(1, shared_k + 1))]
-        for difference in compare(arms, pairs, metric)
-    ]
-
-
-def same_data(a: TaskData | None, b: TaskData | None) -> bool | None:
-    """Whether two configurations ran the same benchmark data: the same package, version and
-    fingerprint (None: one of them does not say which data it ran)."""
-    if a is None or b is None or a.fingerprint is None or b.fingerprint is None:
-        return None
-    return a == b
-
-
-def data_note(same: bool | None) -> str:
-    """A comparison's task data, as tables show it."""
-    return {True: "same", False: "DIFFERENT", None: "unknown"}[same]
-
-
-def _baseline(labels: list[str], wanted: str | None) -> str | None:
-    if wanted is None:
-        return None
-    matches = [label for label in labels if label == wanted] or [label for label in labels if wanted in label]
-    if len(matches) != 1:
-        raise TauExpError(
-            f"--baseline {wanted!r} {'matches none' if not matches else 'matches several'} of the configurations: "
-            + "; ".join(labels)
-        )
-    return matches[0]
-
-
-def _pairs(labels: list[str], envs: dict[str, str], baseline: str | None) -> list[tuple[str, str]]:
-    """Pairs on the same env: the baseline with each other, or every pair."""
-    by_env: dict[str, list[str]] = defaultdict(list)
-    for label in labels:
-        by_env[envs[label]].append(label)
-    if baseline is not None:
-        return [(baseline, other) for other in by_env[envs[baseline]] if other != baseline]
-    return [pair for group in by_env.values() for pair in itertools.combinations(group, 2)]

@@ -1,20 +1,25 @@
 """Is one configuration better than another, or is the difference noise? For every configuration
 of the given runs (tau_exp's job and sweep directories, tau2's and tau-bench v1's results files):
-average reward and pass^k with 95% intervals and the noise floor; for every pair of
-configurations on the same env: the paired difference with its interval, p-value (Holm-corrected
-across the pairs), a verdict, the minimum detectable effect, the tasks that flip, and whether
-both ran the same benchmark data (a pair on different task data is marked: not like for like).
+average reward and pass^k with 95% intervals and the noise floor; then paired comparisons along
+the sweep's axes: the configurations on one env that differ in exactly one factor (agent,
+model, a setting...), p-values Holm-corrected per factor, and per factor a pooled answer over
+the values of the others. Each comparison has the paired difference with its interval, a
+verdict, the minimum detectable effect, the tasks that flip, and whether both ran the same
+benchmark data (a pair on different task data is marked: not like for like).
 
-    python -m tau_exp.compare PATH... [--baseline LABEL] [--plan POINTS] [--json]
+    python -m tau_exp.compare PATH... [--baseline LABEL | --all-pairs] [--plan POINTS] [--json]
 
---baseline compares every other configuration with that one (a label, or a unique part of it,
-e.g. `react`); without it, every pair. --plan 5: trials per arm needed to detect 5 points of
-average reward at 80% power. Methods: tau_exp/results/inference.py, explained in
-docs/statistics.md. Prints only; writes nothing.
+Configurations are named by what sets them apart (their labels). --baseline compares every
+other configuration on its env with that one (a label, or a unique part of it, e.g. `react`);
+--all-pairs, every pair on an env (as runs that are no sweep's grid are compared anyway).
+--plan 5: trials per arm needed to detect 5 points of average reward at 80% power. Methods:
+tau_exp/results/inference.py and pairs.py, explained in docs/statistics.md. Prints only;
+writes nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -24,8 +29,9 @@ from rich.table import Table
 from tau_exp.display import argument_parser, console
 from tau_exp.errors import TauExpError
 from tau_exp.records import Interval
-from tau_exp.results.collect import SOURCES, SOURCES_IN_FULL, data_note, find_configurations, paired_differences
+from tau_exp.results.collect import SOURCES, SOURCES_IN_FULL, find_configurations
 from tau_exp.results.inference import Difference, TaskTrials, interval, noise_floor, trials_needed
+from tau_exp.results.pairs import ALL_PAIRS, BASELINE, POOLED, data_note, paired_differences
 from tau_exp.runtime import command_line
 
 
@@ -47,7 +53,9 @@ class Comparison(BaseModel):
     differences: list[Difference]
 
 
-def run_comparison(paths: list[Path], baseline: str | None = None, plan: float | None = None) -> Comparison:
+def run_comparison(
+    paths: list[Path], baseline: str | None = None, plan: float | None = None, all_pairs: bool = False
+) -> Comparison:
     """Everything `compare` prints, from these runs (TauExpError on input it cannot use)."""
     if plan is not None and not 0 < plan < 100:
         raise TauExpError(f"--plan {plan:g} must be a difference in points between 0 and 100, e.g. --plan 5")
@@ -73,7 +81,7 @@ def run_comparison(paths: list[Path], baseline: str | None = None, plan: float |
         raise TauExpError(
             "--plan needs the spread of trials within a task: run a configuration with run.num_trials=2 or more"
         )
-    return Comparison(arms=summaries, differences=paired_differences(configurations, baseline))
+    return Comparison(arms=summaries, differences=paired_differences(configurations, baseline, all_pairs=all_pairs))
 
 
 def render(comparison: Comparison) -> list[Table | str]:
@@ -81,7 +89,9 @@ def render(comparison: Comparison) -> list[Table | str]:
     part of a label kept whole, other cells wrapped rather than cut; the tasks that flip as lines
     below. Rows name the arms; the verdict says A or B."""
     label_width = max((len(part) for arm in comparison.arms for part in arm.label.split(" · ")), default=10)
-    arms = Table(title="configurations (95% intervals over tasks, task-level bootstrap)", box=box.SIMPLE_HEAD)
+    arms = Table(
+        title="configurations (95% intervals over tasks: Wilson at the effective number of tasks)", box=box.SIMPLE_HEAD
+    )
     arms.add_column("configuration", overflow="fold", min_width=min(label_width, 32))
     arms.add_column("tasks × trials", overflow="fold", max_width=10)
     arms.add_column("metric", overflow="fold", min_width=10)
@@ -106,27 +116,50 @@ def render(comparison: Comparison) -> list[Table | str]:
             )
     if not comparison.differences:
         return [arms]
-    pairs = Table(title="paired comparisons (B − A on the tasks both ran; p Holm-corrected)", box=box.SIMPLE_HEAD)
-    pairs.add_column("A, B", overflow="fold", min_width=min(label_width + 3, 35))
-    pairs.add_column("metric", overflow="fold", min_width=10)
-    pairs.add_column("B − A (95% interval)", overflow="fold", min_width=15)
-    pairs.add_column("p", overflow="fold", min_width=5)
-    pairs.add_column("verdict", overflow="fold")
+    family_order = list(dict.fromkeys(d.family for d in comparison.differences))
+    tables: list[Table | str] = [arms]
     flips = []
-    for d in comparison.differences:
-        pairs.add_row(
-            f"A: {d.a}\nB: {d.b}",
-            d.metric,
-            f"{d.difference:+.3f}\n{d.low:+.3f}–{d.high:+.3f}",
-            f"{d.p_adjusted:.3g}",
-            _verdict(d),
-        )
-        if d.metric == "avg_reward" and (d.a_more or d.b_more):
-            flips.append(
-                f"A {d.a}, B {d.b}: A solves more: {', '.join(d.a_more) or 'none'}; "
-                f"B solves more: {', '.join(d.b_more) or 'none'}"
+    for family, differences in itertools.groupby(
+        sorted(comparison.differences, key=lambda d: family_order.index(d.family)), key=lambda d: d.family
+    ):
+        pairs = Table(title=_family_title(family), box=box.SIMPLE_HEAD)
+        pairs.add_column("A, B", overflow="fold", min_width=min(label_width + 3, 35))
+        pairs.add_column("metric", overflow="fold", min_width=10)
+        pairs.add_column("B − A (interval)", overflow="fold", min_width=15)
+        pairs.add_column("p", overflow="fold", min_width=5)
+        pairs.add_column("verdict", overflow="fold")
+        for d in differences:
+            pairs.add_row(
+                f"A: {d.a}\nB: {d.b}",
+                d.metric,
+                f"{d.difference:+.3f}\n{d.low:+.3f}–{d.high:+.3f}" + _level(d.confidence_level),
+                f"{d.p_adjusted:.3g}",
+                _verdict(d),
             )
-    return [arms, pairs, *(["tasks that flip (solved more often by one arm):", *flips] if flips else [])]
+            if d.metric == "avg_reward" and (d.a_more or d.b_more) and not family.endswith(POOLED):
+                flips.append(
+                    f"A {d.a}, B {d.b}: A solves more: {', '.join(d.a_more) or 'none'}; "
+                    f"B solves more: {', '.join(d.b_more) or 'none'}"
+                )
+        tables.append(pairs)
+    return [*tables, *(["tasks that flip (solved more often by one arm):", *flips] if flips else [])]
+
+
+def _level(confidence: float) -> str:
+    """An interval's level where Holm set it above 95% (its verdict was decided at it)."""
+    return "" if abs(confidence - 0.95) < 1e-9 else f" ({confidence:.2%})".replace(".00%", "%")
+
+
+def _family_title(family: str) -> str:
+    """What a family of comparisons asks (its p-values are Holm-corrected together)."""
+    if family == ALL_PAIRS:
+        return "paired comparisons, every pair on an env (B − A on the tasks both ran; p Holm-corrected over them)"
+    if family == BASELINE:
+        return "paired comparisons with the baseline (B − A on the tasks both ran; p Holm-corrected over them)"
+    if family.endswith(POOLED):
+        factor = family.removesuffix(POOLED)
+        return f"{factor}, pooled over the other factors' values (B − A per task, averaged over the cells; Holm)"
+    return f"{family}: pairs that differ only in it (B − A on the tasks both ran; p Holm-corrected over them)"
 
 
 def _verdict(d: Difference) -> str:
@@ -146,10 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=SOURCES)
     parser.add_argument("--baseline", help="compare every configuration with this one (a label or part of it)")
+    parser.add_argument(
+        "--all-pairs", action="store_true", help="compare every pair on an env (default: along the sweep's axes)"
+    )
     parser.add_argument("--plan", type=float, metavar="POINTS", help="trials needed to detect POINTS of avg reward")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON (for scripts)")
     args = parser.parse_args(argv)
-    comparison = run_comparison(args.paths, args.baseline, args.plan)
+    comparison = run_comparison(args.paths, args.baseline, args.plan, args.all_pairs)
     if args.json:
         print(comparison.model_dump_json(indent=2))
         return

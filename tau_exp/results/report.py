@@ -1,10 +1,10 @@
 """Reports across sweeps, jobs, and tau2's and tau-bench v1's results files: one row per
 configuration (env × agent × model × user, and the benchmark data it ran), with the average
 reward and its 95% interval, pass^1…pass^k, counts, tokens and time, as Markdown and CSV
-(report.md/.csv); every pair of configurations on one env compared task by task
-(comparisons.md/.csv: the difference, its interval, p-value, verdict and the tasks that flip, as
-`python -m tau_exp.compare` prints them, and whether both ran the same task data); and plots as
-PNG.
+(report.md/.csv); the configurations compared task by task along the sweep's axes, as
+`python -m tau_exp.compare` compares them (comparisons.md/.csv: the family, the difference, its
+interval, p-value, verdict and the tasks that flip, and whether both ran the same task data);
+and plots as PNG, each configuration named by its label.
 
     python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more PATHs] [-o DIR] [--wandb] [--html]
 
@@ -26,11 +26,10 @@ from tau_exp.results.collect import (
     SOURCES,
     SOURCES_IN_FULL,
     ConfigRow,
-    data_note,
     find_configurations,
-    paired_differences,
 )
 from tau_exp.results.inference import Difference
+from tau_exp.results.pairs import data_note, paired_differences
 from tau_exp.runtime import command_line
 
 if TYPE_CHECKING:
@@ -186,11 +185,12 @@ def rewards_figure(rows: list[ConfigRow]) -> Figure:
 
 
 def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path]:
-    """`comparisons.md` and `.csv`: every pair of configurations on one env, per metric (the
-    methods: inference.py; the same numbers as `python -m tau_exp.compare`)."""
+    """`comparisons.md` and `.csv`: the comparisons of `pairs.paired_differences`, per family and
+    metric (the methods: inference.py; the same numbers as `python -m tau_exp.compare`)."""
     if not differences:
         return []
     header = [
+        "family",  # the Holm family: the factor the pair differs in, "<factor>, pooled", "all pairs"
         "metric",
         "A",
         "B",
@@ -207,6 +207,7 @@ def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path
     ]
     table = [
         [
+            d.family,
             d.metric,
             d.a,
             d.b,

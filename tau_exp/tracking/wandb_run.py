@@ -170,7 +170,7 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
     if metrics.task_data is not None:  # which data the numbers are on
         summary.update({f"task_data/{key}": value for key, value in metrics.task_data.model_dump().items()})
     summary.update({f"pass^{k}": value for k, value in metrics.pass_hat_k.items()})
-    for metric, ci in metrics.intervals.items():  # 95% task-level bootstrap intervals
+    for metric, ci in metrics.intervals.items():  # 95% task-level intervals (inference.interval)
         summary.update(
             {f"{metric}/ci_low": ci.low, f"{metric}/ci_high": ci.high, f"{metric}/stderr": ci.standard_error}
         )

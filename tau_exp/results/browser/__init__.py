@@ -77,11 +77,11 @@ def write_browser(
     groups: list[Configuration], paths: list[Path], path: Path, differences: Sequence[Difference] = ()
 ) -> Path:
     """Write the page for the report's configurations, in the table's order; `differences` (the
-    report's paired comparisons, configurations.paired_differences) give the compare view its verdicts."""
+    report's paired comparisons, pairs.paired_differences) give the compare view its verdicts."""
     configs: list[BrowserConfig] = []
     episodes: list[EpisodeEntry] = []
     blocks: list[str] = []
-    for config_id, (row, sources) in enumerate(groups):
+    for config_id, (row, sources, _) in enumerate(groups):
         configs.append(BrowserConfig(id=config_id, label=row.label, row=row.model_dump(mode="json")))
         for source in sources:
             episodes.extend(
@@ -90,7 +90,9 @@ def write_browser(
             blocks.append(_block(source.results))
     ids = {config.label: config.id for config in configs}
     comparisons = [
-        {**d.model_dump(mode="json"), "a": ids[d.a], "b": ids[d.b]} for d in differences if d.metric == "avg_reward"
+        {**d.model_dump(mode="json"), "a": ids[d.a], "b": ids[d.b]}
+        for d in differences
+        if d.metric == "avg_reward" and d.a in ids and d.b in ids  # a factor's pooled levels are no configuration
     ]
     index = BrowserIndex(
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -99,7 +101,7 @@ def write_browser(
         episodes=episodes,
         comparisons=comparisons,
         tasks=_task_instructions(
-            {(row.env, result.task_id) for row, sources in groups for source in sources for result in source.results}
+            {(c.row.env, result.task_id) for c in groups for source in c.sources for result in source.results}
         ),
     )
     path.write_text(_page(index, blocks), encoding="utf-8")
