@@ -178,7 +178,9 @@ def summarize(sweep_dir: Path, sweep_ended: bool = False) -> list[JobRow]:
 
 def print_summary(sweep_dir: Path, rows: list[JobRow]) -> None:
     """The table on stdout: it is the result the user asked for (logs and errors go to stderr)."""
-    table = Table(title=f"sweep {sweep_dir} ({sum(r.state == 'completed' for r in rows)} of {len(rows)} completed)")
+    # The title as a line of its own: a table's title wraps to the table's width.
+    print(f"sweep {sweep_dir} ({sum(r.state == 'completed' for r in rows)} of {len(rows)} completed)")
+    table = Table()
     for column in ("job", "label", "state", "avg_reward (95%)", "pass^k (95%)", "scored", "infra"):
         table.add_column(column, overflow="fold")
     errors = any(row.error for row in rows)  # no column that cannot hold anything

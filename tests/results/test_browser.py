@@ -40,10 +40,10 @@ class Sweep:
         self.directory = directory
         self.page = directory / "browser.html"
         groups = find_configurations([directory])
-        self.configs = [row for row, _ in groups]
+        self.configs = [configuration.row for configuration in groups]
         self.records: dict[int, list[EpisodeResult]] = {
             config_id: [r for source in sources for r in source.results]
-            for config_id, (_, sources) in enumerate(groups)
+            for config_id, (_, sources, _) in enumerate(groups)
         }
 
     def config_id(self, agent: str) -> int:
@@ -385,7 +385,7 @@ def test_an_imported_tau2_results_file_beside_a_tau_exp_job(tau2_results_file, o
     page.goto((tmp_path / "browser.html").as_uri())
     page.wait_for_selector("#sweep-table tbody tr")
     table = rows(page, "sweep-table")
-    assert len(table) == 2 and all(any(row.label in line for line in table) for row, _ in groups)
+    assert len(table) == 2 and all(any(row.label in line for line in table) for row, *_ in groups)
 
     _, records, _, _ = read_tau2_results(tau2_results_file)
     record = next(r for r in records if any(m.get("tool_calls") for m in r.messages))
