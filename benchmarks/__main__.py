@@ -12,7 +12,8 @@ Sections (all against oracle servers on this machine, the same tasks for every h
    concurrency, and the CPU floor (the harness's and the server's CPU time over the cores);
 3. checkpoint: bytes written and time per result at 100, 1,000 and 10,000 results;
 4. start-up: time from `python launch.py` to the first model request; peak memory per process;
-5. the sweep browser: a page for JOBS × 100 tasks, written and opened in headless Chromium;
+5. the sweep browser: the report of JOBS × 100 tasks (`report --html`: tables, comparisons along
+   the sweep's axes, plots, page), then its page opened in headless Chromium;
 6. a shared server: K jobs against one capacity-limited oracle, run.concurrency=fixed against
    load_aware (benchmarks/shared_server.py).
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from tau_exp import agents, bench, servers, users
-from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
+from tau_exp.config import Benchmark, ExperimentConfig, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import read_json_lines, write_atomically
 from tau_exp.job import cost, workers
@@ -31,6 +31,7 @@ from tau_exp.job.workers import EpisodeWorkers, default_processes
 from tau_exp.jobdir import JobDir
 from tau_exp.llm.concurrency import JobLimits
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest, Metrics, TaskData
+from tau_exp.results.diagnosis import domain_tools
 from tau_exp.results.metrics import compute_metrics
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
 from tau_exp.servers import faults
@@ -116,7 +117,13 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             # the directory stays as it was).
             results = store.results()
             metrics = compute_metrics(
-                results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment), task_data
+                results,
+                list(tasks_by_id),
+                experiment.run.num_trials,
+                ConfigNames.of(experiment),
+                task_data,
+                tasks_by_id,
+                domain_tools(experiment.env.name) if experiment.bench.name == Benchmark.tau2 else None,
             )
             metrics = metrics.model_copy(
                 update={
@@ -263,6 +270,16 @@ def _print_summary(metrics: Metrics, job_dir: Path) -> None:
     print("\n".join(summary_lines(metrics, job_dir)), flush=True)
 
 
+def failure_line(metrics: Metrics) -> str:
+    """The failure modes in one line, the commonest first (docs/diagnosis.md), or that there
+    were none."""
+    if not metrics.failure_modes:
+        return "failures: none (every scored conversation passed)"
+    modes = sorted(metrics.failure_modes.items(), key=lambda mode: -mode[1])
+    total = sum(count for _, count in modes)
+    return f"failures {total}: " + " · ".join(f"{category} {count}" for category, count in modes)
+
+
 def summary_lines(metrics: Metrics, job_dir: Path) -> list[str]:
     """The job's headline, printed when it ends: where its results are, what ran, how it scored,
     what was not scored; then the model calls retried, and each oracle's injected faults, when
@@ -276,6 +293,7 @@ def summary_lines(metrics: Metrics, job_dir: Path) -> list[str]:
         f"{metrics.n_results} scored of {metrics.n_tasks} tasks × {metrics.n_trials} trials"
         f" · infra errors {metrics.n_infra_errors} · harness errors {metrics.n_harness_errors}"
         f" · pending {metrics.n_pending}",
+        failure_line(metrics),
     ]
     retries = {role: usage.retries for role, usage in metrics.usage.items() if usage.retries}
     if retries:

@@ -352,3 +352,6 @@ class Metrics(ConfigNames):
     # injected, for a server with any nonzero fault rate (servers/faults.py; None when no server
     # had faults, and in metrics.json of earlier versions). The retries they caused: `usage`.
     injected_faults: dict[str, FaultCounts] | None = None
+    # Failed or ended-early conversations per failure category (results/diagnosis.py), in its
+    # decision list's order; {} with no failure, and in metrics.json of earlier versions.
+    failure_modes: dict[str, int] = {}

@@ -191,12 +191,19 @@ def test_the_headline_says_what_was_retried_and_what_the_oracles_injected(tmp_pa
         usage={"assistant": ModelUsage(calls=144), "user": ModelUsage(calls=50)},
         avg_duration_s=1.0,
     )
-    # Nothing retried, nothing injected: the four lines the README shows.
+    # Nothing retried, nothing injected, nothing failed: the five lines the README shows.
     assert experiment.summary_lines(clean, tmp_path)[1:] == [
         "retail/test · agent=tool_calling · model=oracle · user=oracle",
         "avg_reward=1.0000 · pass^1=1.0000",
         "40 scored of 40 tasks × 1 trials · infra errors 0 · harness errors 0 · pending 0",
+        "failures: none (every scored conversation passed)",
     ]
+    # Failures: one line, the commonest mode first.
+    failed = clean.model_copy(update={"failure_modes": {"missed_required_action": 2, "communication_missed": 3}})
+    assert (
+        experiment.summary_lines(failed, tmp_path)[-1]
+        == "failures 5: communication_missed 3 · missed_required_action 2"
+    )
     injected = FaultCounts(
         rates={"error_rate": 0.1, "unhelpful_rate": 0.3},
         shared=False,
@@ -213,7 +220,7 @@ def test_the_headline_says_what_was_retried_and_what_the_oracles_injected(tmp_pa
             "injected_faults": {"assistant": injected},
         }
     )
-    assert experiment.summary_lines(faulty, tmp_path)[4:] == [
+    assert experiment.summary_lines(faulty, tmp_path)[5:] == [
         "retries 14 (transient errors, recovered: assistant 14)",
         "injected faults (assistant): error 14 of 144 requests (rate 0.1) · unhelpful 3 of 10 text replies (rate 0.3)",
     ]
@@ -272,6 +279,8 @@ def test_malformed_tool_arguments_are_scored_as_the_agents_mistakes(tmp_path, co
     assert (metrics.n_results, metrics.avg_reward, metrics.n_infra_errors) == (2, 0.0, 0)
     tool_errors = [m for r in results(tmp_path) for m in r.messages if m["role"] == "tool" and m["error"]]
     assert tool_errors and "__unparsed_arguments__" in tool_errors[0]["content"]
+    # Both failures diagnosed, in metrics.json, as the agent's malformed calls (diagnosis.py).
+    assert metrics.failure_modes == {"tool_call_schema_error": 2}
 
 
 @pytest.mark.slow

@@ -9,11 +9,12 @@ are not trials: they are counted, never scored.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from math import comb
 from statistics import fmean
 
 from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, Metrics, ModelUsage, TaskData
+from tau_exp.results.diagnosis import DomainTools, category_counts, diagnose
 from tau_exp.results.inference import TaskTrials, interval
 
 
@@ -42,8 +43,12 @@ def compute_metrics(
     num_trials: int,
     names: ConfigNames,
     task_data: TaskData | None = None,
+    tasks: Mapping[str, object] | None = None,
+    tools: DomainTools | None = None,
 ) -> Metrics:
-    """Metrics over the selected (task, trial) pairs; records outside the selection are ignored."""
+    """Metrics over the selected (task, trial) pairs; records outside the selection are ignored.
+    The failure modes diagnose each failed conversation with its task (`tasks`, by id) and its
+    domain's tools where given (diagnosis.py)."""
     selected = {(task_id, trial) for task_id in task_ids for trial in range(num_trials)}
     chosen = [r for r in results if r.key in selected]
     scored = [r for r in chosen if r.status == EpisodeStatus.scored]
@@ -81,4 +86,10 @@ def compute_metrics(
         termination_reasons=dict(reasons),
         usage=dict(usage),
         avg_duration_s=fmean(r.duration_s for r in scored) if scored else None,
+        failure_modes={
+            category.value: count
+            for category, count in category_counts(
+                diagnose(r, (tasks or {}).get(r.task_id), tools) for r in chosen
+            ).items()
+        },
     )

@@ -185,6 +185,10 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
         summary.update({f"injected_faults/{role}/{rate}": value for rate, value in counts.rates.items()})
     for role, load in metrics.servers.items():  # what its server reported (None: no /metrics)
         summary.update({f"{role}/server/{field}": value for field, value in load.model_dump().items()})
+    # Failure modes (diagnosis.py): each category's count and its rate over the selected pairs.
+    pairs = metrics.n_tasks * metrics.n_trials
+    for category, count in metrics.failure_modes.items():
+        summary.update({f"failures/{category}": count, f"failures/{category}/rate": count / pairs if pairs else None})
     if metrics.cost is not None:  # GPU-hours held (cost.py)
         summary.update({f"cost/{field}": value for field, value in metrics.cost.model_dump().items()})
     return summary

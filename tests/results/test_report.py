@@ -199,3 +199,19 @@ def test_a_report_location_that_cannot_be_created_is_one_line_and_exit_2(tmp_pat
     err = capsys.readouterr().err.strip()
     assert exited.value.code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: the report cannot be written to /proc/x/report: ") and "give -o a directory" in err
+
+
+def test_failure_modes_per_configuration_with_rates_and_intervals(tmp_path):
+    """Each failed or ended-early pair is diagnosed on read (diagnosis.py; these hand-made records
+    have no reward breakdown, as a tau-bench v1 record has none: `other`) and counted per
+    configuration, its rate over the pairs with a task-level interval; infra errors apart."""
+    hand_made_job(tmp_path / "job", "retail", "org/m", {"a": [1.0, 0.0], "b": [0.0, 0.0], "c": [1.0, 1.0]}, 2)
+    report_cli([str(tmp_path / "job"), "-o", str(tmp_path / "out")])
+    with open(tmp_path / "out" / "failure_modes.csv") as modes:
+        rows = {row["category"]: row for row in csv.DictReader(modes)}
+    assert {category: (row["count"], row["pairs"]) for category, row in rows.items()} == {
+        "infra": ("2", "8"),
+        "other": ("3", "8"),
+    }
+    other = rows["other"]
+    assert float(other["ci_low"]) < float(other["rate"]) == 3 / 8 < float(other["ci_high"])

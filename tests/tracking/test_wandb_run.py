@@ -173,3 +173,6 @@ def test_the_summary_has_the_retries_and_what_the_oracles_injected():
         "injected_faults/assistant/answered": 130,
         "injected_faults/assistant/error": 14,
     }
+    # The failure modes, each with its rate over the job's pairs (diagnosis.py).
+    failing = summary_of(metrics.model_copy(update={"failure_modes": {"missed_required_action": 1}}))
+    assert (failing["failures/missed_required_action"], failing["failures/missed_required_action/rate"]) == (1, 0.25)
