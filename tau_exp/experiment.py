@@ -31,7 +31,7 @@ from tau_exp.job.workers import EpisodeWorkers, default_processes
 from tau_exp.jobdir import JobDir
 from tau_exp.llm.concurrency import JobLimits
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest, Metrics, TaskData
-from tau_exp.results.diagnosis import domain_tools
+from tau_exp.results.diagnosis import diagnose, domain_tools
 from tau_exp.results.metrics import compute_metrics
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
 from tau_exp.servers import faults
@@ -116,14 +116,12 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             # (also when stopped early; not when nothing ran, e.g. a server that never came up:
             # the directory stays as it was).
             results = store.results()
+            # Why each failed or ended-early conversation failed (docs/diagnosis.md), with its
+            # task and the domain's tools: counted in metrics.json, listed in W&B.
+            tools = domain_tools(experiment.env.name) if experiment.bench.name == Benchmark.tau2 else None
+            diagnoses = [d for r in results if (d := diagnose(r, tasks_by_id.get(r.task_id), tools)) is not None]
             metrics = compute_metrics(
-                results,
-                list(tasks_by_id),
-                experiment.run.num_trials,
-                ConfigNames.of(experiment),
-                task_data,
-                tasks_by_id,
-                domain_tools(experiment.env.name) if experiment.bench.name == Benchmark.tau2 else None,
+                results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment), task_data, diagnoses
             )
             metrics = metrics.model_copy(
                 update={
@@ -134,7 +132,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             )
             if store.appended or not todo:
                 _write_metrics(job, metrics)
-            tracker.finish(metrics, results, job.results)
+            tracker.finish(metrics, results, job.results, diagnoses)
     _print_summary(metrics, job_dir)
     if metrics.n_infra_errors or metrics.n_harness_errors:
         raise IncompleteRun(

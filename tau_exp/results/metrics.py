@@ -9,12 +9,12 @@ are not trials: they are counted, never scored.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from math import comb
 from statistics import fmean
 
 from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus, Metrics, ModelUsage, TaskData
-from tau_exp.results.diagnosis import DomainTools, category_counts, diagnose
+from tau_exp.results.diagnosis import Diagnosis, category_counts, diagnose
 from tau_exp.results.inference import TaskTrials, interval
 
 
@@ -43,12 +43,11 @@ def compute_metrics(
     num_trials: int,
     names: ConfigNames,
     task_data: TaskData | None = None,
-    tasks: Mapping[str, object] | None = None,
-    tools: DomainTools | None = None,
+    diagnoses: Iterable[Diagnosis] | None = None,
 ) -> Metrics:
     """Metrics over the selected (task, trial) pairs; records outside the selection are ignored.
-    The failure modes diagnose each failed conversation with its task (`tasks`, by id) and its
-    domain's tools where given (diagnosis.py)."""
+    The failure modes count `diagnoses` (diagnosis.py: one per failed or ended-early record, made
+    with its task and its domain's tools); without them each record is diagnosed on its own."""
     selected = {(task_id, trial) for task_id in task_ids for trial in range(num_trials)}
     chosen = [r for r in results if r.key in selected]
     scored = [r for r in chosen if r.status == EpisodeStatus.scored]
@@ -89,7 +88,9 @@ def compute_metrics(
         failure_modes={
             category.value: count
             for category, count in category_counts(
-                diagnose(r, (tasks or {}).get(r.task_id), tools) for r in chosen
+                (d for d in diagnoses if (d.task_id, d.trial) in selected)
+                if diagnoses is not None
+                else (diagnose(r) for r in chosen)
             ).items()
         },
     )

@@ -22,6 +22,7 @@ from tau_exp.config import SECRET_NAME, ExperimentConfig
 from tau_exp.errors import ConfigError
 from tau_exp.jobdir import JobDir, SweepDir
 from tau_exp.records import ConfigNames, EpisodeResult, Metrics, TaskData
+from tau_exp.results.diagnosis import Diagnosis
 from tau_exp.runtime import console_shows
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ EPISODE_COLUMNS = [
 class Tracker(Protocol):
     def progress(self, done: int, avg_reward: float | None) -> None: ...
 
-    def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None: ...
+    def finish(
+        self, metrics: Metrics, results: list[EpisodeResult], results_file: Path, diagnoses: list[Diagnosis]
+    ) -> None: ...
 
 
 class NoTracker:
@@ -51,7 +54,9 @@ class NoTracker:
     def progress(self, done: int, avg_reward: float | None) -> None:
         pass
 
-    def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None:
+    def finish(
+        self, metrics: Metrics, results: list[EpisodeResult], results_file: Path, diagnoses: list[Diagnosis]
+    ) -> None:
         pass
 
 
@@ -62,12 +67,15 @@ class WandbTracker:
     def progress(self, done: int, avg_reward: float | None) -> None:
         self.run.log({"progress/done": done, **({"progress/avg_reward": avg_reward} if avg_reward is not None else {})})
 
-    def finish(self, metrics: Metrics, results: list[EpisodeResult], results_file: Path) -> None:
+    def finish(
+        self, metrics: Metrics, results: list[EpisodeResult], results_file: Path, diagnoses: list[Diagnosis]
+    ) -> None:
         import wandb
 
         self.run.summary.update(summary_of(metrics))
         table = wandb.Table(columns=EPISODE_COLUMNS, data=[episode_row(r) for r in results])  # type: ignore[arg-type]
-        self.run.log({"episodes": table})
+        failures = wandb.Table(columns=FAILURE_COLUMNS, data=[failure_row(d) for d in diagnoses])  # type: ignore[arg-type]
+        self.run.log({"episodes": table, "failures": failures})
         if results_file.exists():
             artifact = wandb.Artifact(
                 f"trajectories-{self.run.id}",
@@ -192,6 +200,24 @@ def summary_of(metrics: Metrics) -> dict[str, Any]:
     if metrics.cost is not None:  # GPU-hours held (cost.py)
         summary.update({f"cost/{field}": value for field, value in metrics.cost.model_dump().items()})
     return summary
+
+
+# The failures table: one row per failed or ended-early (task, trial) and why (diagnosis.py).
+FAILURE_COLUMNS = ["task_id", "trial", "category", "termination_reason", "first_deviation", "gold_action"]
+
+
+def failure_row(diagnosis: Diagnosis) -> list[Any]:
+    """A diagnosis as a row: its first decisive deviation as `<kind> at message <turn>: <call>`."""
+    deviation, call = diagnosis.deviation, diagnosis.deviation.call if diagnosis.deviation else None
+    where = f" at message {deviation.turn}" if deviation is not None and deviation.turn is not None else ""
+    return [
+        diagnosis.task_id,
+        diagnosis.trial,
+        diagnosis.category.value,
+        diagnosis.ending.termination_reason,
+        f"{deviation.kind.value}{where}{': ' + call.name if call else ''}" if deviation is not None else "",
+        deviation.gold.name if deviation is not None and deviation.gold is not None else "",
+    ]
 
 
 def episode_row(result: EpisodeResult) -> list[Any]:

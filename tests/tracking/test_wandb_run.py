@@ -176,3 +176,29 @@ def test_the_summary_has_the_retries_and_what_the_oracles_injected():
     # The failure modes, each with its rate over the job's pairs (diagnosis.py).
     failing = summary_of(metrics.model_copy(update={"failure_modes": {"missed_required_action": 1}}))
     assert (failing["failures/missed_required_action"], failing["failures/missed_required_action/rate"]) == (1, 0.25)
+
+
+def test_a_failure_is_a_row_of_the_failures_table_with_its_first_deviation():
+    """(No W&B needed: the row as the table gets it.)"""
+    from tau_exp.records import EpisodeResult, EpisodeStatus
+    from tau_exp.results.diagnosis import DeviationKind, Diagnosis, GoldAction, ToolCallRef, diagnose
+    from tau_exp.tracking.wandb_run import FAILURE_COLUMNS, failure_row
+
+    lost = diagnose(EpisodeResult(task_id="7", trial=1, seed=0, status=EpisodeStatus.infra_error))
+    assert lost is not None and dict(zip(FAILURE_COLUMNS, failure_row(lost), strict=True)) == {
+        "task_id": "7",
+        "trial": 1,
+        "category": "infra",
+        "termination_reason": None,
+        "first_deviation": "",
+        "gold_action": "",
+    }
+    gold = GoldAction(name="exchange_delivered_order_items", arguments={"order_id": "#W1"})
+    call = ToolCallRef(turn=12, party="assistant", name="exchange_delivered_order_items", arguments={"order_id": "#W2"})
+    deviation = {"kind": DeviationKind.wrong_arguments, "turn": 12, "call": call, "gold": gold}
+    wrong = Diagnosis.model_validate(
+        {**lost.model_dump(), "category": "tool_call_argument_error", "deviation": deviation}
+    )
+    row = dict(zip(FAILURE_COLUMNS, failure_row(wrong), strict=True))
+    assert row["first_deviation"] == "wrong_arguments at message 12: exchange_delivered_order_items"
+    assert row["gold_action"] == "exchange_delivered_order_items"
