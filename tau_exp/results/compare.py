@@ -31,6 +31,7 @@ from tau_exp.errors import TauExpError
 from tau_exp.records import Interval
 from tau_exp.results.collect import SOURCES, SOURCES_IN_FULL, find_configurations
 from tau_exp.results.inference import Difference, TaskTrials, interval, noise_floor, trials_needed
+from tau_exp.results.modes import RATE, ConfigurationModes, mode_differences
 from tau_exp.results.pairs import ALL_PAIRS, BASELINE, POOLED, data_note, paired_differences
 from tau_exp.runtime import command_line
 
@@ -51,6 +52,8 @@ class ArmSummary(BaseModel):
 class Comparison(BaseModel):
     arms: list[ArmSummary]
     differences: list[Difference]
+    # Per compared pair, each failure mode's rate B − A (modes.py; metric "rate of <category>").
+    mode_differences: list[Difference] = []
 
 
 def run_comparison(
@@ -81,7 +84,9 @@ def run_comparison(
         raise TauExpError(
             "--plan needs the spread of trials within a task: run a configuration with run.num_trials=2 or more"
         )
-    return Comparison(arms=summaries, differences=paired_differences(configurations, baseline, all_pairs=all_pairs))
+    differences = paired_differences(configurations, baseline, all_pairs=all_pairs)
+    modes = [ConfigurationModes(c) for c in configurations] if differences else []
+    return Comparison(arms=summaries, differences=differences, mode_differences=mode_differences(modes, differences))
 
 
 def render(comparison: Comparison) -> list[Table | str]:
@@ -142,7 +147,31 @@ def render(comparison: Comparison) -> list[Table | str]:
                     f"B solves more: {', '.join(d.b_more) or 'none'}"
                 )
         tables.append(pairs)
+    if comparison.mode_differences:
+        tables.append(_modes_table(comparison.mode_differences, label_width))
     return [*tables, *(["tasks that flip (solved more often by one arm):", *flips] if flips else [])]
+
+
+def _modes_table(differences: list[Difference], label_width: int) -> Table:
+    """Which failure modes account for each difference: every mode's rate, B − A."""
+    modes = Table(
+        title="failure modes behind each difference (rate B − A per task; p Holm-corrected over the modes)",
+        box=box.SIMPLE_HEAD,
+    )
+    modes.add_column("A, B", overflow="fold", min_width=min(label_width + 3, 35))
+    modes.add_column("mode", overflow="fold", min_width=10)
+    modes.add_column("rate A → B", overflow="fold", min_width=11)
+    modes.add_column("B − A (interval)", overflow="fold", min_width=15)
+    modes.add_column("verdict", overflow="fold")
+    for d in differences:
+        modes.add_row(
+            f"A: {d.a}\nB: {d.b}",
+            d.metric.removeprefix(RATE),
+            f"{d.a_value:.3f} → {d.b_value:.3f}",
+            f"{d.difference:+.3f}\n{d.low:+.3f}–{d.high:+.3f}" + _level(d.confidence_level),
+            d.verdict,
+        )
+    return modes
 
 
 def _level(confidence: float) -> str:

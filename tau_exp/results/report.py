@@ -16,11 +16,9 @@ pooled: docs/tracking-and-reports.md.
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tau_exp.config import Benchmark
 from tau_exp.display import argument_parser, write_table
 from tau_exp.errors import TauExpError
 from tau_exp.results.browser import BROWSER_FILE, write_browser
@@ -28,11 +26,10 @@ from tau_exp.results.collect import (
     SOURCES,
     SOURCES_IN_FULL,
     ConfigRow,
-    Configuration,
     find_configurations,
 )
-from tau_exp.results.diagnosis import category_counts, diagnose, domain_tools
-from tau_exp.results.inference import Difference, TaskTrials, interval
+from tau_exp.results.inference import Difference
+from tau_exp.results.modes import RATE, ConfigurationModes, mode_differences, mode_rates
 from tau_exp.results.pairs import data_note, paired_differences
 from tau_exp.runtime import command_line
 
@@ -233,33 +230,39 @@ def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path
     return list(paths)
 
 
-def write_failure_modes(groups: list[Configuration], out_dir: Path) -> list[Path]:
-    """`failure_modes.md` and `.csv`: per configuration and failure category (diagnosis.py,
-    computed on read: older job directories and imported files too), how many (task, trial)
-    pairs fell in it and their rate over the configuration's pairs, with its 95% task-level
-    interval (inference.interval of the per-task rates)."""
-    header = ["configuration", "category", "count", "pairs", "rate", "ci_low", "ci_high"]
-    table: list[list[object]] = []
-    for configuration in groups:
-        records = [r for source in configuration.sources for r in source.results]
-        tools = domain_tools(configuration.row.env) if configuration.sources[0].names.bench == Benchmark.tau2 else None
-        diagnoses = {r.key: diagnose(r, None, tools) for r in records}
-        categories = {key: d.category for key, d in diagnoses.items() if d is not None}
-        for category, count in category_counts(diagnoses.values()).items():
-            per_task: dict[str, list[tuple[float, bool]]] = defaultdict(list)
-            for r in records:
-                hit = categories.get(r.key) == category
-                per_task[r.task_id].append((float(hit), hit))
-            ci = interval(TaskTrials({task: tuple(trials) for task, trials in per_task.items()}), "avg_reward")
-            low, high = (None, None) if ci is None or ci.tasks < 2 else (ci.low, ci.high)
-            table.append(
-                [configuration.row.label, category.value, count, len(records), count / len(records), low, high]
-            )
-    if not table:
+def write_failure_modes(modes: list[ConfigurationModes], differences: list[Difference], out_dir: Path) -> list[Path]:
+    """`failure_modes.md`/`.csv`: per configuration and failure category (diagnosis.py, computed
+    on read: older job directories and imported files too) the pairs in it and their rate with
+    its 95% task-level interval; `failure_mode_differences.md`/`.csv`: for each compared pair,
+    which modes account for the difference (modes.py)."""
+    rates = mode_rates(modes)
+    if not rates:
         return []
-    paths = out_dir / "failure_modes.csv", out_dir / "failure_modes.md"
-    write_table(header, table, *paths)
-    return list(paths)
+    header = ["configuration", "category", "count", "pairs", "rate", "ci_low", "ci_high"]
+    table: list[list[object]] = [[r.label, r.category, r.count, r.pairs, r.rate, r.low, r.high] for r in rates]
+    paths = [out_dir / "failure_modes.csv", out_dir / "failure_modes.md"]
+    write_table(header, table, paths[0], paths[1])
+    by_mode = mode_differences(modes, differences)
+    if by_mode:
+        header = ["A", "B", "mode", "A_rate", "B_rate", "B − A", "ci_low", "ci_high", "p_holm", "verdict"]
+        table = [
+            [
+                d.a,
+                d.b,
+                d.metric.removeprefix(RATE),
+                d.a_value,
+                d.b_value,
+                d.difference,
+                d.low,
+                d.high,
+                d.p_adjusted,
+                d.verdict,
+            ]
+            for d in by_mode
+        ]
+        paths += [out_dir / "failure_mode_differences.csv", out_dir / "failure_mode_differences.md"]
+        write_table(header, table, paths[2], paths[3])
+    return paths
 
 
 @command_line
@@ -297,10 +300,11 @@ def main(argv: list[str] | None = None) -> None:
             f"the report cannot be written to {out_dir}: {error.strerror or error}; give -o a directory you can write"
         ) from None
     differences = paired_differences(groups, require_shared_tasks=False)  # costly: once, for tables and page
+    modes = [ConfigurationModes(group) for group in groups]
     tables = [
         *write_tables(rows, out_dir),
         *write_comparisons(differences, out_dir),
-        *write_failure_modes(groups, out_dir),
+        *write_failure_modes(modes, differences, out_dir),
     ]
     plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
     written = [*tables, *plots]
