@@ -17,6 +17,7 @@ from tau_exp.errors import IncompleteRun, TauExpError
 from tau_exp.records import EpisodeResult, EpisodeStatus, FaultCounts, Manifest, Metrics, ModelUsage
 from tau_exp.servers import provide
 from tests.support.oracle_chat import stats
+from tests.support.records import job_metrics
 
 
 def results(job_dir: Path) -> list[EpisodeResult]:
@@ -176,21 +177,7 @@ def test_injected_faults_and_the_retries_they_cause_are_in_metrics_and_the_headl
 
 
 def test_the_headline_says_what_was_retried_and_what_the_oracles_injected(tmp_path):
-    names = dict(env="retail", split="test", agent="tool_calling", model="oracle", user="oracle", user_strategy="llm")
-    clean = Metrics(
-        **names,
-        avg_reward=1.0,
-        pass_hat_k={"1": 1.0},
-        n_tasks=40,
-        n_trials=1,
-        n_results=40,
-        n_infra_errors=0,
-        n_harness_errors=0,
-        n_pending=0,
-        termination_reasons={},
-        usage={"assistant": ModelUsage(calls=144), "user": ModelUsage(calls=50)},
-        avg_duration_s=1.0,
-    )
+    clean = job_metrics(n_tasks=40, n_results=40)
     # Nothing retried, nothing injected, nothing failed: the five lines the README shows.
     assert experiment.summary_lines(clean, tmp_path)[1:] == [
         "retail/test · agent=tool_calling · model=oracle · user=oracle",

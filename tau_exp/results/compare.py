@@ -127,20 +127,9 @@ def render(comparison: Comparison) -> list[Table | str]:
     for family, differences in itertools.groupby(
         sorted(comparison.differences, key=lambda d: family_order.index(d.family)), key=lambda d: d.family
     ):
-        pairs = Table(title=_family_title(family), box=box.SIMPLE_HEAD)
-        pairs.add_column("A, B", overflow="fold", min_width=min(label_width + 3, 35))
-        pairs.add_column("metric", overflow="fold", min_width=10)
-        pairs.add_column("B − A (interval)", overflow="fold", min_width=15)
-        pairs.add_column("p", overflow="fold", min_width=5)
-        pairs.add_column("verdict", overflow="fold")
+        pairs = _pairs_table(_family_title(family), label_width, "metric", "p")
         for d in differences:
-            pairs.add_row(
-                f"A: {d.a}\nB: {d.b}",
-                d.metric,
-                f"{d.difference:+.3f}\n{d.low:+.3f}–{d.high:+.3f}" + _level(d.confidence_level),
-                f"{d.p_adjusted:.3g}",
-                _verdict(d),
-            )
+            pairs.add_row(_arms(d), d.metric, _interval(d), f"{d.p_adjusted:.3g}", _verdict(d))
             if d.metric == "avg_reward" and (d.a_more or d.b_more) and not family.endswith(POOLED):
                 flips.append(
                     f"A {d.a}, B {d.b}: A solves more: {', '.join(d.a_more) or 'none'}; "
@@ -154,24 +143,33 @@ def render(comparison: Comparison) -> list[Table | str]:
 
 def _modes_table(differences: list[Difference], label_width: int) -> Table:
     """Which failure modes account for each difference: every mode's rate, B − A."""
-    modes = Table(
-        title="failure modes behind each difference (rate B − A per task; p Holm-corrected over the modes)",
-        box=box.SIMPLE_HEAD,
-    )
-    modes.add_column("A, B", overflow="fold", min_width=min(label_width + 3, 35))
-    modes.add_column("mode", overflow="fold", min_width=10)
-    modes.add_column("rate A → B", overflow="fold", min_width=11)
-    modes.add_column("B − A (interval)", overflow="fold", min_width=15)
-    modes.add_column("verdict", overflow="fold")
+    title = "failure modes behind each difference (rate B − A per task; p Holm-corrected over the modes)"
+    modes = _pairs_table(title, label_width, "mode", "rate A → B")
     for d in differences:
         modes.add_row(
-            f"A: {d.a}\nB: {d.b}",
-            d.metric.removeprefix(RATE),
-            f"{d.a_value:.3f} → {d.b_value:.3f}",
-            f"{d.difference:+.3f}\n{d.low:+.3f}–{d.high:+.3f}" + _level(d.confidence_level),
-            d.verdict,
+            _arms(d), d.metric.removeprefix(RATE), _interval(d), f"{d.a_value:.3f} → {d.b_value:.3f}", d.verdict
         )
     return modes
+
+
+def _pairs_table(title: str, label_width: int, what: str, beside: str) -> Table:
+    """A table of paired comparisons: the arms, `what` is compared, B − A with its interval,
+    `beside` it, the verdict; numbers and label parts kept whole at 80 columns."""
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("A, B", overflow="fold", min_width=min(label_width + 3, 35))
+    table.add_column(what, overflow="fold", min_width=10)
+    table.add_column("B − A (interval)", overflow="fold", min_width=15)
+    table.add_column(beside, overflow="fold", min_width=5)
+    table.add_column("verdict", overflow="fold")
+    return table
+
+
+def _arms(d: Difference) -> str:
+    return f"A: {d.a}\nB: {d.b}"
+
+
+def _interval(d: Difference) -> str:
+    return f"{d.difference:+.3f}\n{d.low:+.3f}–{d.high:+.3f}" + _level(d.confidence_level)
 
 
 def _level(confidence: float) -> str:

@@ -142,23 +142,13 @@ def test_hydra_job_logging_verbose_brings_the_info_lines_and_wandbs_messages_bac
 
 def test_the_summary_has_the_retries_and_what_the_oracles_injected():
     """(No W&B needed: the summary as the run gets it.)"""
-    from tau_exp.records import FaultCounts, Metrics, ModelUsage
+    from tau_exp.records import FaultCounts, ModelUsage
     from tau_exp.tracking.wandb_run import summary_of
+    from tests.support.records import job_metrics
 
     injected = FaultCounts(rates={"error_rate": 0.1}, shared=True, requests=144, answered=130, error=14)
-    metrics = Metrics(
-        **dict(env="retail", split="test", agent="tool_calling", model="oracle", user="oracle", user_strategy="llm"),
-        avg_reward=1.0,
-        pass_hat_k={"1": 1.0},
-        n_tasks=4,
-        n_trials=1,
-        n_results=4,
-        n_infra_errors=0,
-        n_harness_errors=0,
-        n_pending=0,
-        termination_reasons={},
+    metrics = job_metrics(
         usage={"assistant": ModelUsage(calls=144, retries=14), "user": ModelUsage(calls=50, retries=2)},
-        avg_duration_s=1.0,
         injected_faults={"assistant": injected},
     )
     summary = summary_of(metrics)
