@@ -404,3 +404,52 @@ def test_an_imported_tau2_results_file_beside_a_tau_exp_job(tau2_results_file, o
     tasks = {r.task_id for r in records}
     assert {tr.get_attribute("data-task") for tr in page.locator("#compare-table tbody tr").all()} == tasks
     assert "No detectable difference" in page.inner_text("#verdicts")
+
+
+def test_failures_filter_by_category_and_show_their_diagnosis_at_the_decisive_turn(sweep, page):
+    """Each failed pair's diagnosis (diagnosis.py, computed on read as the page was written): the
+    list filters by its category, the task view shows why it failed with the first decisive
+    deviation highlighted at its message and the gold action beside it."""
+    from tau_exp.results.diagnosis import diagnose, domain_tools
+
+    config_id = sweep.config_id("tool_calling")
+    diagnoses = {r.key: d for r in sweep.records[config_id] if (d := diagnose(r, None, domain_tools("retail")))}
+    assert diagnoses, "the faulty sweep should have failures"
+    page.goto(f"{sweep.page.as_uri()}#/config/{config_id}")
+    page.wait_for_selector("#task-table tbody tr")
+    categories = sorted({d.category.value for d in diagnoses.values()})
+    assert page.locator("select[name=failure] option").all_inner_texts() == [
+        "all",
+        *(c.replace("_", " ") for c in categories),
+    ]
+    for category in categories:
+        page.select_option("select[name=failure]", category)
+        page.wait_for_function("!document.getElementById('list-status').textContent.startsWith('Searching')")
+        shown = {
+            (tr.get_attribute("data-task"), int(tr.get_attribute("data-trial")))
+            for tr in page.locator("#task-table tbody tr").all()
+        }
+        assert shown == {key for key, d in diagnoses.items() if d.category.value == category}, category
+
+    # A failure whose first decisive deviation has a message (the call; for a gold write never
+    # made, its last rejected attempt: the oracle's bad arguments) and a gold action.
+    def at(d):
+        return (
+            None
+            if d.deviation is None
+            else d.deviation.turn
+            if d.deviation.turn is not None
+            else (d.deviation.call.turn if d.deviation.call else None)
+        )
+
+    (task, trial), diagnosis = next(
+        (key, d) for key, d in diagnoses.items() if at(d) is not None and d.deviation and d.deviation.gold
+    )
+    assert diagnosis.deviation is not None and diagnosis.deviation.gold is not None
+    page.goto(f"{sweep.page.as_uri()}#/config/{config_id}/task/{task}/{trial}")
+    page.wait_for_selector("#diagnosis")
+    assert diagnosis.category.value.replace("_", " ") in page.inner_text("#diagnosis .failure-category")
+    decisive = page.locator(".message.decisive")
+    assert decisive.count() == 1 and decisive.get_attribute("data-index") == str(at(diagnosis))
+    assert diagnosis.deviation.gold.name in decisive.inner_text()
+    assert diagnosis.deviation.gold.name in page.inner_text("#diagnosis .gold-action")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ from tau_exp import bench
 from tau_exp.config import Benchmark
 from tau_exp.records import EpisodeResult
 from tau_exp.results.collect import Configuration
+from tau_exp.results.diagnosis import Diagnosis, diagnose, domain_tools
 from tau_exp.results.inference import Difference
 
 BROWSER_FILE = "browser.html"
@@ -52,6 +54,7 @@ class EpisodeEntry(BaseModel):
     duration_s: float
     block: int  # which job's block holds the full record
     position: int  # where in that block
+    failure: str | None = None  # the failure category of a failed or ended-early pair (diagnosis.py)
 
 
 class BrowserConfig(BaseModel):
@@ -83,11 +86,15 @@ def write_browser(
     blocks: list[str] = []
     for config_id, (row, sources, _) in enumerate(groups):
         configs.append(BrowserConfig(id=config_id, label=row.label, row=row.model_dump(mode="json")))
+        names = sources[0].names
+        tools = domain_tools(names.env) if names.bench == Benchmark.tau2 else None
         for source in sources:
+            diagnoses = [diagnose(result, None, tools) for result in source.results]
             episodes.extend(
-                _entry(config_id, result, len(blocks), position) for position, result in enumerate(source.results)
+                _entry(config_id, result, len(blocks), position, diagnosis)
+                for position, (result, diagnosis) in enumerate(zip(source.results, diagnoses, strict=True))
             )
-            blocks.append(_block(source.results))
+            blocks.append(_block(source.results, diagnoses))
     ids = {config.label: config.id for config in configs}
     comparisons = [
         {**d.model_dump(mode="json"), "a": ids[d.a], "b": ids[d.b]}
@@ -108,7 +115,9 @@ def write_browser(
     return path
 
 
-def _entry(config_id: int, result: EpisodeResult, block: int, position: int) -> EpisodeEntry:
+def _entry(
+    config_id: int, result: EpisodeResult, block: int, position: int, diagnosis: Diagnosis | None
+) -> EpisodeEntry:
     return EpisodeEntry(
         config=config_id,
         task=result.task_id,
@@ -122,17 +131,49 @@ def _entry(config_id: int, result: EpisodeResult, block: int, position: int) -> 
         duration_s=round(result.duration_s, 3),
         block=block,
         position=position,
+        failure=diagnosis.category.value if diagnosis else None,
     )
 
 
 DETAILS = {"messages", "reward_info", "usage", "error", "started_at", "seed", "ended_by"}
 
 
-def _block(results: list[EpisodeResult]) -> str:
-    """A job's full records, as the page reads them: a JSON list, gzipped, base64. (pydantic
-    writes NaN as null: the browser's JSON.parse would refuse the whole block for one NaN.)"""
-    details = "[" + ",".join(result.model_dump_json(include=DETAILS) for result in results) + "]"
+def _block(results: list[EpisodeResult], diagnoses: list[Diagnosis | None]) -> str:
+    """A job's full records with their diagnoses, as the page reads them: a JSON list, gzipped,
+    base64. (pydantic writes NaN as null: the browser's JSON.parse would refuse the whole block
+    for one NaN.)"""
+    details = (
+        "["
+        + ",".join(
+            result.model_dump_json(include=DETAILS)[:-1]
+            + ',"diagnosis":'
+            + (_diagnosis_json(diagnosis) if diagnosis is not None else "null")
+            + "}"
+            for result, diagnosis in zip(results, diagnoses, strict=True)
+        )
+        + "]"
+    )
     return base64.b64encode(gzip.compress(details.encode(), compresslevel=9, mtime=0)).decode("ascii")
+
+
+def _diagnosis_json(diagnosis: Diagnosis) -> str:
+    """What the page's diagnosis panel shows: the category, the ending, the first decisive
+    deviation with its gold action, the checks that failed and the tool-use errors."""
+    shown = diagnosis.model_dump(
+        mode="json", include={"category", "ending", "deviation", "read_only_deviations", "notes"}
+    )
+    checks = diagnosis.checks
+    shown["failed_checks"] = checks.failed if checks else []
+    shown["failed_outside_basis"] = checks.failed_outside_basis if checks else []
+    errors = diagnosis.tool_errors
+    shown["tool_errors"] = {
+        "rejected": len(errors.rejected),
+        "malformed": len(errors.malformed),
+        "other_party": len(errors.other_party),
+        "unknown_tool": len(errors.unknown_tool),
+        "repeated": len(errors.repeated),
+    }
+    return json.dumps(shown)
 
 
 def _task_instructions(tasks: set[tuple[str, str]]) -> dict[str, dict[str, str]]:

@@ -1,8 +1,8 @@
 "use strict";
 // The sweep browser's script. Views, one per route of the URL's hash:
 //   #/                              the sweep table (sortable; pick configurations to compare)
-//   #/config/C?outcome=&term=&q=    one configuration's tasks, filtered
-//   #/config/C/task/T/N             one task, trial N: reward breakdown, usage, conversation
+//   #/config/C?outcome=&term=&failure=&q=  one configuration's tasks, filtered
+//   #/config/C/task/T/N             one task, trial N: why it failed, reward breakdown, usage, conversation
 //   #/compare/C1,C2?differ=1&q=     tasks of several configurations, side by side
 //   #/compare/C1,C2/task/T?trial=N  one task side by side across those configurations
 // Full records live in per-job gzip+base64 blocks at the end of the page, decompressed on first
@@ -238,7 +238,7 @@ async function matches(entry, query) {
   return (await blockTexts(entry.block))[entry.position].includes(query);
 }
 
-function filterBar(params, onChange, terminations) {
+function filterBar(params, onChange, terminations, failures) {
   const select = (name, label, options) => h("label", {}, `${label} `, h("select", {
     name, onchange: (event) => { event.target.value ? params.set(name, event.target.value) : params.delete(name); onChange(); } },
     options.map(([value, text]) => h("option", { value, selected: (params.get(name) || "") === value }, text))));
@@ -247,6 +247,7 @@ function filterBar(params, onChange, terminations) {
   return h("div", { className: "toolbar" },
     select("outcome", "Outcome", [["", "all"], ...OUTCOMES.map((o) => [o, o.replace("_", " ")])]),
     terminations && select("term", "Termination", [["", "all"], ...terminations.map((t) => [t, t])]),
+    failures && failures.length ? select("failure", "Failure", [["", "all"], ...failures.map((f) => [f, f.replaceAll("_", " ")])]) : null,
     search);
 }
 
@@ -256,6 +257,7 @@ function configView(id, params) {
   crumbs([config.label, null]);
   const entries = [...EPISODES_BY_CONFIG[id]].sort((a, b) => naturalCompare(a.task, b.task) || a.trial - b.trial);
   const terminations = [...new Set(entries.map((e) => e.termination).filter(Boolean))].sort();
+  const failures = [...new Set(entries.map((e) => e.failure).filter(Boolean))].sort();
   const body = h("tbody");
   const status = h("p", { id: "list-status", className: "muted" });
   let shown = ROWS_PER_PAGE;
@@ -264,8 +266,10 @@ function configView(id, params) {
   const update = async () => {
     setParams(params);
     const current = ++filtering;
-    const wanted = params.get("outcome"), term = params.get("term"), query = (params.get("q") || "").toLowerCase().trim();
-    let rows = entries.filter((e) => (!wanted || outcome(e) === wanted) && (!term || e.termination === term));
+    const wanted = params.get("outcome"), term = params.get("term"), failure = params.get("failure");
+    const query = (params.get("q") || "").toLowerCase().trim();
+    let rows = entries.filter((e) => (!wanted || outcome(e) === wanted) && (!term || e.termination === term)
+      && (!failure || e.failure === failure));
     if (query && rows.some((e) => e.task.toLowerCase() === query)) {
       rows = rows.filter((e) => e.task.toLowerCase() === query); // "37" means task 37, not every "37" in the text
     } else if (query) {
@@ -281,6 +285,7 @@ function configView(id, params) {
       h("td", { className: "num" }, fmt(e.reward)),
       h("td", {}, badge(outcome(e))),
       h("td", {}, e.termination || "—"),
+      h("td", {}, e.failure ? e.failure.replaceAll("_", " ") : "—"),
       h("td", { className: "num" }, e.turns),
       h("td", { className: "num" }, fmtInt(e.tokens)),
       h("td", { className: "num" }, `${fmt(e.duration_s, 1)} s`))));
@@ -292,10 +297,10 @@ function configView(id, params) {
     h("h1", {}, config.label),
     summaryLine(config),
     others.length ? h("p", {}, h("a", { href: compareLink([id, ...others]) }, `Compare with the other ${others.length} configuration(s) of ${config.row.env}`)) : null,
-    filterBar(params, () => { shown = ROWS_PER_PAGE; update(); }, terminations),
+    filterBar(params, () => { shown = ROWS_PER_PAGE; update(); }, terminations, failures),
     status,
     h("table", { id: "task-table" },
-      h("thead", {}, h("tr", {}, ["task", "trial", "reward", "outcome", "termination", "turns", "tokens", "duration"].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ["task", "trial", "reward", "outcome", "termination", "failure", "turns", "tokens", "duration"].map((t) => h("th", {}, t)))),
       body),
     more);
 }
@@ -327,12 +332,13 @@ async function taskView(configId, task, trial) {
       trials.length > 1 ? h("span", {}, "Trials: ", trials.map((t) => t.trial === trial ? h("b", {}, ` ${t.trial} `) : h("a", { href: taskLink(t) }, ` ${t.trial} `))) : null,
       peers.length > 1 ? h("a", { className: "button", id: "side-by-side", href: compareLink(peers, task) + `?trial=${trial}` }, `Side by side across ${peers.length} configurations`) : null),
     episodeHeader(entry, record),
+    diagnosisPanel(record.diagnosis),
     instructions(configId, task),
     h("div", { className: "columns" }, rewardBreakdown(record.reward_info), usageTable(entry, record)),
     endedBy(record.ended_by),
     record.error ? errorBox(record.error, entry) : null,
     h("h2", {}, "Conversation"),
-    conversation(record.messages));
+    conversation(record.messages, record.diagnosis));
 }
 
 function episodeHeader(entry, record) {
@@ -403,6 +409,30 @@ function usageTable(entry, record) {
 }
 
 // What ended a conversation neither side stopped: the model's fault and what it sent, or the limit hit.
+// Why it failed (tau_exp/results/diagnosis.py, docs/diagnosis.md): the category, the first
+// decisive deviation from the gold writes with the gold action beside it, the failed checks.
+function diagnosisPanel(diagnosis) {
+  if (!diagnosis) return null;
+  const deviation = diagnosis.deviation;
+  const call = (c) => c ? `${c.name}(${c.arguments ? JSON.stringify(c.arguments) : c.detail || "unreadable arguments"})` : "—";
+  const errors = Object.entries(diagnosis.tool_errors).filter(([, n]) => n).map(([kind, n]) => `${n} ${kind.replaceAll("_", " ")}`);
+  const rows = [
+    ["category", h("b", { className: "failure-category" }, diagnosis.category.replaceAll("_", " "))],
+    ["ending", [diagnosis.ending.termination_reason || diagnosis.ending.status, diagnosis.ending.early ? ` (early: ${diagnosis.ending.early})` : ""].join("")],
+    deviation ? ["first decisive deviation", h("span", {}, `${deviation.kind.replaceAll("_", " ")}`,
+      deviation.turn !== null ? h("a", { href: `#message-${deviation.turn}`, onclick: (event) => { event.preventDefault(); document.querySelector(`[data-index="${deviation.turn}"]`)?.scrollIntoView(); } }, ` at message ${deviation.turn}`) : " (never made)",
+      deviation.turn === null && deviation.call ? ` — ${deviation.attempts} rejected attempt(s), the last at message ${deviation.call.turn}` : "",
+      deviation.call ? `: ${call(deviation.call)}` : "")] : null,
+    deviation && deviation.gold ? ["gold action", h("code", { className: "gold-action" }, call(deviation.gold))] : null,
+    diagnosis.failed_checks.length ? ["checks not met", diagnosis.failed_checks.join("; ")] : null,
+    diagnosis.read_only_deviations ? ["read-only deviations", String(diagnosis.read_only_deviations)] : null,
+    errors.length ? ["tool-use errors", errors.join(" · ")] : null,
+  ].filter(Boolean);
+  return h("div", { className: "card diagnosis", id: "diagnosis" }, h("h2", {}, "Why it failed"),
+    h("table", {}, rows.map(([name, value]) => h("tr", {}, h("th", {}, name), h("td", {}, value)))),
+    diagnosis.notes.length ? h("p", { className: "muted" }, diagnosis.notes.join(" ")) : null);
+}
+
 function endedBy(text) {
   return text ? h("div", { className: "card ended-by", id: "ended-by" }, h("h2", {}, "What ended the conversation"), h("pre", {}, text)) : null;
 }
@@ -439,8 +469,12 @@ function toolCall(call) {
   return h("div", { className: "tool-call" }, h("span", { className: "tool-name" }, `→ ${name}`), foldable(prettyJSON(args), "json"));
 }
 
-function conversation(messages) {
+function conversation(messages, diagnosis) {
   messages = messages || [];
+  // The first decisive deviation's message; for a gold write never made, its last rejected attempt.
+  const decisive = diagnosis?.deviation ? diagnosis.deviation.turn ?? diagnosis.deviation.call?.turn ?? null : null;
+  const gold = diagnosis?.deviation?.gold;
+  const missing = diagnosis?.deviation?.turn === null;
   const callNames = new Map();
   for (const m of messages) for (const c of m.tool_calls || []) callNames.set(c.id, c.name ?? c.function?.name);
   const start = messages.find((m) => m.timestamp)?.timestamp;
@@ -451,8 +485,12 @@ function conversation(messages) {
     // In dual-control domains (telecom) the user calls tools on their own device: those results are the user's.
     const byUser = role === "tool" && m.requestor === "user";
     const title = role === "tool" ? `${byUser ? "user's " : ""}tool result${callNames.get(m.id) || m.name ? ` · ${callNames.get(m.id) || m.name}` : ""}${m.error ? " · error" : ""}` : role;
-    return h("li", { className: `message ${role}${byUser ? " by-user" : ""}${m.error ? " tool-error" : ""}`, "data-index": i },
+    return h("li", { className: `message ${role}${byUser ? " by-user" : ""}${m.error ? " tool-error" : ""}${i === decisive ? " decisive" : ""}`, "data-index": i },
       h("div", { className: "message-head" }, h("span", { className: "role" }, title), h("span", { className: "muted" }, [when, tokens].filter(Boolean).join(" · "))),
+      i === decisive ? h("p", { className: "decisive-note" }, missing
+        ? "First decisive deviation: a gold write never made (this was its last, rejected, attempt)"
+        : "First decisive deviation from the gold actions",
+        gold ? [" · gold: ", h("code", {}, `${gold.name}(${JSON.stringify(gold.arguments)})`)] : "") : null,
       m.content ? foldable(role === "tool" ? prettyJSON(m.content) : asText(m.content), role === "tool" ? "json" : "text") : null,
       (m.tool_calls || []).map(toolCall));
   }));
@@ -568,8 +606,8 @@ async function sideBySideView(compared, task, params) {
     h("div", { className: "side-by-side", style: `grid-template-columns: repeat(${configIds.length}, minmax(380px, 1fr))` },
       configIds.map((id, i) => h("div", { className: "side", "data-config": id },
         h("h2", {}, h("a", { href: entries[i] ? taskLink(entries[i]) : configLink(id) }, CONFIGS[id].label)),
-        entries[i] ? [episodeHeader(entries[i], records[i]), rewardBreakdown(records[i].reward_info),
-                      records[i].error ? errorBox(records[i].error) : null, conversation(records[i].messages)]
+        entries[i] ? [episodeHeader(entries[i], records[i]), diagnosisPanel(records[i].diagnosis), rewardBreakdown(records[i].reward_info),
+                      records[i].error ? errorBox(records[i].error) : null, conversation(records[i].messages, records[i].diagnosis)]
                    : h("p", { className: "muted" }, `trial ${trial} of task ${task} was not run in this configuration`)))));
 }
 
