@@ -29,7 +29,7 @@ from tau_exp.results.collect import (
     find_configurations,
 )
 from tau_exp.results.inference import Difference
-from tau_exp.results.modes import RATE, ConfigurationModes, mode_differences, mode_rates
+from tau_exp.results.modes import RATE, ConfigurationModes, ModeRate, mode_differences, mode_rates
 from tau_exp.results.pairs import data_note, paired_differences
 from tau_exp.runtime import command_line
 
@@ -185,6 +185,37 @@ def rewards_figure(rows: list[ConfigRow]) -> Figure:
     return fig
 
 
+def plot_failure_modes(rates: list[ModeRate], path: Path) -> Path | None:
+    """Failure modes per configuration: a horizontal bar per configuration (its label), stacked
+    by category, each segment that category's share of the configuration's pairs (None: no
+    configuration failed)."""
+    if not rates:
+        return None
+    return _save(failure_modes_figure(rates), path)
+
+
+def failure_modes_figure(rates: list[ModeRate]) -> Figure:
+    plt = _pyplot()
+    labels = list(dict.fromkeys(rate.label for rate in rates))
+    categories = list(dict.fromkeys(rate.category for rate in rates))
+    longest = max(len(label) for label in labels)
+    fig, ax = plt.subplots(figsize=(7 + 0.07 * longest, max(3.0, 0.35 * len(labels) + 1.5)), layout="constrained")
+    left = [0.0] * len(labels)
+    for index, category in enumerate(categories):
+        share = {rate.label: rate.rate for rate in rates if rate.category == category}
+        widths = [share.get(label, 0.0) for label in labels]
+        ax.barh(range(len(labels)), widths, left=left, color=f"C{index % 10}", label=category.replace("_", " "))
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_yticks(range(len(labels)), labels, fontsize="small")
+    ax.invert_yaxis()  # the report's order, top to bottom
+    ax.set(
+        xlabel="share of the configuration's (task, trial) pairs", xlim=(0, 1), title="failure modes per configuration"
+    )
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(fontsize="small", loc="outside right upper")
+    return fig
+
+
 def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path]:
     """`comparisons.md` and `.csv`: the comparisons of `pairs.paired_differences`, per family and
     metric (the methods: inference.py; the same numbers as `python -m tau_exp.compare`)."""
@@ -307,6 +338,8 @@ def main(argv: list[str] | None = None) -> None:
         *write_failure_modes(modes, differences, out_dir),
     ]
     plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
+    if modes_plot := plot_failure_modes(mode_rates(modes), out_dir / "failure_modes.png"):
+        plots.append(modes_plot)
     written = [*tables, *plots]
     if args.wandb:
         log_to_wandb([path for path in tables if path.suffix == ".csv"], plots, out_dir, args.project)

@@ -12,6 +12,7 @@ import matplotlib.image
 import pytest
 
 from tau_exp.records import EpisodeResult, EpisodeStatus, Manifest, ModelUsage
+from tau_exp.results.collect import find_configurations
 from tau_exp.results.inference import TaskTrials, interval
 from tau_exp.results.report import main as report_cli
 from tests.results.test_collect import DATA, NEWER_DATA
@@ -127,7 +128,7 @@ def test_the_report_can_be_a_wandb_run(tmp_path, monkeypatch):
     comparisons = json.loads(next(run_dir.glob("files/media/table/comparisons_*.json")).read_text())
     assert [row[1] for row in comparisons["data"]] == ["avg_reward", "pass^1", "pass^2"]  # m against m2
     images = sorted(path.name.split("_")[0] for path in run_dir.glob("files/media/images/*.png"))
-    assert images == ["avg", "pass"]
+    assert images == ["avg", "failure", "pass"]  # failure_modes.png: its jobs have failures
 
 
 def test_the_report_keeps_jobs_on_different_task_data_apart_and_marks_their_comparison(tmp_path):
@@ -215,3 +216,24 @@ def test_failure_modes_per_configuration_with_rates_and_intervals(tmp_path):
     }
     other = rows["other"]
     assert float(other["ci_low"]) < float(other["rate"]) == 3 / 8 < float(other["ci_high"])
+
+
+def test_the_failure_modes_plot_stacks_each_configurations_modes(tmp_path):
+    """A bar per configuration with failures, a segment per mode of its rate."""
+    import warnings
+
+    from tau_exp.results.modes import ConfigurationModes, mode_rates
+    from tau_exp.results.report import failure_modes_figure
+
+    hand_made_job(tmp_path / "a", "retail", "org/m", {"x": [0.0], "y": [1.0]}, infra_errors=2)
+    hand_made_job(tmp_path / "b", "retail", "org/n", {"x": [0.0], "y": [0.0]})
+    rates = mode_rates([ConfigurationModes(c) for c in find_configurations([tmp_path])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = failure_modes_figure(rates)
+        figure.canvas.draw()
+    [ax] = figure.axes
+    segments = [(round(bar.get_width(), 3), round(bar.get_x(), 3)) for bar in ax.patches if bar.get_width() > 0]
+    # In the decision list's order: m's infra 2/4, then its other 1/4 after it; n's other 2/2.
+    assert sorted(segments) == [(0.25, 0.5), (0.5, 0.0), (1.0, 0.0)]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["m", "n"]
