@@ -247,7 +247,7 @@ def command_line_tools() -> dict[str, str]:
 
 
 def test_every_tool_is_found():
-    expected = {"report", "compare", "status", "sweep", "examples", "export", "servers", "oracle"}
+    expected = {"audit", "report", "compare", "status", "sweep", "examples", "export", "servers", "oracle"}
     assert expected <= set(command_line_tools())
 
 
