@@ -60,7 +60,10 @@ class FaultConfig:
     attempt is an infra error); they are drawn from one number, so they add up: their sum is the
     share of requests that fail (past 1, the later ones get what is left). Model faults
     (`empty_rate`, `unhelpful_rate`, `bad_arguments_rate`) are scored as the model's mistakes,
-    and are shares only of the replies they can spoil. A job whose oracle has faults reports how
+    and are shares only of the replies they can spoil. User faults (`user_stop_rate`,
+    `user_skip_device_rate`, `user_withhold_rate`) are a user simulator's mistakes, injected only
+    when the oracle plays the user, each a share of the user's replies it can spoil: the known
+    truth a user-simulator audit is measured against. A job whose oracle has faults reports how
     many of each it met, and of how many (metrics.json `injected_faults`, the job's closing lines,
     W&B)."""
 
@@ -78,8 +81,25 @@ class FaultConfig:
     # it). An assistant that mostly calls tools gives few text replies: 0.3 of them was 3 faults
     # in 144 of its requests.
     unhelpful_rate: float = 0.0
+    # User faults (the oracle as the user; its replies and ReAct steps, not verify or reflect
+    # steps, not already empty), drawn only when nonzero (at 0 the other faults' draws are as
+    # without them). Of the user's messages after its opening while gold actions still follow:
+    # it ends the conversation ("Thank you, that is all. ###STOP###") before the task is done.
+    user_stop_rate: float = 0.0
+    # Of the user's turns with gold actions on its own device (telecom), at the turn's first: it
+    # takes none of the turn's device actions and says it has ("I have done that on my phone.
+    # What should I do next?"), and goes on as if it had: the device's state is left wrong.
+    user_skip_device_rate: float = 0.0
+    # Of the user's opening messages: a generic one ("Hi, I need help with my account.") without
+    # the task's reason for calling. The oracle assistant, which knows the gold actions, does not
+    # need it: only a real agent's results show it.
+    user_withhold_rate: float = 0.0
     hang_s: float = 30.0  # how long a timeout fault hangs before its 504
     seed: int = 0  # seeds the fault draws: the same settings give the same faults in the same order
+
+
+# Every fault rate of the schema, declared once (checked between 0 and 1, metered by servers/faults.py).
+FAULT_RATES = tuple(f.name for f in dataclasses.fields(FaultConfig) if f.name.endswith("_rate"))
 
 
 @dataclass

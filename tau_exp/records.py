@@ -79,7 +79,8 @@ class Cost(BaseModel):
 
 
 # Each fault the oracle injects (config.FaultConfig: `<kind>_rate`), and the requests its rate is
-# a share of: infra faults of all requests, model faults of the replies they can spoil.
+# a share of: infra faults of all requests, model faults of the replies they can spoil, user faults
+# of the user's replies they can spoil (the oracle as the user).
 FAULT_SHARES = {
     "error": "requests",
     "timeout": "requests",
@@ -88,6 +89,9 @@ FAULT_SHARES = {
     "empty": "answered",
     "unhelpful": "text_replies",
     "bad_arguments": "tool_call_replies",
+    "user_stop": "user_turns_midway",
+    "user_skip_device": "user_device_turns",
+    "user_withhold": "user_openings",
 }
 
 
@@ -109,6 +113,13 @@ class FaultCounts(BaseModel):
         0, description="text replies (a reply or ReAct step, not a verify or reflect step): the share of unhelpful"
     )
     tool_call_replies: int = Field(0, description="replies with tool calls: the share of bad_arguments")
+    user_turns_midway: int = Field(
+        0, description="the user's turns after its opening, while gold actions follow: the share of user_stop"
+    )
+    user_device_turns: int = Field(
+        0, description="the user's turns with actions on its own device (telecom): the share of user_skip_device"
+    )
+    user_openings: int = Field(0, description="the user's opening messages: the share of user_withhold")
     error: int = 0
     timeout: int = 0
     drop: int = 0
@@ -116,12 +127,15 @@ class FaultCounts(BaseModel):
     empty: int = 0
     unhelpful: int = 0
     bad_arguments: int = 0
+    user_stop: int = 0
+    user_skip_device: int = 0
+    user_withhold: int = 0
 
     def plus(self, later: FaultCounts) -> FaultCounts:
         """These counts and a later invocation's (whose rates are the latest)."""
         counts = {
             field: getattr(self, field) + getattr(later, field)
-            for field in ("requests", "answered", "text_replies", "tool_call_replies", *FAULT_SHARES)
+            for field in (*dict.fromkeys(FAULT_SHARES.values()), *FAULT_SHARES)  # each share, each fault
         }
         return FaultCounts(rates=later.rates, shared=self.shared or later.shared, **counts)
 

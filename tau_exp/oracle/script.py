@@ -11,12 +11,18 @@ with ###STOP### once no gold action is left; it also answers the user strategies
 reply, a verification, a reflection). That scores 1.0 under tau2's own evaluation on every
 retail, airline and telecom test task, which is what proves the pipeline and the evaluation
 agree.
+
+Each user reply says which step of the user's script it is (`UserStep`), so the server can spoil
+it with a user-side fault (`UserFault`, `spoiled_user_reply`): stop early, skip the device
+actions of a turn, withhold the reason for calling. A skipped turn stays skipped: the user's
+later turns read the conversation and go on as if its device actions had been taken.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from enum import Enum
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,6 +31,34 @@ from tau_exp.bench import load_tasks
 from tau_exp.config import Benchmark
 
 STOP = "###STOP###"  # tau2.user.base.STOP
+DEVICE_DONE = "I have done that on my phone. What should I do next?"
+ALL_DONE = f"Thank you, that is all. {STOP}"
+WITHHELD_OPENING = "Hi, I need help with my account."
+
+
+class UserStep(str, Enum):
+    """Which step of its script a user reply is: what a user-side fault can spoil in it."""
+
+    opening = "opening"  # its first message, the task's reason for calling (withhold)
+    device_turn = "device_turn"  # the first of a turn's actions on its own device (skip_device)
+    device = "device"  # a later action of the same turn
+    midway = "midway"  # a later message while gold actions (of either side) follow (stop)
+    last = "last"  # its last message: ###STOP###
+
+
+class UserFault(str, Enum):
+    """The user simulator's faults the oracle injects (`FaultConfig.user_*_rate`)."""
+
+    stop = "user_stop"  # ends the conversation before the task is done
+    skip_device = "user_skip_device"  # says it did the turn's device actions, and did none
+    withhold = "user_withhold"  # opens without the task's reason for calling
+
+
+SPOILS = {
+    UserStep.opening: UserFault.withhold,
+    UserStep.device_turn: UserFault.skip_device,
+    UserStep.midway: UserFault.stop,
+}
 
 
 @dataclass
@@ -37,6 +71,7 @@ class ToolCallReply:
 class Reply:
     content: str | None = None
     tool_calls: list[ToolCallReply] = field(default_factory=list)
+    user_step: UserStep | None = None  # a user's reply or ReAct step: which step of its script
 
 
 class OracleScript:
@@ -168,24 +203,53 @@ def user_reply(task, messages: list[dict[str, Any]], purpose: str = "reply") -> 
         return Reply(content=f"Reflection:\nThe message strayed from my instructions.\n\nResponse:\n{expected}")
     reply = _user_turn(task, messages)
     if purpose == "react" and reply.content:
-        return Reply(content=f"Thought:\nI answer the agent as my instructions say.\n\nUser Response:\n{reply.content}")
+        return Reply(content=_react(reply.content), user_step=reply.user_step)
     return reply
 
 
-def _user_turn(task, messages: list[dict[str, Any]]) -> Reply:
-    """In the user's turn: its next gold action on its own device (telecom), then its message.
-    The user simulator's own earlier turns arrive with the role "assistant" (tau2 flips roles)."""
-    own = [m for m in messages if m.get("role") == "assistant"]
-    taken = sum(len(m.get("tool_calls") or []) for m in own)
-    turn = 1 + sum(1 for m in own if not m.get("tool_calls"))
+def spoiled_user_reply(task, messages: list[dict[str, Any]], purpose: str, fault: UserFault) -> Reply:
+    """The user's reply (or ReAct step) with `fault`: `stop` ends the conversation early;
+    `skip_device` takes none of the turn's device actions and goes on as if it had (its opening
+    in its first turn, else that it has done them); `withhold` opens without the reason for
+    calling."""
+    if fault == UserFault.stop:
+        content = ALL_DONE
+    elif fault == UserFault.withhold:
+        content = WITHHELD_OPENING
+    else:
+        scripted = _user_turn(task, messages, skip_device=True)
+        content = (scripted.content or "") if scripted.user_step == UserStep.opening else DEVICE_DONE
+    return Reply(content=_react(content) if purpose == "react" else content)
+
+
+def _react(content: str) -> str:
+    return f"Thought:\nI answer the agent as my instructions say.\n\nUser Response:\n{content}"
+
+
+def _user_turn(task, messages: list[dict[str, Any]], skip_device: bool = False) -> Reply:
+    """In the user's turn: its next gold action on its own device (telecom), then its message
+    (`skip_device`: its message, as if the turn's device actions were taken). The user
+    simulator's own earlier turns arrive with the role "assistant" (tau2 flips roles). A turn
+    that ended before its device actions were all taken skipped the rest (the user_skip_device
+    fault): they count as done, and are never taken later."""
+    done, turn, done_before_turn = 0, 1, 0  # gold actions taken or skipped; the current turn
+    for message in messages:
+        if message.get("role") != "assistant":
+            continue
+        if message.get("tool_calls"):
+            done += len(message["tool_calls"])
+            continue
+        done = done_before_turn = max(done, len(_own_actions(task, "user", turn)[0]))  # its text ends the turn
+        turn += 1
     gold, more_follow = _own_actions(task, "user", turn)
-    if taken < len(gold):
-        action = gold[taken]
-        return Reply(tool_calls=[ToolCallReply(action.name, dict(action.arguments))])
+    if done < len(gold) and not skip_device:
+        action = gold[done]
+        step = UserStep.device_turn if done == done_before_turn else UserStep.device
+        return Reply(tool_calls=[ToolCallReply(action.name, dict(action.arguments))], user_step=step)
     if turn == 1:
         instructions = task.user_scenario.instructions
         opening = getattr(instructions, "reason_for_call", None) or str(instructions)
-        return Reply(content=" ".join(opening.split()))
+        return Reply(content=" ".join(opening.split()), user_step=UserStep.opening)
     if more_follow:
-        return Reply(content="I have done that on my phone. What should I do next?")
-    return Reply(content=f"Thank you, that is all. {STOP}")
+        return Reply(content=DEVICE_DONE, user_step=UserStep.midway)
+    return Reply(content=ALL_DONE, user_step=UserStep.last)

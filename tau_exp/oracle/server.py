@@ -23,12 +23,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tau_exp.config import OracleConfig
+from tau_exp.config import FaultConfig, OracleConfig
 from tau_exp.display import argument_parser
 from tau_exp.files import write_atomically
 from tau_exp.llm.tags import PURPOSE_HEADER, EpisodeTag
 from tau_exp.oracle.load import ServerLoad
-from tau_exp.oracle.script import OracleScript, Reply
+from tau_exp.oracle.script import SPOILS, OracleScript, Reply, UserFault, UserStep, spoiled_user_reply
+from tau_exp.records import FAULT_SHARES
 from tau_exp.runtime import prepare_process
 from tau_exp.servers.oracle import API_KEY_ENV, settings_from_json
 
@@ -55,7 +56,8 @@ class _Behaviour:
 def create_app(model: str, settings: OracleConfig | None = None, api_key: str | None = None) -> FastAPI:
     """The oracle app serving `model` with `settings` (latency, faults); `GET /oracle/stats`
     counts what it answered — each fault injected, and the requests each fault rate is a share of
-    (`requests`, `answered`, `text_replies`, `tool_call_replies`: config.FaultConfig) — and
+    (`requests`, `answered`, `text_replies`, `tool_call_replies`, and as the user
+    `user_turns_midway`, `user_device_turns`, `user_openings`: config.FaultConfig) — and
     `GET /oracle/settings` says its latency and faults now (what a job reads to report what was
     injected: servers/faults.py). `PUT /oracle/settings` (the same JSON as `--settings`) changes
     its latency and faults while it runs — one server for many fault settings, for tests and
@@ -182,13 +184,20 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
 
         # Model faults: the HTTP exchange is fine, the reply is not. Each rate is a share of the
         # replies it can spoil, and those are counted too (`answered`, `text_replies`,
-        # `tool_call_replies`): a rate of text replies is no rate of all requests.
+        # `tool_call_replies`): a rate of text replies is no rate of all requests. The user's
+        # faults (stop early, skip the device actions, withhold the reason for calling) come after
+        # `empty`, and a reply they spoil meets no other fault.
         purpose = request.headers.get(PURPOSE_HEADER, "reply")
         reply = script.reply(tag.role, purpose, task, body.get("messages", []), tools_offered=bool(body.get("tools")))
         stats["answered"] += 1
         if rng.random() < faults.empty_rate:
             stats["fault_empty"] += 1
             return await served(request, body, tag, _completion(model, body, Reply(content=""), False))
+        if tag.role == "user" and purpose in ("reply", "react") and reply.user_step in SPOILS:
+            fault = _user_fault(reply.user_step, faults, rng, stats)
+            if fault is not None:
+                spoiled = spoiled_user_reply(task, body.get("messages", []), purpose, fault)
+                return await served(request, body, tag, _completion(model, body, spoiled, False))
         text_reply = bool(reply.content) and purpose in ("reply", "react")  # not a verify or reflect step
         if text_reply:
             stats["text_replies"] += 1
@@ -213,6 +222,19 @@ def create_app(model: str, settings: OracleConfig | None = None, api_key: str | 
         return Response(content=b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
 
     return app
+
+
+def _user_fault(step: UserStep, faults: FaultConfig, rng: random.Random, stats: Counter[str]) -> UserFault | None:
+    """The user fault that spoils a user's reply at `step` of its script, if one is drawn; the
+    reply counts in its share. A rate of 0 draws nothing: the other faults' draws stay as they
+    were without user faults."""
+    fault = SPOILS[step]
+    stats[FAULT_SHARES[fault.value]] += 1  # user_turns_midway, user_device_turns, user_openings
+    rate = getattr(faults, f"{fault.value}_rate")
+    if rate and rng.random() < rate:
+        stats[f"fault_{fault.value}"] += 1
+        return fault
+    return None
 
 
 def _settings_json(now: _Behaviour) -> dict[str, Any]:

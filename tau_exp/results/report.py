@@ -176,7 +176,11 @@ def rewards_figure(rows: list[ConfigRow]) -> Figure:
     for ax, env, panel in zip(axes[0], envs, panels, strict=True):
         intervals = [_interval(row) for row in panel]
         means = [mean for mean, _, _ in intervals]
-        errors = [[mean - low for mean, low, _ in intervals], [high - mean for mean, _, high in intervals]]
+        # Rounding can put a bound a hair inside the mean (1e-17): an error bar is never negative.
+        errors = [
+            [max(0.0, mean - low) for mean, low, _ in intervals],
+            [max(0.0, high - mean) for mean, _, high in intervals],
+        ]
         ax.bar(range(len(panel)), means, 0.7, yerr=errors, capsize=3, color=[f"C{i % 10}" for i in range(len(panel))])
         ax.set_xticks(range(len(panel)), [row.label for row in panel], rotation=60, ha="right", fontsize="small")
         ax.set(title=env, ylim=(0, 1.05))

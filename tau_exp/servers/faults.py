@@ -26,12 +26,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from tau_exp.config import ModelConfig, ServerKind
+from tau_exp.config import FAULT_RATES, ModelConfig, ServerKind
 from tau_exp.endpoint import Endpoint
 from tau_exp.records import FAULT_SHARES, FaultCounts
-from tau_exp.servers.oracle import FAULT_RATES
 
 log = logging.getLogger(__name__)
+
 
 TIMEOUT_S = 5.0  # a local or cluster oracle answers in milliseconds; this is for one that hangs
 
@@ -57,10 +57,7 @@ def counts_of(stats: dict[str, int], rates: dict[str, float], shared: bool) -> F
     return FaultCounts(
         rates=rates,
         shared=shared,
-        requests=stats.get("requests", 0),
-        answered=stats.get("answered", 0),
-        text_replies=stats.get("text_replies", 0),
-        tool_call_replies=stats.get("tool_call_replies", 0),
+        **{share: stats.get(share, 0) for share in FAULT_SHARES.values()},  # requests, answered, ...
         **{kind: stats.get(f"fault_{kind}", 0) for kind in FAULT_SHARES},
     )
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tau_exp.config import ModelConfig, OracleConfig, check_durations
+from tau_exp.config import FAULT_RATES, ModelConfig, OracleConfig, check_durations
 from tau_exp.endpoint import Endpoint
 from tau_exp.errors import ConfigError, ServerError
 from tau_exp.servers.health import log_tail, poll, wait_until_ready
@@ -28,17 +28,6 @@ log = logging.getLogger(__name__)
 
 # The server's API key arrives in this environment variable (never on the command line).
 API_KEY_ENV = "TAU_EXP_ORACLE_API_KEY"
-
-
-FAULT_RATES = (
-    "error_rate",
-    "timeout_rate",
-    "drop_rate",
-    "malformed_rate",
-    "bad_arguments_rate",
-    "empty_rate",
-    "unhelpful_rate",
-)
 
 
 def check(key: str, model: ModelConfig) -> None:

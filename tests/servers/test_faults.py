@@ -56,6 +56,20 @@ def test_each_count_is_shown_of_its_share_of_the_requests():
     )
 
 
+def test_the_user_faults_are_read_summed_and_shown_of_the_users_replies_they_can_spoil():
+    stats = {"requests": 12, "answered": 12, "user_turns_midway": 4, "fault_user_stop": 1, "user_device_turns": 3}
+    stats |= {"fault_user_skip_device": 3, "user_openings": 2, "fault_user_withhold": 1}
+    rates = {"user_stop_rate": 0.2, "user_skip_device_rate": 1.0, "user_withhold_rate": 0.5}
+    counts = counts_of(stats, rates, shared=False)
+    twice = counts.plus(counts)
+    assert (twice.user_stop, twice.user_turns_midway, twice.user_skip_device, twice.user_device_turns) == (2, 8, 6, 6)
+    assert (twice.user_withhold, twice.user_openings, twice.requests) == (2, 4, 24)
+    assert counts.describe() == (
+        "user_stop 1 of 4 user turns midway (rate 0.2) · user_skip_device 3 of 3 user device turns (rate 1)"
+        " · user_withhold 1 of 2 user openings (rate 0.5)"
+    )
+
+
 def test_metrics_of_earlier_versions_load_without_injected_faults():
     assert Metrics.model_validate_json((OLD_JOB / "metrics.json").read_text()).injected_faults is None
 

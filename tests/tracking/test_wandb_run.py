@@ -159,6 +159,11 @@ def test_the_summary_has_the_retries_and_what_the_oracles_injected():
         **{f"injected_faults/assistant/{field}": 0 for field in ("text_replies", "tool_call_replies", "timeout")},
         **{f"injected_faults/assistant/{field}": 0 for field in ("drop", "malformed", "empty", "unhelpful")},
         "injected_faults/assistant/bad_arguments": 0,
+        **{f"injected_faults/assistant/{field}": 0 for field in ("user_stop", "user_skip_device", "user_withhold")},
+        **{
+            f"injected_faults/assistant/{field}": 0
+            for field in ("user_turns_midway", "user_device_turns", "user_openings")
+        },
         "injected_faults/assistant/requests": 144,
         "injected_faults/assistant/answered": 130,
         "injected_faults/assistant/error": 14,
