@@ -20,6 +20,7 @@ from typing import Any
 # identity is shown as key=value.
 BARE_KEYS = ("env", "agent", "model")
 NAME_KEYS = ("env", "split", "agent", "model", "user", "user_strategy")
+DERIVED_KEYS = frozenset({"data"})  # follow from other keys (the env's task data): shown only when they tell apart
 ABSENT = "(unset)"  # a key one configuration has and another lacks (e.g. a tau2 file's settings)
 
 
@@ -40,7 +41,7 @@ def labels(identities: Sequence[Mapping[str, Any]]) -> list[str]:
     them. One identity alone is labelled by its env, agent and model."""
     if not identities:
         return []
-    keys = varying_keys(identities) or [key for key in BARE_KEYS if key in identities[0]]
+    keys = _telling_keys(identities) or [key for key in BARE_KEYS if key in identities[0]]
     shown = _short_keys([key for key in keys if key not in BARE_KEYS])
     out = [" · ".join(_part(key, identity.get(key, ABSENT), shown) for key in keys) for identity in identities]
     # Keys equal in JSON but told apart by type (1 vs "1") are the only way two labels can meet.
@@ -50,6 +51,22 @@ def labels(identities: Sequence[Mapping[str, Any]]) -> list[str]:
         if seen[label] > 1:
             out[index] = f"{label} #{seen[label]}"
     return out
+
+
+def _telling_keys(identities: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The varying keys, in order, but for the task data where it follows from the other keys
+    (each env has its own): a consequence, not a choice, it adds nothing to a label. Chosen keys
+    that vary together (agent and model, say) are all shown: the label must not hide a confound."""
+    keys = varying_keys(identities)
+    chosen = [key for key in keys if key not in DERIVED_KEYS]
+    for key in (key for key in keys if key in DERIVED_KEYS):
+        groups: dict[tuple[str, ...], set[str]] = {}
+        for identity in identities:
+            seen = tuple(_json(identity.get(k, ABSENT)) for k in chosen)
+            groups.setdefault(seen, set()).add(_json(identity.get(key, ABSENT)))
+        if any(len(values) > 1 for values in groups.values()):
+            chosen.append(key)
+    return sorted(chosen, key=keys.index)
 
 
 def _part(key: str, value: Any, shown: Mapping[str, str]) -> str:

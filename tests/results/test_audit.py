@@ -58,3 +58,40 @@ def test_the_command_prints_the_sides_and_the_missing_audit(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "whose fault each failure is" in printed and "user-limited tasks 8" in printed
     assert "model=oracle agent=tool_calling" in printed and "tasks.ids=[10]" in printed
+
+
+@pytest.mark.slow
+def test_the_audit_end_to_end_attributes_injected_user_faults_to_the_simulator(
+    tmp_path, launch, attach_to, oracle_servers, oracle_faults
+):
+    """Known truth from the oracle's injected faults. The agent under test makes every tool call
+    malformed (its own fault) and talks to a user simulator that skips every action on its
+    device (the simulator's fault). The audit runs the clean oracle assistant against that same
+    user: telecom tasks with gold device actions come out user-limited, the others sound. Each
+    failure is then the simulator's exactly when its task has a device action, else the agent's."""
+    from tau_exp import bench
+    from tau_exp.config import Benchmark
+
+    faulty = oracle_faults(assistant={"bad_arguments_rate": 1.0}, user={"user_skip_device_rate": 1.0})
+    sweep = ["-m", "env=retail,telecom", "tasks.end=2", "tracking=none", "run.max_errors=3"]
+    agent = launch([*sweep, f"hydra.sweep.dir={tmp_path / 'agent'}", *attach_to(faulty)], cwd=tmp_path)
+    assert agent.returncode == 0, agent.stderr[-2000:]
+    audit_servers = {"assistant": oracle_servers["assistant"], "user": faulty["user"]}
+    audit = launch([*sweep, f"hydra.sweep.dir={tmp_path / 'audit'}", *attach_to(audit_servers)], cwd=tmp_path)
+    assert audit.returncode == 0, audit.stderr[-2000:]
+
+    device = {
+        (env, task.id): any(action.requestor == "user" for action in task.evaluation_criteria.actions or [])
+        for env in ("retail", "telecom")
+        for task in bench.load_tasks(Benchmark.tau2, env, "test")[:2]
+    }
+    assert any(device.values()) and not all(device.values())  # both kinds of task are in the test
+    judged = run_audit([tmp_path / "agent"], [tmp_path / "audit"])
+    labels = {c.label: c.labels for c in judged.configurations}
+    assert set(labels) == {"retail", "telecom"} and not judged.missing
+    for env, pairs in labels.items():
+        assert len(pairs) == 2  # every pair failed (malformed calls)
+        for pair, side in pairs.items():
+            task = pair.split("/")[0]
+            expected = Side.user_simulator if device[env, task] else Side.agent
+            assert side == expected.value, (env, task)

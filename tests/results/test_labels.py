@@ -35,3 +35,15 @@ def test_a_setting_one_configuration_lacks_still_tells_them_apart():
 
 def test_labels_are_unique_even_where_values_print_alike():
     assert labels([{**BASE, "seed": 1}, {**BASE, "seed": "1"}]) == ["seed=1", "seed=1 #2"]
+
+
+def test_a_key_that_follows_from_another_is_left_out():
+    """Each env has its own task data: `data` varies, but with env, so the labels are the envs."""
+    identities = [{**BASE, "env": env, "data": f"tau2 {env} fingerprint"} for env in ("retail", "telecom")]
+    assert labels(identities) == ["retail", "telecom"]
+    identities.append({**BASE, "env": "retail", "data": "tau2 newer fingerprint"})
+    assert labels(identities) == [
+        "retail · data=tau2 retail fingerprint",
+        "telecom · data=tau2 telecom fingerprint",
+        "retail · data=tau2 newer fingerprint",
+    ]
