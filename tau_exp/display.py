@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
 from rich.console import Console
 
 
@@ -39,6 +40,17 @@ def console(stderr: bool = False) -> Console:
     not a style) and no highlighting."""
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, width=None if stream.isatty() else 200, markup=False, highlight=False)
+
+
+def print_result(result: BaseModel, parts: Sequence[object], as_json: bool) -> None:
+    """A tool's answer on stdout: `result` as JSON for scripts, or its rendered `parts` (tables,
+    lines) for people."""
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    out = console()
+    for part in parts:
+        out.print(part)
 
 
 def cell(value: object) -> str:

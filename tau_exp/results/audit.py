@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tau_exp.display import argument_parser, console
+from tau_exp.display import argument_parser, print_result
 from tau_exp.errors import TauExpError
 from tau_exp.jobdir import JobDir
 from tau_exp.records import EpisodeResult, EpisodeStatus
@@ -274,12 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print the audit as JSON (for scripts)")
     args = parser.parse_args(argv)
     audit = run_audit(args.paths, args.audit)
-    if args.json:
-        print(audit.model_dump_json(indent=2))
-        return
-    out = console()
-    for part in render(audit):
-        out.print(part)
+    print_result(audit, [] if args.json else render(audit), args.json)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from rich import box
 from rich.table import Table
 
-from tau_exp.display import argument_parser, console
+from tau_exp.display import argument_parser, print_result
 from tau_exp.errors import TauExpError
 from tau_exp.records import Interval
 from tau_exp.results.collect import SOURCES, SOURCES_IN_FULL, find_configurations
@@ -213,12 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON (for scripts)")
     args = parser.parse_args(argv)
     comparison = run_comparison(args.paths, args.baseline, args.plan, args.all_pairs)
-    if args.json:
-        print(comparison.model_dump_json(indent=2))
-        return
-    out = console()
-    for part in render(comparison):
-        out.print(part)
+    print_result(comparison, [] if args.json else render(comparison), args.json)
 
 
 if __name__ == "__main__":
