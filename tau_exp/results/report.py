@@ -7,9 +7,11 @@ interval, p-value, verdict and the tasks that flip, and whether both ran the sam
 and plots as PNG, each configuration named by its label.
 
     python -m tau_exp.report outputs/multirun/2026-11-24/10-00-00 [more PATHs] [-o DIR] [--wandb] [--html]
+        [--audit AUDIT_RUNS...]
 
 With --html it also writes browser.html, a page to read every conversation and compare
-configurations task by task. Which results make up a configuration, and how they are
+configurations task by task; with --audit AUDIT_RUNS, failure_sides.md/.csv (whose fault each
+failure is: docs/diagnosis.md). Which results make up a configuration, and how they are
 pooled: docs/tracking-and-reports.md.
 """
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from tau_exp.display import argument_parser, write_table
 from tau_exp.errors import TauExpError
+from tau_exp.results.audit import Audit, run_audit
 from tau_exp.results.browser import BROWSER_FILE, write_browser
 from tau_exp.results.collect import (
     SOURCES,
@@ -300,6 +303,31 @@ def write_failure_modes(modes: list[ConfigurationModes], differences: list[Diffe
     return paths
 
 
+def write_failure_sides(audit: Audit, out_dir: Path) -> list[Path]:
+    """`failure_sides.md`/`.csv`: per configuration, its failures by side with their shares of its
+    pairs and task-level intervals, and pass^1 over all its tasks beside pass^1 over the tasks its
+    user's audit found sound (audit.py)."""
+    header = ["configuration", "side", "count", "pairs", "rate", "ci_low", "ci_high", "pass^1", "pass^1_user_sound"]
+    table: list[list[object]] = [
+        [
+            c.label,
+            share.side.value,
+            share.count,
+            c.pairs,
+            share.rate,
+            share.low,
+            share.high,
+            c.pass_hat_k.get(1),
+            c.pass_hat_k_user_sound.get(1),
+        ]
+        for c in audit.configurations
+        for share in c.sides
+    ]
+    paths = [out_dir / "failure_sides.csv", out_dir / "failure_sides.md"]
+    write_table(header, table, paths[0], paths[1], drop_empty_in_markdown=True)
+    return paths
+
+
 @command_line
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(
@@ -324,6 +352,14 @@ def main(argv: list[str] | None = None) -> None:
         help=f"also write {BROWSER_FILE}: one self-contained page to browse every configuration, task "
         "and conversation, and to compare configurations task by task (opens from disk)",
     )
+    parser.add_argument(
+        "--audit",
+        nargs="+",
+        type=Path,
+        metavar="AUDIT",
+        help="also write failure_sides.md/.csv: each configuration's failures by side (agent, user simulator, "
+        "undetermined) from these audit runs of the oracle assistant (python -m tau_exp.audit)",
+    )
     args = parser.parse_args(argv)
     groups = find_configurations(args.paths)
     rows = [group.row for group in groups]
@@ -340,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
         *write_tables(rows, out_dir),
         *write_comparisons(differences, out_dir),
         *write_failure_modes(modes, differences, out_dir),
+        *(write_failure_sides(run_audit(args.paths, args.audit), out_dir) if args.audit else []),
     ]
     plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
     if modes_plot := plot_failure_modes(mode_rates(modes), out_dir / "failure_modes.png"):

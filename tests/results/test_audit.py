@@ -95,3 +95,20 @@ def test_the_audit_end_to_end_attributes_injected_user_faults_to_the_simulator(
             task = pair.split("/")[0]
             expected = Side.user_simulator if device[env, task] else Side.agent
             assert side == expected.value, (env, task)
+
+
+def test_the_report_writes_each_configurations_failures_by_side(tmp_path):
+    import csv
+
+    from tau_exp.results.report import main as report_cli
+
+    agent, audit = runs(tmp_path)
+    report_cli([str(agent), "--audit", str(audit), "-o", str(tmp_path / "out")])
+    with open(tmp_path / "out" / "failure_sides.csv") as sides:
+        rows = {row["side"]: row for row in csv.DictReader(sides)}
+    assert {side: row["count"] for side, row in rows.items()} == {
+        "agent": "1",
+        "user simulator": "1",
+        "undetermined": "2",
+    }
+    assert float(rows["agent"]["pass^1_user_sound"]) == pytest.approx(7 / 8)
