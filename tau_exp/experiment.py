@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from tau_exp import agents, bench, servers, users
-from tau_exp.config import Benchmark, ExperimentConfig, result_identity, to_experiment_config
+from tau_exp.config import ExperimentConfig, result_identity, to_experiment_config
 from tau_exp.errors import IncompleteRun
 from tau_exp.files import read_json_lines, write_atomically
 from tau_exp.job import cost, workers
@@ -31,7 +31,7 @@ from tau_exp.job.workers import EpisodeWorkers, default_processes
 from tau_exp.jobdir import JobDir
 from tau_exp.llm.concurrency import JobLimits
 from tau_exp.records import ConfigNames, EpisodeResult, Manifest, Metrics, TaskData
-from tau_exp.results.diagnosis import diagnose, domain_tools
+from tau_exp.results.diagnosis import diagnose, tools_of
 from tau_exp.results.metrics import compute_metrics
 from tau_exp.runtime import CONSOLE_LOGGER, quiet_litellm, route_tau2_logs, tune_gc
 from tau_exp.servers import faults
@@ -118,7 +118,7 @@ def run(cfg: DictConfig, job_dir: Path) -> Metrics:
             results = store.results()
             # Why each failed or ended-early conversation failed (docs/diagnosis.md), with its
             # task and the domain's tools: counted in metrics.json, listed in W&B.
-            tools = domain_tools(experiment.env.name) if experiment.bench.name == Benchmark.tau2 else None
+            tools = tools_of(ConfigNames.of(experiment))
             diagnoses = [d for r in results if (d := diagnose(r, tasks_by_id.get(r.task_id), tools)) is not None]
             metrics = compute_metrics(
                 results, list(tasks_by_id), experiment.run.num_trials, ConfigNames.of(experiment), task_data, diagnoses

@@ -88,7 +88,7 @@ def export_configuration(configuration: Configuration) -> Exported:
             f"{label} ran tau-bench v1 (bench={names.bench.value}): its tasks are not tau2's, so it has no tau2 "
             "results file; export jobs of bench=tau2"
         )
-    records = [r for source in configuration.sources for r in source.results]
+    records = configuration.records
     scored = [r for r in records if r.status == EpisodeStatus.scored and r.reward is not None]
     if not scored:
         raise TauExpError(f"{label} has no scored result to export (only infra or harness errors): resume it first")

@@ -111,7 +111,7 @@ def task_audits(audits: list[Configuration]) -> dict[str, dict[str, TaskAudit]]:
                 "run audits with model=oracle (python launch.py -m model=oracle agent=tool_calling user=...)"
             )
         outcomes: dict[str, list[bool]] = defaultdict(list)
-        for result in _records(configuration):
+        for result in configuration.records:
             if result.status == EpisodeStatus.scored:
                 outcomes[result.task_id].append(result.success)
         verdicts[user_key(configuration)] = {
@@ -148,7 +148,7 @@ def run_audit(runs: list[Path], audit_runs: list[Path]) -> Audit:
                     "run the audit on the runs' data"
                 )
         audited = verdicts.get(key, {})
-        records = _records(configuration)
+        records = configuration.records
         outcome = AuditedConfiguration.model_validate(_labelled(configuration.row.label, records, audited))
         configurations.append(outcome)
         if outcome.not_audited_tasks:
@@ -193,10 +193,6 @@ def _labelled(label: str, records: list[EpisodeResult], audited: dict[str, TaskA
         "pass_hat_k_user_sound": pass_hat_ks({t: s for t, s in successes.items() if t in sound}, most),
         "labels": {pair: side.value for pair, side in sides.items()},
     }
-
-
-def _records(configuration: Configuration) -> list[EpisodeResult]:
-    return [r for source in configuration.sources for r in source.results]
 
 
 def _audit_command(configuration: Configuration, tasks: list[str]) -> str:

@@ -92,6 +92,11 @@ class Configuration(NamedTuple):
     sources: list[Source]
     identity: dict[str, Any]  # what tells it apart from other configurations (`identity`)
 
+    @property
+    def records(self) -> list[EpisodeResult]:
+        """Every record of its sources, pooled (each (task, trial) once: `_distinct_pairs`)."""
+        return [r for source in self.sources for r in source.results]
+
 
 def find_configurations(paths: list[Path]) -> list[Configuration]:
     """The configurations of these paths, pooled and in the table's order, each labelled by what

@@ -63,7 +63,7 @@ def run_comparison(
     if plan is not None and not 0 < plan < 100:
         raise TauExpError(f"--plan {plan:g} must be a difference in points between 0 and 100, e.g. --plan 5")
     configurations = find_configurations(paths)
-    arms = {c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations}
+    arms = {c.row.label: TaskTrials.of(c.records) for c in configurations}
     summaries = []
     for c in configurations:
         trials = arms[c.row.label]

@@ -43,7 +43,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tau_exp.records import EpisodeResult, EpisodeStatus
+from tau_exp.config import Benchmark
+from tau_exp.records import ConfigNames, EpisodeResult, EpisodeStatus
 
 # tau_exp's model client keeps tool-call arguments that are not a JSON object under this one key
 # (llm/chat.py's UNPARSED_ARGUMENTS; results may not import the model client, a test holds the
@@ -141,6 +142,12 @@ def domain_tools(domain: str) -> DomainTools | None:
                 required=tuple(parameters.get("required") or ()),
             )
     return DomainTools(domain=domain, tools=tools)
+
+
+def tools_of(names: ConfigNames) -> DomainTools | None:
+    """The tools of the domain a configuration ran: tau2's (`domain_tools`), none for tau-bench
+    v1's envs (their tools have no kinds)."""
+    return domain_tools(names.env) if names.bench == Benchmark.tau2 else None
 
 
 class GoldAction(BaseModel):

@@ -14,10 +14,9 @@ from collections import defaultdict
 
 from pydantic import BaseModel
 
-from tau_exp.config import Benchmark
 from tau_exp.records import EpisodeResult
 from tau_exp.results.collect import Configuration
-from tau_exp.results.diagnosis import Category, category_counts, diagnose, domain_tools
+from tau_exp.results.diagnosis import Category, category_counts, diagnose, tools_of
 from tau_exp.results.inference import Difference, TaskTrials, compare, interval
 
 RATE = "rate of "  # a mode's metric name: "rate of missed_required_action"
@@ -40,9 +39,8 @@ class ConfigurationModes:
 
     def __init__(self, configuration: Configuration) -> None:
         self.label = configuration.row.label
-        self.records: list[EpisodeResult] = [r for source in configuration.sources for r in source.results]
-        names = configuration.sources[0].names
-        tools = domain_tools(names.env) if names.bench == Benchmark.tau2 else None
+        self.records: list[EpisodeResult] = configuration.records
+        tools = tools_of(configuration.sources[0].names)
         diagnoses = [d for r in self.records if (d := diagnose(r, None, tools)) is not None]
         self.counts: dict[Category, int] = category_counts(diagnoses)
         self.category_of = {(d.task_id, d.trial): d.category for d in diagnoses}

@@ -69,9 +69,7 @@ def paired_differences(
     not like for like; None when one of them does not say).
     TauExpError: an unknown baseline, or a pair that shares no task (left out instead without
     `require_shared_tasks`: a report of unrelated runs has nothing to pair)."""
-    arms: dict[str, TaskTrials] = {
-        c.row.label: TaskTrials.of(r for source in c.sources for r in source.results) for c in configurations
-    }
+    arms: dict[str, TaskTrials] = {c.row.label: TaskTrials.of(c.records) for c in configurations}
     data = {c.row.label: c.row.task_data for c in configurations}
     families = comparison_families(configurations, baseline, all_pairs)
     for family in families:

@@ -33,7 +33,7 @@ from tau_exp import bench
 from tau_exp.config import Benchmark
 from tau_exp.records import EpisodeResult
 from tau_exp.results.collect import Configuration
-from tau_exp.results.diagnosis import Diagnosis, diagnose, domain_tools
+from tau_exp.results.diagnosis import Diagnosis, diagnose, tools_of
 from tau_exp.results.inference import Difference
 
 BROWSER_FILE = "browser.html"
@@ -86,8 +86,7 @@ def write_browser(
     blocks: list[str] = []
     for config_id, (row, sources, _) in enumerate(groups):
         configs.append(BrowserConfig(id=config_id, label=row.label, row=row.model_dump(mode="json")))
-        names = sources[0].names
-        tools = domain_tools(names.env) if names.bench == Benchmark.tau2 else None
+        tools = tools_of(sources[0].names)
         for source in sources:
             diagnoses = [diagnose(result, None, tools) for result in source.results]
             episodes.extend(
