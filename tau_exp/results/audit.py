@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from tau_exp.errors import TauExpError
 from tau_exp.jobdir import JobDir
 from tau_exp.records import EpisodeResult, EpisodeStatus
 from tau_exp.results.collect import SOURCES, SOURCES_IN_FULL, Configuration, find_configurations
-from tau_exp.results.inference import TaskTrials, interval
+from tau_exp.results.inference import Share, share
 from tau_exp.results.metrics import pass_hat_ks, task_successes
 from tau_exp.runtime import command_line
 
@@ -63,12 +64,10 @@ class TaskAudit(str, Enum):
     flaky = "flaky"  # some of each
 
 
-class SideShare(BaseModel):
+class SideShare(Share):
+    """One side's failures in one configuration: their count, rate over its pairs and interval."""
+
     side: Side
-    count: int
-    rate: float  # of the configuration's pairs
-    low: float | None  # 95% task-level interval (None: one task)
-    high: float | None
 
 
 class AuditedConfiguration(BaseModel):
@@ -149,50 +148,36 @@ def run_audit(runs: list[Path], audit_runs: list[Path]) -> Audit:
                 )
         audited = verdicts.get(key, {})
         records = configuration.records
-        outcome = AuditedConfiguration.model_validate(_labelled(configuration.row.label, records, audited))
+        outcome = _labelled(configuration.row.label, records, audited)
         configurations.append(outcome)
         if outcome.not_audited_tasks:
             missing.append(_audit_command(configuration, outcome.not_audited_tasks))
     return Audit(configurations=configurations, missing=missing)
 
 
-def _labelled(label: str, records: list[EpisodeResult], audited: dict[str, TaskAudit]) -> dict[str, Any]:
+def _labelled(label: str, records: list[EpisodeResult], audited: dict[str, TaskAudit]) -> AuditedConfiguration:
     # Failures the benchmark scored (infra and harness errors are neither side's: not trials).
     failed = [r for r in records if r.status == EpisodeStatus.scored and not r.success]
-    sides = {f"{r.task_id}/{r.trial}": side_of(audited.get(r.task_id)) for r in failed}
-    shares = []
-    for side in Side:
-        per_task: dict[str, list[tuple[float, bool]]] = defaultdict(list)
-        for record in records:
-            hit = sides.get(f"{record.task_id}/{record.trial}") == side
-            per_task[record.task_id].append((float(hit), hit))
-        count = sum(1 for s in sides.values() if s == side)
-        ci = interval(TaskTrials({task: tuple(trials) for task, trials in per_task.items()}), "avg_reward")
-        spread = ci is not None and ci.tasks > 1
-        shares.append(
-            SideShare(
-                side=side,
-                count=count,
-                rate=count / len(records) if records else 0.0,
-                low=ci.low if spread and ci else None,
-                high=ci.high if spread and ci else None,
-            )
-        )
+    side_of_pair = {r.key: side_of(audited.get(r.task_id)) for r in failed}
+
+    def on(side: Side) -> Callable[[EpisodeResult], bool]:
+        return lambda record: side_of_pair.get(record.key) == side
+
     scored = [r for r in records if r.status == EpisodeStatus.scored]
     successes = task_successes(scored)
     most = max((n for _, n in successes.values()), default=0)
     sound = {task for task, verdict in audited.items() if verdict == TaskAudit.sound}
-    return {
-        "label": label,
-        "pairs": len(records),
-        "failures": len(failed),
-        "sides": shares,
-        "user_limited_tasks": sorted(t for t, v in audited.items() if v == TaskAudit.user_limited),
-        "not_audited_tasks": sorted({r.task_id for r in records} - set(audited)),
-        "pass_hat_k": pass_hat_ks(successes, most),
-        "pass_hat_k_user_sound": pass_hat_ks({t: s for t, s in successes.items() if t in sound}, most),
-        "labels": {pair: side.value for pair, side in sides.items()},
-    }
+    return AuditedConfiguration(
+        label=label,
+        pairs=len(records),
+        failures=len(failed),
+        sides=[SideShare(side=side, **share(records, on(side)).model_dump()) for side in Side],
+        user_limited_tasks=sorted(t for t, v in audited.items() if v == TaskAudit.user_limited),
+        not_audited_tasks=sorted({r.task_id for r in records} - set(audited)),
+        pass_hat_k=pass_hat_ks(successes, most),
+        pass_hat_k_user_sound=pass_hat_ks({t: s for t, s in successes.items() if t in sound}, most),
+        labels={f"{task}/{trial}": side.value for (task, trial), side in side_of_pair.items()},
+    )
 
 
 def _audit_command(configuration: Configuration, tasks: list[str]) -> str:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +69,17 @@ class TaskTrials:
                 per_task[result.task_id].append((result.reward, result.success))
         return cls({task: tuple(trials) for task, trials in per_task.items()})
 
+    @classmethod
+    def of_hits(cls, results: Iterable[EpisodeResult], hit: Callable[[EpisodeResult], bool]) -> TaskTrials:
+        """Every record as a trial that scores 1 where `hit` holds (a failure mode, a fault's
+        side) and 0 elsewhere, infra and harness errors included: the average is the share of
+        the records it holds for, with the task-level machinery of any metric."""
+        per_task: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+        for result in results:
+            hits = hit(result)
+            per_task[result.task_id].append((float(hits), hits))
+        return cls({task: tuple(trials) for task, trials in per_task.items()})
+
     def per_task(self, metric: str) -> dict[str, float]:
         """The per-task values whose mean over tasks is `metric`, by task id: each task's mean
         reward (`avg_reward`), or C(c, k) / C(n, k) for `pass^k` over the tasks with n ≥ k."""
@@ -85,6 +96,31 @@ class TaskTrials:
     def max_trials(self) -> int:
         """The fewest scored trials of any task: pass^k of every task goes up to it."""
         return min((len(trials) for trials in self.trials.values()), default=0)
+
+
+class Share(BaseModel):
+    """How many of a configuration's (task, trial) pairs something holds for (a failure mode, a
+    fault's side): the count, its rate over the pairs and the rate's 95% task-level interval."""
+
+    count: int
+    pairs: int  # every record: scored, infra and harness errors
+    rate: float
+    low: float | None  # None: one task, no interval
+    high: float | None
+
+
+def share(results: Sequence[EpisodeResult], hit: Callable[[EpisodeResult], bool]) -> Share:
+    """The share of `results` that `hit` holds for, with its task-level interval."""
+    count = sum(1 for result in results if hit(result))
+    ci = interval(TaskTrials.of_hits(results, hit), "avg_reward")
+    spread = ci is not None and ci.tasks > 1
+    return Share(
+        count=count,
+        pairs=len(results),
+        rate=count / len(results) if results else 0.0,
+        low=ci.low if spread and ci is not None else None,
+        high=ci.high if spread and ci is not None else None,
+    )
 
 
 def pass_k_of(metric: str) -> int:

@@ -10,28 +10,21 @@ be read as "react misses fewer required actions, and as many arguments are wrong
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from pydantic import BaseModel
+from collections.abc import Callable
 
 from tau_exp.records import EpisodeResult
 from tau_exp.results.collect import Configuration
 from tau_exp.results.diagnosis import Category, category_counts, diagnose, tools_of
-from tau_exp.results.inference import Difference, TaskTrials, compare, interval
+from tau_exp.results.inference import Difference, Share, TaskTrials, compare, share
 
 RATE = "rate of "  # a mode's metric name: "rate of missed_required_action"
 
 
-class ModeRate(BaseModel):
-    """One failure mode of one configuration."""
+class ModeRate(Share):
+    """One failure mode of one configuration: the pairs in it, their rate and its interval."""
 
     label: str
     category: str
-    count: int  # (task, trial) pairs in this mode
-    pairs: int  # the configuration's pairs (scored, infra and harness errors)
-    rate: float
-    low: float | None  # 95% task-level interval of the rate (None: one task)
-    high: float | None
 
 
 class ConfigurationModes:
@@ -45,34 +38,26 @@ class ConfigurationModes:
         self.counts: dict[Category, int] = category_counts(diagnoses)
         self.category_of = {(d.task_id, d.trial): d.category for d in diagnoses}
 
+    def is_in(self, category: Category) -> Callable[[EpisodeResult], bool]:
+        """Whether a record of this configuration failed in `category`."""
+        return lambda record: self.category_of.get(record.key) == category
+
     def trials(self, category: Category) -> TaskTrials:
         """Per task, each pair as (1.0, True) in `category` and (0.0, False) otherwise."""
-        per_task: dict[str, list[tuple[float, bool]]] = defaultdict(list)
-        for record in self.records:
-            hit = self.category_of.get(record.key) == category
-            per_task[record.task_id].append((float(hit), hit))
-        return TaskTrials({task: tuple(trials) for task, trials in per_task.items()})
+        return TaskTrials.of_hits(self.records, self.is_in(category))
 
 
 def mode_rates(modes: list[ConfigurationModes]) -> list[ModeRate]:
     """Every mode of every configuration, with its rate and interval."""
-    rates = []
-    for configuration in modes:
-        for category, count in configuration.counts.items():
-            ci = interval(configuration.trials(category), "avg_reward")
-            spread = ci is not None and ci.tasks > 1
-            rates.append(
-                ModeRate(
-                    label=configuration.label,
-                    category=category.value,
-                    count=count,
-                    pairs=len(configuration.records),
-                    rate=count / len(configuration.records),
-                    low=ci.low if spread and ci is not None else None,
-                    high=ci.high if spread and ci is not None else None,
-                )
-            )
-    return rates
+    return [
+        ModeRate(
+            label=configuration.label,
+            category=category.value,
+            **share(configuration.records, configuration.is_in(category)).model_dump(),
+        )
+        for configuration in modes
+        for category in configuration.counts
+    ]
 
 
 def mode_differences(modes: list[ConfigurationModes], differences: list[Difference]) -> list[Difference]:
