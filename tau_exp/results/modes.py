@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from tau_exp.records import EpisodeResult
 from tau_exp.results.collect import Configuration
-from tau_exp.results.diagnosis import Category, category_counts, diagnose, tools_of
+from tau_exp.results.diagnosis import Category, Diagnosis, category_counts, diagnose, tools_of
 from tau_exp.results.inference import Difference, Share, TaskTrials, compare, share
 
 RATE = "rate of "  # a mode's metric name: "rate of missed_required_action"
@@ -34,13 +34,16 @@ class ConfigurationModes:
         self.label = configuration.row.label
         self.records: list[EpisodeResult] = configuration.records
         tools = tools_of(configuration.sources[0].names)
-        diagnoses = [d for r in self.records if (d := diagnose(r, None, tools)) is not None]
-        self.counts: dict[Category, int] = category_counts(diagnoses)
-        self.category_of = {(d.task_id, d.trial): d.category for d in diagnoses}
+        # Every failed or ended-early pair's diagnosis, by (task, trial): the report's tables, its
+        # plot and the browser's page read them from here.
+        self.diagnoses: dict[tuple[str, int], Diagnosis] = {
+            r.key: d for r in self.records if (d := diagnose(r, None, tools)) is not None
+        }
+        self.counts: dict[Category, int] = category_counts(self.diagnoses.values())
 
     def is_in(self, category: Category) -> Callable[[EpisodeResult], bool]:
         """Whether a record of this configuration failed in `category`."""
-        return lambda record: self.category_of.get(record.key) == category
+        return lambda record: (d := self.diagnoses.get(record.key)) is not None and d.category == category
 
     def trials(self, category: Category) -> TaskTrials:
         """Per task, each pair as (1.0, True) in `category` and (0.0, False) otherwise."""

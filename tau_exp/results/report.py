@@ -268,12 +268,13 @@ def write_comparisons(differences: list[Difference], out_dir: Path) -> list[Path
     return list(paths)
 
 
-def write_failure_modes(modes: list[ConfigurationModes], differences: list[Difference], out_dir: Path) -> list[Path]:
+def write_failure_modes(
+    modes: list[ConfigurationModes], rates: list[ModeRate], differences: list[Difference], out_dir: Path
+) -> list[Path]:
     """`failure_modes.md`/`.csv`: per configuration and failure category (diagnosis.py, computed
     on read: older job directories and imported files too) the pairs in it and their rate with
     its 95% task-level interval; `failure_mode_differences.md`/`.csv`: for each compared pair,
-    which modes account for the difference (modes.py)."""
-    rates = mode_rates(modes)
+    which modes account for the difference (modes.py). `rates`: mode_rates(modes)."""
     if not rates:
         return []
     header = ["configuration", "category", "count", "pairs", "rate", "ci_low", "ci_high"]
@@ -371,21 +372,22 @@ def main(argv: list[str] | None = None) -> None:
             f"the report cannot be written to {out_dir}: {error.strerror or error}; give -o a directory you can write"
         ) from None
     differences = paired_differences(groups, require_shared_tasks=False)  # costly: once, for tables and page
-    modes = [ConfigurationModes(group) for group in groups]
+    modes = [ConfigurationModes(group) for group in groups]  # each failure diagnosed once: tables, plot, page
+    rates = mode_rates(modes)
     tables = [
         *write_tables(rows, out_dir),
         *write_comparisons(differences, out_dir),
-        *write_failure_modes(modes, differences, out_dir),
+        *write_failure_modes(modes, rates, differences, out_dir),
         *(write_failure_sides(run_audit(args.paths, args.audit), out_dir) if args.audit else []),
     ]
     plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
-    if modes_plot := plot_failure_modes(mode_rates(modes), out_dir / "failure_modes.png"):
+    if modes_plot := plot_failure_modes(rates, out_dir / "failure_modes.png"):
         plots.append(modes_plot)
     written = [*tables, *plots]
     if args.wandb:
         log_to_wandb([path for path in tables if path.suffix == ".csv"], plots, out_dir, args.project)
     if args.html:
-        written.append(write_browser(groups, args.paths, out_dir / BROWSER_FILE, differences))
+        written.append(write_browser(groups, args.paths, out_dir / BROWSER_FILE, differences, modes))
     print((out_dir / "report.md").read_text())
     for path in written:
         print(path)

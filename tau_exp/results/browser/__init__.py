@@ -33,8 +33,9 @@ from tau_exp import bench
 from tau_exp.config import Benchmark
 from tau_exp.records import EpisodeResult
 from tau_exp.results.collect import Configuration
-from tau_exp.results.diagnosis import Diagnosis, diagnose, tools_of
+from tau_exp.results.diagnosis import Diagnosis
 from tau_exp.results.inference import Difference
+from tau_exp.results.modes import ConfigurationModes
 
 BROWSER_FILE = "browser.html"
 
@@ -77,18 +78,25 @@ class BrowserIndex(BaseModel):
 
 
 def write_browser(
-    groups: list[Configuration], paths: list[Path], path: Path, differences: Sequence[Difference] = ()
+    groups: list[Configuration],
+    paths: list[Path],
+    path: Path,
+    differences: Sequence[Difference] = (),
+    modes: Sequence[ConfigurationModes] | None = None,
 ) -> Path:
     """Write the page for the report's configurations, in the table's order; `differences` (the
-    report's paired comparisons, pairs.paired_differences) give the compare view its verdicts."""
+    report's paired comparisons, pairs.paired_differences) give the compare view its verdicts,
+    `modes` (one per configuration, as the report made them; made here when not given) each
+    failure's diagnosis."""
     configs: list[BrowserConfig] = []
     episodes: list[EpisodeEntry] = []
     blocks: list[str] = []
-    for config_id, (row, sources, _) in enumerate(groups):
+    for config_id, group in enumerate(groups):
+        row, sources = group.row, group.sources
         configs.append(BrowserConfig(id=config_id, label=row.label, row=row.model_dump(mode="json")))
-        tools = tools_of(sources[0].names)
+        diagnosed = (modes[config_id] if modes is not None else ConfigurationModes(group)).diagnoses
         for source in sources:
-            diagnoses = [diagnose(result, None, tools) for result in source.results]
+            diagnoses = [diagnosed.get(result.key) for result in source.results]
             episodes.extend(
                 _entry(config_id, result, len(blocks), position, diagnosis)
                 for position, (result, diagnosis) in enumerate(zip(source.results, diagnoses, strict=True))
