@@ -33,7 +33,7 @@ def varying_keys(identities: Sequence[Mapping[str, Any]]) -> list[str]:
     """The keys whose values differ between these identities (absent counts as a value), in
     first-seen order: the names first, then the settings."""
     keys = list(dict.fromkeys(key for identity in identities for key in identity))
-    return [key for key in keys if len({_json(identity.get(key, ABSENT)) for identity in identities}) > 1]
+    return [key for key in keys if len({canonical(identity.get(key, ABSENT)) for identity in identities}) > 1]
 
 
 def labels(identities: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -62,8 +62,8 @@ def _telling_keys(identities: Sequence[Mapping[str, Any]]) -> list[str]:
     for key in (key for key in keys if key in DERIVED_KEYS):
         groups: dict[tuple[str, ...], set[str]] = {}
         for identity in identities:
-            seen = tuple(_json(identity.get(k, ABSENT)) for k in chosen)
-            groups.setdefault(seen, set()).add(_json(identity.get(key, ABSENT)))
+            seen = tuple(canonical(identity.get(k, ABSENT)) for k in chosen)
+            groups.setdefault(seen, set()).add(canonical(identity.get(key, ABSENT)))
         if any(len(values) > 1 for values in groups.values()):
             chosen.append(key)
     return sorted(chosen, key=keys.index)
@@ -77,10 +77,12 @@ def _part(key: str, value: Any, shown: Mapping[str, str]) -> str:
 
 
 def _value(value: Any) -> str:
-    return value if isinstance(value, str) else _json(value)
+    return value if isinstance(value, str) else canonical(value)
 
 
-def _json(value: Any) -> str:
+def canonical(value: Any) -> str:
+    """A value as one text, equal exactly when the values are (lists and dicts too, which cannot
+    key a dict themselves)."""
     return json.dumps(value, sort_keys=True, default=str)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -26,7 +25,7 @@ from tau_exp.errors import TauExpError
 from tau_exp.records import TaskData
 from tau_exp.results.collect import Configuration
 from tau_exp.results.inference import Difference, TaskTrials, compare
-from tau_exp.results.labels import labels, varying_keys
+from tau_exp.results.labels import canonical, labels, varying_keys
 
 ALL_PAIRS = "all pairs"
 BASELINE = "baseline"
@@ -134,12 +133,17 @@ def _pooled(
     for family in families:
         if family.name in (ALL_PAIRS, BASELINE):
             continue
+        # A factor's levels may be lists or dicts (a swept setting): the cells are keyed by their text.
         cells: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        levels: dict[tuple[str, str], tuple[Any, Any]] = {}
         for a, b in family.pairs:
-            levels = (_level(by_label[a].identity, family.name), _level(by_label[b].identity, family.name))
-            cells[levels].append((a, b))
+            level_a, level_b = by_label[a].identity.get(family.name), by_label[b].identity.get(family.name)
+            key = (canonical(level_a), canonical(level_b))
+            cells[key].append((a, b))
+            levels[key] = (level_a, level_b)
         pairs = []
-        for (level_a, level_b), cell_pairs in cells.items():
+        for key, cell_pairs in cells.items():
+            level_a, level_b = levels[key]
             if len(cell_pairs) < 2:
                 continue
             names = labels([{family.name: level_a}, {family.name: level_b}])
@@ -156,10 +160,6 @@ def _pooled(
         if pairs:
             pooled.append(Family(family.name + POOLED, pairs))
     return pooled
-
-
-def _level(identity: Mapping[str, Any], key: str) -> Any:
-    return identity.get(key)
 
 
 def same_data(a: TaskData | None, b: TaskData | None) -> bool | None:

@@ -73,3 +73,15 @@ def test_runs_that_are_no_grid_and_all_pairs_compare_every_pair(tmp_path):
     everything = paired_differences(find_configurations([tmp_path / "grid"]), all_pairs=True)
     assert len([d for d in everything if d.metric == "avg_reward"]) == 6
     assert {d.family for d in everything} == {ALL_PAIRS}
+
+
+def test_a_factor_whose_values_are_lists_is_pooled_too(tmp_path):
+    """A swept setting may hold a list (stop sequences, say): its levels still key the cells."""
+    for agent in ("act", "react"):
+        for stop in (["a"], ["b"]):
+            rewards = {str(t): [1.0 if t < 10 + len(agent) else 0.0] for t in range(TASKS)}
+            identity = {"model": {"name": "org/m", "stop": stop}}
+            job(tmp_path / f"{agent}_{stop[0]}", CONFIG.format(extra="").replace("act", agent), rewards, identity)
+    differences = paired_differences(find_configurations([tmp_path]))
+    pooled = {d.family for d in differences if d.family.endswith("pooled")}
+    assert pooled == {"agent, pooled", "model.stop, pooled"}
