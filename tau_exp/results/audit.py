@@ -132,11 +132,16 @@ def side_of(verdict: TaskAudit | None) -> Side:
 def run_audit(runs: list[Path], audit_runs: list[Path]) -> Audit:
     """Label every failure of `runs` by side, from the audits in `audit_runs` (TauExpError: an
     audit that is no oracle run, or on other task data than the runs it would judge)."""
+    return audit_configurations(find_configurations(runs), audit_runs)
+
+
+def audit_configurations(judged: list[Configuration], audit_runs: list[Path]) -> Audit:
+    """`run_audit` of configurations already read (the report's)."""
     audits = find_configurations(audit_runs)
     verdicts = task_audits(audits)
     data_of = {user_key(c, with_data=False): c.identity.get("data") for c in audits}
     configurations, missing = [], []
-    for configuration in find_configurations(runs):
+    for configuration in judged:
         key = user_key(configuration)
         if key not in verdicts:
             same_user = user_key(configuration, with_data=False)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from tau_exp.display import argument_parser, write_table
 from tau_exp.errors import TauExpError
-from tau_exp.results.audit import Audit, run_audit
+from tau_exp.results.audit import Audit, audit_configurations
 from tau_exp.results.browser import BROWSER_FILE, write_browser
 from tau_exp.results.collect import (
     SOURCES,
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
         *write_tables(rows, out_dir),
         *write_comparisons(differences, out_dir),
         *write_failure_modes(modes, rates, differences, out_dir),
-        *(write_failure_sides(run_audit(args.paths, args.audit), out_dir) if args.audit else []),
+        *(write_failure_sides(audit_configurations(groups, args.audit), out_dir) if args.audit else []),
     ]
     plots = [plot_pass_hat_k(rows, out_dir / "pass_hat_k.png"), plot_rewards(rows, out_dir / "avg_reward.png")]
     if modes_plot := plot_failure_modes(rates, out_dir / "failure_modes.png"):
